@@ -1,0 +1,7 @@
+# Shortcuts for developers; each target is a script in scripts/ so that a fresh
+# Debian machine without make can run the same thing.
+.PHONY: run test
+run:
+	./scripts/run
+test:
+	./scripts/test
