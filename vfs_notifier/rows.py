@@ -1,0 +1,100 @@
+"""What a file's row is: is it a video, what is its URL, can the table store it.
+
+Pure functions of a path and its root's settings; no disk, no database.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import NamedTuple
+from urllib.parse import quote
+
+from .settings import Root
+
+# `des_video_path` and `des_url` are varchar(1024): MySQL counts characters, not bytes.
+COLUMN_CHARS = 1024
+
+
+class Row(NamedTuple):
+    main_dir: str
+    path: str
+    url: str
+
+
+class Unstorable(ValueError):
+    """The file is a video, but no correct row can be written for it."""
+
+
+def is_video(name: str, extensions: frozenset[str]) -> bool:
+    """True for a name ending in one of `extensions` (lower case), in any letter case."""
+    dot = name.rfind(".")
+    return dot >= 0 and name[dot + 1:].lower() in extensions
+
+
+def printable(path: str) -> str:
+    """A path as one log line can show it: invalid UTF-8 as \\xNN, control characters escaped."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return repr(text)[1:-1] if not text.isprintable() else text
+
+
+def _quote_segment(segment: str) -> str:
+    # safe="" percent-encodes everything but RFC 3986's unreserved characters,
+    # so '/', '?', '#', '%' and ';' inside a name can never change the URL's meaning.
+    return quote(segment, safe="", errors="strict")
+
+
+class RowMaker:
+    """Makes rows for one root. Directory prefixes are cached: a walk asks per directory."""
+
+    def __init__(self, root: Root) -> None:
+        self.root = root
+        self._url_prefix = lru_cache(maxsize=4096)(self._directory_url)
+        self._path_prefix = lru_cache(maxsize=4096)(self._stored_directory)
+
+    def _stored_directory(self, watch_dir: str) -> str:
+        """The directory as rows name it (the root's `path`, not its `watch_path`)."""
+        root = self.root
+        if watch_dir == root.watch_path:
+            return root.path
+        if not watch_dir.startswith(root.watch_path + "/"):
+            raise Unstorable("outside its watched root")
+        return root.path + watch_dir[len(root.watch_path):]
+
+    def _directory_url(self, stored_dir: str) -> str:
+        root = self.root
+        if stored_dir == root.base_path:
+            return root.base_url + "/"
+        if not stored_dir.startswith(root.base_path.rstrip("/") + "/"):
+            raise Unstorable(f"not below BASE_PATH {root.base_path}")
+        relative = stored_dir[len(root.base_path.rstrip("/")) + 1:]
+        try:
+            encoded = "/".join(_quote_segment(s) for s in relative.split("/"))
+        except UnicodeEncodeError:
+            raise Unstorable("directory name is not valid UTF-8") from None
+        return root.base_url + "/" + encoded + "/"
+
+    def row(self, watch_dir: str, name: str) -> Row:
+        """The row for file `name` in directory `watch_dir` (as this process sees it)."""
+        stored_dir = self._path_prefix(watch_dir)
+        url_prefix = self._url_prefix(stored_dir)
+        try:
+            url = url_prefix + _quote_segment(name)
+        except UnicodeEncodeError:
+            raise Unstorable("file name is not valid UTF-8") from None
+        path = stored_dir + "/" + name
+        if len(path) > COLUMN_CHARS:
+            raise Unstorable(f"path is {len(path)} characters, the column holds {COLUMN_CHARS}")
+        if len(url) > COLUMN_CHARS:
+            raise Unstorable(f"URL is {len(url)} characters, the column holds {COLUMN_CHARS}")
+        return Row(self.root.path, path, url)
+
+    def row_for_path(self, watch_path: str) -> Row:
+        directory, _, name = watch_path.rpartition("/")
+        return self.row(directory, name)
+
+
+def url_for(path: str, base_path: str, base_url: str) -> str:
+    """The URL of a stored path: base_url + '/' + its path below base_path, percent-encoded."""
+    root = Root(path=base_path, watch_path=base_path, base_url=base_url.rstrip("/"), base_path=base_path)
+    return RowMaker(root).row_for_path(path).url

@@ -1,0 +1,438 @@
+"""Settings: one pure merge of the TOML file, the environment and the defaults.
+
+Every setting has one name across TOML, code and docs (``database.port``) and, where
+the earlier service had one, its environment variable (``MYSQL_PORT``), which wins
+over the file. Each resolved value remembers where it came from, so that an error
+names the setting and its source and ``check-config`` can show both.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping, Optional
+from urllib.parse import urlsplit
+
+DEFAULT_CONFIG = "/etc/vfs-notifier.toml"
+EX_CONFIG = 78
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; str() is the one line the user sees."""
+
+    def __init__(self, setting: str, problem: str, source: str = "") -> None:
+        self.setting, self.problem, self.source = setting, problem, source
+        super().__init__(f"{setting}: {problem}" + (f" (from {source})" if source else ""))
+
+
+@dataclass(frozen=True)
+class Root:
+    """One watched tree and how its files map to URLs."""
+
+    path: str          # as rows name it: main_dir and the prefix of des_video_path
+    watch_path: str    # where this process sees `path` (differs only inside a container)
+    base_url: str
+    base_path: str
+
+
+@dataclass(frozen=True)
+class Database:
+    host: str
+    port: int
+    socket: str
+    user: str
+    name: str
+    password: str = field(repr=False)
+    sqlite_path: str
+
+    @property
+    def uses_mysql(self) -> bool:
+        return bool(self.host or self.socket)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Database
+    roots: tuple[Root, ...]
+    nginx_root: str
+    poll_interval: float
+    rescan_interval: float
+    forget_removed: bool
+    extensions: tuple[str, ...]
+    log_directory: str
+    log_level: str
+    # setting name -> (value as shown to people, where it came from)
+    provenance: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
+    warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+
+# --- value parsers: raw value -> value, or ValueError with the problem -------------
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"not a string ({raw!r})")
+    return raw
+
+
+def _path(raw: Any) -> str:
+    text = _text(raw)
+    if not text:
+        raise ValueError("empty")
+    if not os.path.isabs(text):
+        raise ValueError(f"not an absolute path ({text!r})")
+    return os.path.normpath(text)
+
+
+def _url(raw: Any) -> str:
+    text = _text(raw).strip()
+    if not text:
+        raise ValueError("empty")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not a URL starting with http:// or https:// ({text!r})")
+    if parts.query or parts.fragment:
+        raise ValueError(f"a base URL takes no query or fragment ({text!r})")
+    return text.rstrip("/")
+
+
+def _port(raw: Any) -> int:
+    number = _integer(raw)
+    if not 1 <= number <= 65535:
+        raise ValueError(f"not a port number 1-65535 ({raw!r})")
+    return number
+
+
+def _integer(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"not a number ({raw!r})")
+    if isinstance(raw, int):
+        return raw
+    try:
+        return int(_text(raw).strip())
+    except ValueError:
+        raise ValueError(f"not a number ({raw!r})") from None
+
+
+def _seconds(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(f"not a number of seconds ({raw!r})")
+    try:
+        value = float(raw) if isinstance(raw, (int, float)) else float(_text(raw).strip())
+    except ValueError:
+        raise ValueError(f"not a number of seconds ({raw!r})") from None
+    if not 0 <= value < 10**7 or value != value:
+        raise ValueError(f"not a number of seconds from 0 up ({raw!r})")
+    return value
+
+
+def _positive_seconds(raw: Any) -> float:
+    value = _seconds(raw)
+    if value <= 0:
+        raise ValueError(f"must be more than 0 seconds ({raw!r})")
+    return value
+
+
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = _text(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not true or false ({raw!r})")
+
+
+def _extensions(raw: Any) -> tuple[str, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list) and not isinstance(items, tuple):
+        raise ValueError(f"not a list of file name endings ({raw!r})")
+    cleaned = tuple(_text(item).strip().lstrip(".").lower() for item in items)
+    if not cleaned or not all(cleaned) or any("/" in e for e in cleaned):
+        raise ValueError(f"not a list of file name endings ({raw!r})")
+    return cleaned
+
+
+def _level(raw: Any) -> str:
+    text = _text(raw).strip().lower()
+    if text not in ("debug", "info", "warning", "error"):
+        raise ValueError(f"not one of debug, info, warning, error ({raw!r})")
+    return text
+
+
+@dataclass(frozen=True)
+class _Spec:
+    key: str                  # TOML name: "section.name"
+    env: tuple[str, ...]      # environment variables, first found wins
+    parse: Callable[[Any], Any]
+    default: Any = None       # None: required (unless `optional`)
+    optional: bool = False    # an unset or empty optional value is ""
+
+
+_SPECS = (
+    _Spec("database.host", ("MYSQL_HOST",), _text, optional=True),
+    _Spec("database.port", ("MYSQL_PORT",), _port, 3306),
+    _Spec("database.socket", ("MYSQL_SOCKET",), _path, optional=True),
+    _Spec("database.user", ("MYSQL_USER",), _text, optional=True),
+    _Spec("database.name", ("MYSQL_DB_NAME",), _text, optional=True),
+    _Spec("database.password", ("MYSQL_PASS",), _text, optional=True),
+    _Spec("database.password_file", ("MYSQL_PASS_FILE",), _path, optional=True),
+    _Spec("database.sqlite_path", ("VFS_NOTIFIER_SQLITE_PATH",), _path, optional=True),
+    _Spec("urls.base_url", ("NGINX_BASE_URL",), _url),
+    _Spec("urls.base_path", ("BASE_PATH",), _path),
+    _Spec("urls.nginx_root", ("NGINX_INTERNAL_PATH", "NGINX_SERVE_DIRECTORY"), _path, optional=True),
+    _Spec("service.poll_interval", ("FOLDER_POLL_INTERVAL",), _positive_seconds, 5.0),
+    _Spec("service.rescan_interval", ("VFS_NOTIFIER_RESCAN_INTERVAL",), _seconds, 0.0),
+    _Spec("service.forget_removed", ("VFS_NOTIFIER_FORGET_REMOVED",), _boolean, True),
+    _Spec("service.extensions", ("VFS_NOTIFIER_EXTENSIONS",), _extensions, ("mp4", "avi", "mov", "mkv")),
+    _Spec("logging.directory", ("LOG_BASE_DIRECTORY",), _path, optional=True),
+    _Spec("logging.level", ("VFS_NOTIFIER_LOG_LEVEL",), _level, "info"),
+)
+
+# Keys of one [[roots]] table, and the environment variables of the earlier
+# service's two directories: CLIENT_VIDEO_DIR is the first root, STORAGE_PC_* the second.
+_ROOT_KEYS = {"path": _path, "internal_path": _path, "base_url": _url, "base_path": _path}
+_ROOT_ENV = {
+    0: {"path": "CLIENT_VIDEO_DIR", "internal_path": "INTERNAL_VIDEO_FOLDER_PATH"},
+    1: {"path": "STORAGE_PC_VIDEO_DIR", "base_url": "STORAGE_PC_BASE_URL"},
+}
+CREDENTIAL_NAME = "mysql-password"
+SECRET_KEYS = frozenset({"database.password"})
+
+
+def _env_label(var: str) -> str:
+    return f"environment ({var})"
+
+
+class _Resolver:
+    """Looks a setting up in the environment, then the file, then its default."""
+
+    def __init__(self, data: Mapping[str, Any], file_label: str, env: Mapping[str, str]) -> None:
+        self.data, self.file_label, self.env = data, file_label, env
+        self.provenance: dict[str, tuple[str, str]] = {}
+
+    def get(self, key: str, env_vars: tuple[str, ...], parse: Callable[[Any], Any],
+            file_value: Any, *, default: Any = None, optional: bool = False) -> Any:
+        for var in env_vars:
+            raw = self.env.get(var)
+            if raw is None or (raw == "" and optional):
+                continue
+            return self._parse(var, raw, parse, "environment", key)
+        if file_value is not None and not (file_value == "" and optional):
+            return self._parse(key, file_value, parse, self.file_label, key)
+        if default is not None:
+            self.provenance[key] = (_show(default), "default")
+            return default
+        if optional:
+            return ""
+        names = " or ".join(env_vars)
+        raise ConfigError(f"{key} ({names})" if names else key,
+                          f"required, set neither in {self.file_label} nor in the environment")
+
+    def _parse(self, name: str, raw: Any, parse: Callable[[Any], Any], source: str, key: str) -> Any:
+        try:
+            value = parse(raw)
+        except ValueError as problem:
+            if key in SECRET_KEYS:
+                raise ConfigError(name, "not usable (value not shown)", source) from None
+            raise ConfigError(name, str(problem), source) from None
+        label = _env_label(name) if source == "environment" else source
+        self.provenance[key] = ("(hidden)" if key in SECRET_KEYS else _show(value), label)
+        return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _section(data: Mapping[str, Any], name: str, file_label: str) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(name, "must be a [table]", file_label)
+    return value
+
+
+def _check_unknown_keys(data: Mapping[str, Any], file_label: str) -> None:
+    known: dict[str, set[str]] = {}
+    for spec in _SPECS:
+        section, name = spec.key.split(".")
+        known.setdefault(section, set()).add(name)
+    for section, body in data.items():
+        if section == "roots":
+            if not isinstance(body, list) or not all(isinstance(t, dict) for t in body):
+                raise ConfigError("roots", "must be a list of [[roots]] tables", file_label)
+            for index, table in enumerate(body):
+                for name in table:
+                    if name not in _ROOT_KEYS:
+                        raise ConfigError(f"roots[{index}].{name}", "unknown setting", file_label)
+            continue
+        if section not in known:
+            raise ConfigError(section, "unknown section", file_label)
+        for name in _section(data, section, file_label):
+            if name not in known[section]:
+                raise ConfigError(f"{section}.{name}", "unknown setting", file_label)
+
+
+def _resolve_roots(res: _Resolver, data: Mapping[str, Any], base_url: str, base_path: str) -> tuple[Root, ...]:
+    tables: list[dict[str, Any]] = [dict(t) for t in data.get("roots", [])]
+    for index, names in _ROOT_ENV.items():
+        if any(res.env.get(var) for var in names.values()):
+            while len(tables) <= index:
+                tables.append({})
+    roots = []
+    for index, table in enumerate(tables):
+        names = _ROOT_ENV.get(index, {})
+
+        def one(name: str, default: Any = None, optional: bool = False) -> Any:
+            env_vars = (names[name],) if name in names else ()
+            return res.get(f"roots[{index}].{name}", env_vars, _ROOT_KEYS[name], table.get(name),
+                           default=default, optional=optional)
+
+        path = one("path")
+        internal = one("internal_path", optional=True)
+        root_url = one("base_url", default=base_url)
+        root_base = one("base_path", default=base_path)
+        if os.path.commonpath([path, root_base]) != root_base:
+            setting = names.get("path", f"roots[{index}].path")
+            source = res.provenance[f"roots[{index}].path"][1]
+            raise ConfigError(setting, f"{path} is not below BASE_PATH {root_base}, so its files "
+                              f"have no URL", source)
+        roots.append(Root(path=path, watch_path=internal or path, base_url=root_url, base_path=root_base))
+    if not roots:
+        raise ConfigError("roots[0].path (CLIENT_VIDEO_DIR)",
+                          f"required, set neither in {res.file_label} nor in the environment")
+    paths = [r.watch_path for r in roots]
+    for a in paths:
+        for b in paths:
+            if a != b and os.path.commonpath([a, b]) == a:
+                raise ConfigError("roots", f"{b} lies inside another watched root {a}", res.file_label)
+    if len(set(paths)) != len(paths):
+        raise ConfigError("roots", "the same directory is watched twice", res.file_label)
+    return tuple(roots)
+
+
+def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
+            read_secret: Optional[Callable[[str], str]] = None) -> Settings:
+    """Merge the parsed TOML `data`, the environment and the defaults into Settings.
+
+    Pure except for `read_secret`, which reads a password file (tests pass a fake).
+    Raises ConfigError naming the first setting that cannot be used.
+    """
+    _check_unknown_keys(data, file_label)
+    res = _Resolver(data, file_label, env)
+    values: dict[str, Any] = {}
+    for spec in _SPECS:
+        section, name = spec.key.split(".")
+        file_value = _section(data, section, file_label).get(name)
+        values[spec.key] = res.get(spec.key, spec.env, spec.parse, file_value,
+                                   default=spec.default, optional=spec.optional)
+
+    db_host, db_socket = values["database.host"], values["database.socket"]
+    if db_host or db_socket:
+        for key, var in (("database.user", "MYSQL_USER"), ("database.name", "MYSQL_DB_NAME")):
+            if not values[key]:
+                raise ConfigError(f"{key} ({var})", "required when a MySQL server is configured "
+                                  "(database.host / MYSQL_HOST)")
+    password = _resolve_password(res, values, read_secret or _read_first_line)
+
+    sqlite_path = values["database.sqlite_path"] or os.path.join(
+        env.get("STATE_DIRECTORY", "").split(":")[0] or "/var/lib/vfs-notifier", "videos.sqlite3")
+    log_directory = values["logging.directory"] or (
+        env.get("LOGS_DIRECTORY", "").split(":")[0] or "/var/log/vfs-notifier")
+    res.provenance.setdefault("database.sqlite_path", (sqlite_path, "default"))
+    res.provenance.setdefault("logging.directory", (log_directory, "default"))
+
+    roots = _resolve_roots(res, data, values["urls.base_url"], values["urls.base_path"])
+    database = Database(host=db_host, port=values["database.port"], socket=db_socket,
+                        user=values["database.user"], name=values["database.name"],
+                        password=password, sqlite_path=sqlite_path)
+    return Settings(
+        database=database, roots=roots, nginx_root=values["urls.nginx_root"],
+        poll_interval=values["service.poll_interval"],
+        rescan_interval=values["service.rescan_interval"],
+        forget_removed=values["service.forget_removed"],
+        extensions=values["service.extensions"],
+        log_directory=log_directory, log_level=values["logging.level"],
+        provenance=res.provenance,
+    )
+
+
+def _resolve_password(res: _Resolver, values: dict[str, Any], read_secret: Callable[[str], str]) -> str:
+    """The password: set directly, else read from a file, else from a systemd credential."""
+    if values["database.password"]:
+        return values["database.password"]
+    if values["database.password_file"]:
+        path = values["database.password_file"]
+        source = res.provenance["database.password_file"][1]
+        try:
+            secret = read_secret(path)
+        except OSError as err:
+            name = "MYSQL_PASS_FILE" if source.startswith("environment") else "database.password_file"
+            raise ConfigError(name, f"cannot read {path}: {err.strerror}", source) from None
+        res.provenance["database.password"] = ("(hidden)", f"file {path}")
+        return secret
+    cred_dir = res.env.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        path = os.path.join(cred_dir, CREDENTIAL_NAME)
+        try:
+            secret = read_secret(path)
+        except FileNotFoundError:
+            return ""
+        except OSError as err:
+            raise ConfigError("CREDENTIALS_DIRECTORY", f"cannot read {path}: {err.strerror}",
+                              "environment") from None
+        res.provenance["database.password"] = ("(hidden)", f"systemd credential {CREDENTIAL_NAME}")
+        return secret
+    return ""
+
+
+def _read_first_line(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.readline().rstrip("\r\n")
+
+
+def config_path(cli_path: Optional[str], env: Mapping[str, str]) -> tuple[str, bool]:
+    """Which file to read, and whether it must exist (only the default may be missing)."""
+    if cli_path:
+        return cli_path, True
+    if env.get("VFS_NOTIFIER_CONFIG"):
+        return env["VFS_NOTIFIER_CONFIG"], True
+    return DEFAULT_CONFIG, False
+
+
+def load(cli_path: Optional[str], env: Mapping[str, str]) -> Settings:
+    """Read the config file (if any) and resolve it with the environment."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    path, required = config_path(cli_path, env)
+    data: dict[str, Any] = {}
+    warnings = []
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if required:
+            raise ConfigError("--config" if cli_path else "VFS_NOTIFIER_CONFIG",
+                              f"{path}: no such file", "command line" if cli_path else "environment") from None
+        mode = 0
+    except OSError as err:
+        raise ConfigError(path, f"cannot read: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(path, f"not valid TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "not valid TOML: not UTF-8 text") from None
+    settings = resolve(data, path, env)
+    if _section(data, "database", path).get("password") and mode & 0o004:
+        warnings.append(f"{path} holds a database password and every user can read it: "
+                        f"chmod o-r {path}")
+    return replace(settings, warnings=tuple(warnings)) if warnings else settings

@@ -1,0 +1,95 @@
+"""The embedded store: the same `videos` table in an SQLite file, so that the service
+runs with nothing installed. It behaves as the MySQL store does, which the tests hold it to."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import Iterator, Optional, Sequence
+
+from .rows import Row
+from .store import RowsRejected, StoreUnavailable, chunks
+
+CREATE_TABLE = """\
+CREATE TABLE IF NOT EXISTS videos (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, main_dir varchar(512) DEFAULT NULL,
+  des_video_path varchar(1024) NOT NULL, status int DEFAULT 1,
+  created_date datetime DEFAULT CURRENT_TIMESTAMP, des_url varchar(1024) DEFAULT NULL);
+CREATE INDEX IF NOT EXISTS idx_des_video_path ON videos (des_video_path);
+CREATE INDEX IF NOT EXISTS idx_status ON videos (status);"""
+
+INSERT = "INSERT INTO videos (main_dir, des_video_path, status, des_url) VALUES (?, ?, 1, ?)"
+
+
+class SQLiteStore:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.description = f"SQLite {path}"
+        self._conn: Optional[sqlite3.Connection] = None
+
+    def open(self) -> None:
+        self.close()
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(CREATE_TABLE)
+        except (sqlite3.Error, OSError) as err:
+            raise StoreUnavailable(f"{self.path}: {err}") from None
+        self._conn = conn
+
+    def registered_paths(self) -> Iterator[str]:
+        conn = self._connection()
+        try:
+            for (path,) in conn.execute("SELECT des_video_path FROM videos"):
+                yield path
+        except sqlite3.Error as err:
+            raise StoreUnavailable(f"{self.path}: {err}") from None
+
+    def insert(self, rows: Sequence[Row]) -> None:
+        self._write(INSERT, [(r.main_dir, r.path, r.url) for r in rows])
+
+    def delete(self, paths: Sequence[str]) -> int:
+        conn = self._connection()
+        deleted = 0
+        try:
+            conn.execute("BEGIN")
+            for part in chunks(paths, 500):
+                marks = ", ".join("?" * len(part))
+                deleted += conn.execute(f"DELETE FROM videos WHERE des_video_path IN ({marks})",
+                                        list(part)).rowcount
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            self._rollback()
+            raise StoreUnavailable(f"{self.path}: {err}") from None
+        return deleted
+
+    def _write(self, sql: str, values: list) -> None:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN")
+            conn.executemany(sql, values)
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError as err:
+            self._rollback()
+            raise RowsRejected(str(err)) from None
+        except sqlite3.Error as err:
+            self._rollback()
+            raise StoreUnavailable(f"{self.path}: {err}") from None
+
+    def _rollback(self) -> None:
+        try:
+            assert self._conn is not None
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreUnavailable("not open")
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
