@@ -1,0 +1,168 @@
+"""The registrar: the one way rows reach the store, whoever found the file.
+
+Candidates from events and walks queue here; `flush` writes them in batches, one
+transaction and one round trip each. The registrar keeps the set of paths the table
+already holds, read once per connection, so that no file is ever inserted twice and
+no query is made per file. When the store fails, rows stay queued and the registrar
+retries with backoff; after it reconnects it re-reads the table (a commit may have
+landed just before the connection broke) and asks for a reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from itertools import islice
+from typing import Callable, Iterable, Optional
+
+from .rows import Row, printable
+from .store import RowsRejected, Store, StoreUnavailable
+
+log = logging.getLogger("vfs_notifier")
+
+BATCH = 1000
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
+
+
+class Registrar:
+    def __init__(self, store: Store, forget_removed: bool,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.forget_removed = forget_removed
+        self.clock = clock
+        self.known: Optional[set[str]] = None      # paths the table holds; None: not read yet
+        self.queue: dict[str, tuple[Row, bool]] = {}  # path -> (row, log it on its own line)
+        self.to_forget: set[str] = set()
+        self.connected = False
+        self.problem = ""                          # why the store is unavailable
+        self.retry_at = 0.0
+        self._backoff = BACKOFF_FIRST
+        self.registered = 0                        # rows inserted since start
+        self.forgotten = 0
+        self.rejected = 0
+
+    # --- what the rest of the service tells the registrar -------------------------
+
+    def offer(self, row: Row, announce: bool = True) -> bool:
+        """Queue a row unless the table or the queue has its path. True if queued."""
+        path = row.path
+        if path in self.queue or (self.known is not None and path in self.known):
+            return False
+        self.queue[path] = (row, announce)
+        self.to_forget.discard(path)
+        return True
+
+    def is_registered(self, path: str) -> bool:
+        return path in self.queue or (self.known is not None and path in self.known)
+
+    def withdraw(self, path: str) -> None:
+        """A file went away: drop it from the queue and, if so configured, from the table."""
+        self.queue.pop(path, None)
+        if self.forget_removed and self.known is not None and path in self.known:
+            self.to_forget.add(path)
+
+    def withdraw_tree(self, directory: str) -> None:
+        prefix = directory.rstrip("/") + "/"
+        for path in [p for p in self.queue if p.startswith(prefix)]:
+            del self.queue[path]
+        if self.forget_removed and self.known is not None:
+            self.to_forget.update(p for p in self.known if p.startswith(prefix))
+
+    def known_below(self, directory: str) -> list[str]:
+        prefix = directory.rstrip("/") + "/"
+        return [p for p in self.known or () if p.startswith(prefix)]
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue) + len(self.to_forget)
+
+    # --- talking to the store -------------------------------------------------------
+
+    def connect(self) -> bool:
+        """(Re)connect and read the registered paths. True when newly connected."""
+        if self.connected or self.clock() < self.retry_at:
+            return False
+        try:
+            self.store.open()
+            known = set(self.store.registered_paths())
+        except StoreUnavailable as err:
+            self._failed(str(err))
+            return False
+        self.known = known
+        for path in [p for p in self.queue if p in known]:
+            del self.queue[path]
+        self.to_forget &= known
+        self.connected, self.problem, self._backoff = True, "", BACKOFF_FIRST
+        log.info("database %s: connected, %d rows registered", self.store.description, len(known))
+        return True
+
+    def flush(self, limit: int = BATCH) -> int:
+        """Write up to `limit` queued rows (one batch) and pending deletions. Rows written."""
+        if not self.connected:
+            return 0
+        try:
+            if self.to_forget:
+                self._forget_now()
+            if not self.queue:
+                return 0
+            batch = list(islice(self.queue.values(), limit))
+            try:
+                self.store.insert([row for row, _ in batch])
+            except RowsRejected:
+                batch = self._insert_one_by_one(batch)
+        except StoreUnavailable as err:
+            self._failed(str(err))
+            return 0
+        self._registered(batch)
+        return len(batch)
+
+    def _insert_one_by_one(self, batch: list[tuple[Row, bool]]) -> list[tuple[Row, bool]]:
+        """A batch the database refused: find the rows at fault, skip them, keep the rest."""
+        stored = []
+        for row, announce in batch:
+            try:
+                self.store.insert([row])
+                stored.append((row, announce))
+            except RowsRejected as err:
+                del self.queue[row.path]
+                self.rejected += 1
+                log.warning("skipped %s: the database refused its row (%s)", printable(row.path), err)
+        return stored
+
+    def _registered(self, batch: Iterable[tuple[Row, bool]]) -> None:
+        assert self.known is not None
+        quiet = 0
+        for row, announce in batch:
+            del self.queue[row.path]
+            self.known.add(row.path)
+            self.registered += 1
+            if announce:
+                log.info("registered %s as %s", printable(row.path), row.url,
+                         extra={"VIDEO_PATH": row.path, "VIDEO_URL": row.url, "MAIN_DIR": row.main_dir})
+            else:
+                quiet += 1
+        if quiet:
+            log.info("registered %d files found by a directory walk", quiet)
+
+    def _forget_now(self) -> None:
+        assert self.known is not None
+        paths = sorted(self.to_forget)
+        removed = self.store.delete(paths)
+        for path in paths:
+            self.known.discard(path)
+            log.info("forgot %s: the file is gone", printable(path), extra={"VIDEO_PATH": path})
+        self.to_forget.clear()
+        self.forgotten += removed
+
+    def _failed(self, problem: str) -> None:
+        if self.connected or problem != self.problem:
+            log.warning("database %s unavailable: %s; %d changes wait, retrying in %.1f s",
+                        self.store.description, problem, self.pending, self._backoff)
+        self.store.close()
+        self.connected, self.problem = False, problem
+        self.retry_at = self.clock() + self._backoff
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+
+    def close(self) -> None:
+        self.store.close()
+        self.connected = False
