@@ -5,3 +5,8 @@ run:
 	./scripts/run
 test:
 	./scripts/test
+
+# The Debian package: dist/vfs-notifier_VERSION_all.deb, lintian-checked (no root needed).
+.PHONY: deb
+deb:
+	./scripts/deb
