@@ -1,0 +1,230 @@
+"""Candidates in, rows out: the gate between what was seen on disk and the registrar.
+
+Kernel events and directory walks both end here. For each candidate path the
+reconciler finds its root, checks that it is a finished regular video file whose row
+the table can hold, and offers the row to the registrar. A reconcile is nothing but a
+walk of a root fed through the same gate, followed by forgetting the registered
+files the walk no longer found.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+from collections import deque
+from typing import Callable, Iterator, Optional
+
+from .registrar import Registrar
+from .rows import RowMaker, Unstorable, is_video, printable
+from .settings import Root
+from .walker import Found, WalkProblem, walk
+
+log = logging.getLogger("vfs_notifier")
+
+# A file a walk finds that changed this recently may still be open for writing: it
+# waits until it has been left alone this long (or its close event comes first).
+SETTLE_SECONDS = 2.0
+
+
+class Counts:
+    def __init__(self) -> None:
+        self.found = self.new = self.already = self.skipped = 0
+
+
+class _Job:
+    """One walk in progress."""
+
+    __slots__ = ("root", "maker", "full", "files", "problems", "hits")
+
+    def __init__(self, root: Root, maker: RowMaker, full: bool, files: Iterator[Found],
+                 problems: list[WalkProblem]) -> None:
+        self.root, self.maker, self.files, self.problems = root, maker, files, problems
+        self.full = full    # a whole-root reconcile: forget what it did not find
+        self.hits = 0       # registered files this walk found again
+
+
+class Reconciler:
+    def __init__(self, roots: tuple[Root, ...], extensions: tuple[str, ...], registrar: Registrar,
+                 watch_directory: Optional[Callable[[str], Optional[str]]] = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.makers = [(root, RowMaker(root)) for root in roots]
+        self.extensions = frozenset(extensions)
+        self.registrar = registrar
+        self.watch_directory = watch_directory or (lambda directory: None)
+        self.clock = clock
+        self.jobs: deque[_Job] = deque()
+        self.counts = Counts()
+        self.settling: dict[str, tuple[float, int, float]] = {}   # path -> (mtime, size, seen at)
+
+    # --- candidates from events ------------------------------------------------------
+
+    def file_done(self, path: str) -> None:
+        """A file was closed after writing or moved in."""
+        self.settling.pop(path, None)
+        found = self._root_of(path)
+        if found is None:
+            return
+        root, maker = found
+        directory, _, name = path.rpartition("/")
+        if not is_video(name, self.extensions):
+            return
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            log.warning("skipped %s: gone before it could be registered", printable(path))
+            return
+        except OSError as err:
+            log.warning("skipped %s: cannot stat (%s)", printable(path), err.strerror)
+            return
+        if stat.S_ISREG(st.st_mode):
+            self._offer(maker, directory, name, announce=True)
+
+    def file_gone(self, path: str) -> None:
+        self.settling.pop(path, None)
+        found = self._root_of(path)
+        if found is not None and is_video(path.rpartition("/")[2], self.extensions):
+            try:
+                self.registrar.withdraw(found[1].row_for_path(path).path)
+            except Unstorable:
+                pass
+
+    def directory_left(self, path: str) -> None:
+        for waiting in [p for p in self.settling if p.startswith(path + "/")]:
+            del self.settling[waiting]
+        found = self._root_of(path)
+        if found is not None:
+            root = found[0]
+            self.registrar.withdraw_tree(root.path + path[len(root.watch_path):])
+
+    def root_gone(self, root: Root) -> None:
+        self.directory_left(root.watch_path)
+
+    def directory_arrived(self, path: str) -> None:
+        """A directory was created or moved in: walk it now, before other queued walks."""
+        found = self._root_of(path)
+        if found is not None:
+            self.jobs.appendleft(self._job(found[0], found[1], path, full=False))
+
+    # --- walks -----------------------------------------------------------------------
+
+    def reconcile(self, root: Root) -> None:
+        """Queue a full walk of a root, unless one is queued and not started yet."""
+        if any(job.full and job.root == root for job in list(self.jobs)[1:]):
+            return
+        maker = next(m for r, m in self.makers if r == root)
+        self.jobs.append(self._job(root, maker, root.watch_path, full=True))
+
+    def reconcile_all(self) -> None:
+        for root, _ in self.makers:
+            self.reconcile(root)
+
+    def _job(self, root: Root, maker: RowMaker, directory: str, full: bool) -> _Job:
+        problems: list[WalkProblem] = []
+        files = walk(directory, self.extensions, self.watch_directory, problems)
+        return _Job(root, maker, full, files, problems)
+
+    @property
+    def walking(self) -> bool:
+        return bool(self.jobs)
+
+    def step(self, budget: int = 1000) -> None:
+        """Advance the current walk by up to `budget` files."""
+        if not self.jobs:
+            return
+        job = self.jobs[0]
+        registrar = self.registrar
+        offered = 0
+        for found in job.files:
+            self.counts.found += 1
+            try:
+                row = job.maker.row(found.directory, found.name)
+            except Unstorable as err:
+                self._skip(os.path.join(found.directory, found.name), str(err))
+                offered += 1
+            else:
+                if registrar.is_registered(row.path):
+                    self.counts.already += 1
+                    job.hits += 1
+                else:
+                    self._consider(job.maker, found.directory, found.name, announce=not job.full)
+                    offered += 1
+            if offered >= budget:
+                return
+        self.jobs.popleft()
+        for problem in job.problems:
+            log.warning("%s: %s", printable(problem.path), problem.problem)
+        if job.full:
+            self._forget_missing(job)
+
+    def _consider(self, maker: RowMaker, directory: str, name: str, announce: bool) -> None:
+        """A file a walk found: register it, unless it may still be being written."""
+        path = directory + "/" + name
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return  # gone since the listing: nothing to register
+        if not stat.S_ISREG(st.st_mode):
+            return
+        if self.clock() - st.st_mtime < SETTLE_SECONDS:
+            self.settling[path] = (st.st_mtime, st.st_size, self.clock())
+            return
+        self._offer(maker, directory, name, announce)
+
+    def settle(self) -> None:
+        """Register the walk-found files that have now been left alone long enough."""
+        now = self.clock()
+        for path, (mtime, size, _) in list(self.settling.items()):
+            try:
+                st = os.lstat(path)
+            except OSError:
+                del self.settling[path]
+                continue
+            if (st.st_mtime, st.st_size) != (mtime, size):
+                self.settling[path] = (st.st_mtime, st.st_size, now)
+            elif now - st.st_mtime >= SETTLE_SECONDS:
+                del self.settling[path]
+                found = self._root_of(path)
+                if found is not None:
+                    directory, _, name = path.rpartition("/")
+                    self._offer(found[1], directory, name, announce=True)
+
+    def _offer(self, maker: RowMaker, directory: str, name: str, announce: bool) -> None:
+        try:
+            row = maker.row(directory, name)
+        except Unstorable as err:
+            self._skip(directory + "/" + name, str(err))
+            return
+        if self.registrar.offer(row, announce):
+            self.counts.new += 1
+        else:
+            self.counts.already += 1
+
+    def _skip(self, path: str, why: str) -> None:
+        self.counts.skipped += 1
+        log.warning("skipped %s: %s", printable(path), why)
+
+    def _forget_missing(self, job: _Job) -> None:
+        """After a whole-root walk: forget registered files that are no longer there."""
+        registrar = self.registrar
+        if not registrar.forget_removed or registrar.known is None or not registrar.connected:
+            return
+        root = job.root
+        if not os.path.isdir(root.watch_path):
+            return  # an unmounted or vanished root is not an empty one
+        registered = registrar.known_below(root.path)
+        if job.hits == len(registered):
+            return  # every registered file was found again: nothing to forget
+        unreadable = tuple(root.path + p.path[len(root.watch_path):] + "/" for p in job.problems)
+        for path in registered:
+            if path.startswith(unreadable):
+                continue
+            if not os.path.lexists(root.watch_path + path[len(root.path):]):
+                registrar.withdraw(path)
+
+    def _root_of(self, path: str) -> Optional[tuple[Root, RowMaker]]:
+        for root, maker in self.makers:
+            if path == root.watch_path or path.startswith(root.watch_path + "/"):
+                return root, maker
+        return None
