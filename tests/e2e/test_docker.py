@@ -1,0 +1,368 @@
+"""End to end: the Docker deployment, under podman (no Docker engine runs on these machines).
+
+The images are built from the unchanged Dockerfile and docker/nginx/Dockerfile on a
+`debian:bookworm-slim` made here from debootstrap (no registry is reachable). The containers
+are run as docker-compose.yml says: its volumes, ports and env_file are read from the file and
+interpolated with a .env made from docker/env.example, except that the database is the test
+MariaDB on the host's 127.0.0.1 instead of the compose file's own. A file dropped into the
+mounted directory must become a row naming its host path, and its URL must be served by the
+compose file's nginx.
+
+podman flags are the ones /work/shared/ENVIRONMENT.md found necessary here: runc, cgroupfs,
+the host network for builds and for the service (which reaches the host's MariaDB), and ulimits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.yml"
+ENV_EXAMPLE = REPO / "docker" / "env.example"
+sys.path.insert(0, str(REPO / "tests"))
+from support import debian_root  # noqa: E402  (its cache directory and mirror)
+
+pytestmark = pytest.mark.e2e
+
+PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
+LIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
+BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
+SERVICE_IMAGE = "localhost/vfs-notifier-test:latest"
+NGINX_IMAGE = "localhost/vfs-notifier-nginx-test:latest"
+RECIPE_LABEL = "org.vfs-notifier.base-recipe"
+
+# What makes the debootstrap tree look like Docker's debian:bookworm-slim: its dpkg and apt
+# settings (no documentation, no package caches) and no package lists.
+SLIM_FILES = {
+    "etc/dpkg/dpkg.cfg.d/docker": (
+        "path-exclude /usr/share/doc/*\n"
+        "path-include /usr/share/doc/*/copyright\n"
+        "path-exclude /usr/share/groff/*\n"
+        "path-exclude /usr/share/info/*\n"
+        "path-exclude /usr/share/linda/*\n"
+        "path-exclude /usr/share/lintian/overrides/*\n"
+        "path-exclude /usr/share/locale/*\n"
+        "path-exclude /usr/share/man/*\n"),
+    "etc/apt/apt.conf.d/docker-clean": (
+        'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
+        '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
+        'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
+        '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
+        'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";\n'),
+    "etc/apt/apt.conf.d/docker-no-languages": 'Acquire::Languages "none";\n',
+    "etc/apt/apt.conf.d/docker-gzip-indexes": 'Acquire::GzipIndexes "true";\n',
+    "etc/apt/apt.conf.d/docker-autoremove-suggests": (
+        'Apt::AutoRemove::SuggestsImportant "false";\n'),
+}
+SLIM_RECIPE_VERSION = 1
+
+
+# --- podman and the base image ----------------------------------------------------------
+
+def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*PODMAN, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args[:2])} ... failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def _ensure_podman() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("podman builds and runs images only as root here")
+    if not shutil.which("podman") or not shutil.which("runc"):
+        subprocess.run(["bash", "-c", ". scripts/lib.sh && need_debs podman runc uidmap"],
+                       cwd=REPO, check=True, timeout=600)
+    if not shutil.which("debootstrap"):
+        subprocess.run(["bash", "-c", ". scripts/lib.sh && need_debs debootstrap"],
+                       cwd=REPO, check=True, timeout=600)
+
+
+def _slim_recipe() -> str:
+    recipe = repr((debian_root.SUITE, debian_root.MIRROR, debian_root.SECURITY_MIRROR,
+                   sorted(SLIM_FILES.items()), SLIM_RECIPE_VERSION)).encode()
+    return hashlib.sha256(recipe).hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def _cache_lock() -> Iterator[None]:
+    debian_root.CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(debian_root.CACHE_DIR / ".lock-docker", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def slim_tarball() -> Path:
+    """A minbase Debian 12 tree trimmed like debian:bookworm-slim, as a tar; cached."""
+    path = debian_root.CACHE_DIR / f"debian-{debian_root.SUITE}-slim-{_slim_recipe()}.tar"
+    with _cache_lock():
+        if path.is_file():
+            return path
+        work = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=debian_root.CACHE_DIR))
+        try:
+            tree = work / "root"
+            _run(["debootstrap", "--variant=minbase", debian_root.SUITE, str(tree),
+                  debian_root.MIRROR], timeout=debian_root.DEBOOTSTRAP_TIMEOUT)
+            suite, mirror, security = debian_root.SUITE, debian_root.MIRROR, debian_root.SECURITY_MIRROR
+            (tree / "etc/apt/sources.list").write_text(
+                f"deb {mirror} {suite} main\ndeb {mirror} {suite}-updates main\n"
+                f"deb {security} {suite}-security main\n")
+            for name, text in SLIM_FILES.items():
+                (tree / name).write_text(text)
+            for pattern in ("var/lib/apt/lists/*", "var/cache/apt/*.bin",
+                            "var/cache/apt/archives/*.deb", "usr/share/man/*", "usr/share/info/*",
+                            "usr/share/locale/*", "usr/share/groff/*", "usr/share/lintian/overrides/*"):
+                for p in tree.glob(pattern):
+                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            for p in (tree / "usr/share/doc").glob("*/*"):
+                if p.name != "copyright":
+                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            (tree / "etc/machine-id").write_text("")
+            _run(["tar", "--numeric-owner", "-C", str(tree), "-cf", str(work / "tar"),
+                  "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
+                  "--exclude=./run/*", "."], timeout=300)
+            (work / "tar").rename(path)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return path
+
+
+def base_image() -> None:
+    """debian:bookworm-slim in podman's store, imported from slim_tarball() unless there."""
+    recipe = _slim_recipe()
+    have = podman("image", "inspect", "--format", f'{{{{ index .Labels "{RECIPE_LABEL}" }}}}',
+                  BASE_IMAGE, check=False)
+    if have.returncode == 0 and have.stdout.strip() == recipe:
+        return
+    podman("import", "--change", f"LABEL {RECIPE_LABEL}={recipe}", "--change", 'CMD ["bash"]',
+           str(slim_tarball()), BASE_IMAGE, timeout=300)
+
+
+def _run(cmd: list[str], timeout: float) -> None:
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} ... failed ({proc.returncode}):\n"
+                           f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+# --- the compose file, read the way docker compose reads it -----------------------------
+
+_VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $$."""
+    def one(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name, op, arg = m.group("name"), m.group("op"), m.group("arg")
+        value = env.get(name)
+        unset = value is None or (value == "" and op is not None and op.startswith(":"))
+        if op in (":-", "-"):
+            return arg if unset else value
+        if op in (":?", "?"):
+            if unset:
+                raise AssertionError(f"compose would refuse: {name}: {arg}")
+            return value
+        return value or ""
+    return _VARIABLE.sub(one, text)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip()
+    return env
+
+
+def compose_service(name: str, env: Mapping[str, str]) -> dict:
+    import yaml  # Debian's python3-yaml, only this test needs it
+    spec = yaml.safe_load(COMPOSE.read_text())["services"][name]
+
+    def walk(value):
+        if isinstance(value, str):
+            return interpolate(value, env)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+    return walk(spec)
+
+
+def volume_flags(spec: dict) -> list[str]:
+    flags = []
+    for volume in spec.get("volumes", []):
+        source, target, *mode = volume.split(":")
+        assert source.startswith("/"), f"the test gives host paths for volumes: {volume}"
+        flags += ["--volume", ":".join([source, target, *mode])]
+    return flags
+
+
+# --- the test ---------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, float]:
+    """Build both images from the repository's Dockerfiles; returns seconds per step."""
+    _ensure_podman()
+    times = {}
+    start = time.monotonic()
+    base_image()
+    times["base image"] = time.monotonic() - start
+    start = time.monotonic()
+    deb = subprocess.run(["./scripts/deb"], cwd=REPO, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=600)
+    assert deb.returncode == 0, deb.stderr[-3000:]
+    times["scripts/deb"] = time.monotonic() - start
+    build = ["build", "--network", "host", *LIMITS, "--layers"]
+    start = time.monotonic()
+    podman(*build, "-t", SERVICE_IMAGE, "-f", str(REPO / "Dockerfile"), str(REPO), timeout=900)
+    times["service image"] = time.monotonic() - start
+    start = time.monotonic()
+    podman(*build, "-t", NGINX_IMAGE, "-f", str(REPO / "docker/nginx/Dockerfile"), str(REPO),
+           timeout=900)
+    times["nginx image"] = time.monotonic() - start
+    return times
+
+
+@pytest.fixture
+def container_names() -> Iterator[list[str]]:
+    names: list[str] = []
+    yield names
+    for name in names:
+        podman("rm", "--force", "--time", "5", name, check=False, timeout=60)
+
+
+def fetch(url: str, headers: Mapping[str, str] = {}) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, headers=dict(headers))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def _wait(what: str, predicate, timeout: float, diagnose=lambda: "") -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{diagnose()}")
+        time.sleep(0.2)
+
+
+def test_compose_deployment_registers_and_serves(images, mysql_env, container_names, tmp_path):
+    import pymysql
+
+    # Host directories, world-readable like a real web root (nginx runs as www-data).
+    top = Path(tempfile.mkdtemp(prefix="vfs-notifier-docker-"))
+    top.chmod(0o755)
+    base, logs = top / "srv", top / "logs"
+    videos = base / "videos"
+    for d in (videos, logs):
+        d.mkdir(parents=True)
+    port = _free_port()
+
+    env = read_env_file(ENV_EXAMPLE)
+    env.update(mysql_env)
+    env.update(CLIENT_VIDEO_DIR=str(videos), BASE_PATH=str(base), NGINX_PORT=str(port),
+               NGINX_BASE_URL=f"http://127.0.0.1:{port}/vfs-notifier",
+               VFS_NOTIFIER_LOG_HOST_DIR=str(logs))
+    assert env["INTERNAL_VIDEO_FOLDER_PATH"] != env["CLIENT_VIDEO_DIR"]  # a real remapping
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+
+    service = compose_service("vfs-notifier", env)
+    nginx = compose_service("nginx", env)
+    assert service["env_file"] == ".env"
+
+    name = f"vfs-notifier-test-{os.getpid()}"
+    container_names.append(name)
+    start = time.monotonic()
+    podman("run", "--detach", "--name", name, "--network", "host", *LIMITS,
+           "--env-file", str(env_file), *volume_flags(service), SERVICE_IMAGE)
+    web = f"vfs-notifier-nginx-test-{os.getpid()}"
+    container_names.append(web)
+    (published,) = nginx["ports"]
+    podman("run", "--detach", "--name", web, *LIMITS, "--publish", f"127.0.0.1:{published}",
+           *volume_flags(nginx), NGINX_IMAGE)
+
+    def logs_of(container: str) -> str:
+        out = podman("logs", container, check=False)
+        return out.stdout[-3000:] + out.stderr[-3000:]
+
+    conn = pymysql.connect(host=mysql_env["MYSQL_HOST"], port=int(mysql_env["MYSQL_PORT"]),
+                           user=mysql_env["MYSQL_USER"], password=mysql_env["MYSQL_PASS"],
+                           database=mysql_env["MYSQL_DB_NAME"], autocommit=True)
+
+    def row():
+        with conn.cursor() as cur:
+            try:
+                cur.execute("SELECT main_dir, des_video_path, des_url, status FROM videos "
+                            "WHERE des_video_path = %s", (str(clip),))
+            except pymysql.err.ProgrammingError:  # no table yet
+                return None
+            return cur.fetchone()
+
+    # Whether the file lands before the service watches (its first walk finds it) or after
+    # (inotify does), it must become a row.
+    clip = videos / "sub dir" / "clip #1 ü.mp4"
+    clip.parent.mkdir()
+    content = b"\x00\x00\x00\x18ftypmp42" + os.urandom(50_000)
+    incoming = clip.with_name(".clip.part")
+    incoming.write_bytes(content)
+    incoming.rename(clip)
+    main_dir, path, url, status = _wait("the row", row, 30, lambda: logs_of(name))
+    registered = time.monotonic() - start
+    assert (main_dir, path, status) == (str(videos), str(clip), 1)
+    assert url == (f"http://127.0.0.1:{port}/vfs-notifier/videos/sub%20dir/"
+                   "clip%20%231%20%C3%BC.mp4")
+
+    # Served by the compose file's nginx: whole, and a range (seeking).
+    _wait("nginx", lambda: fetch(url)[0] == 200, 30, lambda: logs_of(web))
+    status, headers, body = fetch(url)
+    assert (status, body, headers["Content-Type"]) == (200, content, "video/mp4")
+    status, headers, body = fetch(url, {"Range": "bytes=1000-1999"})
+    assert (status, body) == (206, content[1000:2000])
+    assert fetch(f"http://127.0.0.1:{port}/vfs-notifier/videos/")[0] in (403, 404)
+
+    # Logs: on stderr (podman logs) and in the dated file on the mounted log volume.
+    assert str(clip) in logs_of(name)
+    assert any(str(clip) in p.read_text() for p in logs.glob("*_vfs_tusker_notifier_videos.log"))
+
+    # `docker stop` ends it cleanly.
+    podman("stop", "--time", "20", name, timeout=60)
+    code = podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
+    assert code == "0", logs_of(name)
+    conn.close()
+    shutil.rmtree(top, ignore_errors=True)
+    print(f"\ntimes: {images}; file to row after container start: {registered:.1f} s")
