@@ -10,3 +10,9 @@ test:
 .PHONY: deb
 deb:
 	./scripts/deb
+
+# The benchmark (issue 4): writes docs/PERFORMANCE.md and docs/performance.png; needs root
+# to install mariadb-server, inotify-tools and python3-matplotlib on first use.
+.PHONY: bench
+bench:
+	./scripts/bench

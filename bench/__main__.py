@@ -1,0 +1,94 @@
+"""`python3 -m bench [--quick] [--only a,b] [--docs DIR] [--keep]`: the whole benchmark, one run."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from . import machine, report
+from .contenders import ALL, DAEMON, Setup, daemon_available
+from .db import RowWatcher
+from .mariadb import MariaDB
+from .notify import NotifyListener
+from .scenarios import Bench, Config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def poll_rtt_ms(server: MariaDB) -> float:
+    params = server.fresh_database("rtt")
+    w = RowWatcher(params)
+    t0 = time.perf_counter()
+    for _ in range(500):
+        w.poll()
+    ms = (time.perf_counter() - t0) / 500 * 1000
+    w.close()
+    server.drop(params)
+    return ms
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="a tenth of the sizes: checks the harness")
+    ap.add_argument("--scale", type=float, default=None, help="size factor (default 1, --quick 0.1)")
+    ap.add_argument("--only", default=",".join(ALL), help=f"contenders, comma-separated: {ALL}")
+    ap.add_argument("--docs", default=os.path.join(REPO, "docs"), help="where the report goes")
+    ap.add_argument("--workdir", default=None, help="scratch directory (default: a new temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = ap.parse_args(argv)
+    contenders = tuple(c for c in ALL if c in args.only.split(","))
+    scale = args.scale if args.scale is not None else (0.1 if args.quick else 1.0)
+    cfg = Config.scaled(scale, contenders)
+
+    def say(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    version = daemon_available(REPO) if DAEMON in contenders else None
+    if DAEMON in contenders and version is None:
+        say("vfs-notifier is not runnable from this checkout yet: measuring the others only")
+        cfg.contenders = tuple(c for c in contenders if c != DAEMON)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="vfs-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    say(f"scratch directory {workdir}")
+    server = MariaDB(workdir)
+    notify = NotifyListener(os.path.join(workdir, "notify.sock"))
+    t0 = time.time()
+    try:
+        server.start()
+        say(f"MariaDB {server.version} on 127.0.0.1:{server.port}")
+        base = os.path.join(workdir, "trees")
+        setup = Setup(REPO, workdir, base, "http://bench.example/videos", notify)
+        bench = Bench(cfg, setup, server, say)
+        results = bench.run()
+        results["poll_rtt_ms"] = poll_rtt_ms(server)
+        results["config"] = {k: (list(v) if isinstance(v, tuple) else v)
+                             for k, v in vars(cfg).items()}
+        results["machine"] = machine.describe(REPO, workdir, server.version, version)
+        results["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        results["runtime_s"] = time.time() - t0
+        if scale != 1:
+            results["notes"].append(f"scaled run (factor {scale}): not the figures of record")
+        with open(os.path.join(workdir, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+        report.write(results, args.docs)
+        say(f"wrote {args.docs}/PERFORMANCE.md and performance.png in {results['runtime_s']:.0f} s "
+            f"(results: {workdir}/results.json)")
+        for goal, measured, verdict in report.goals(results):
+            say(f"{verdict:10s} {goal}: {measured}")
+        for bad in results["mismatches"]:
+            say(f"MISMATCH {bad}")
+    finally:
+        notify.close()
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(os.path.join(workdir, "trees"), ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,60 @@
+"""The limit: what the database and file system allow, with no service logic at all.
+
+    cold: os.scandir walk, then PyMySQL executemany of 1,000 rows per commit (one multi-row INSERT).
+    warm: the reference for a restart: a bare walk plus one read of every registered path.
+
+Run as a process (`python3 -m bench.limit cold|warm`) with the service's environment variables,
+so it is started and timed exactly like the daemon.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from .db import INSERT_ROW, DbParams, connect, row_for
+from .walk import video_files
+
+BATCH = 1000
+
+
+def cold(root: str, base_path: str, base_url: str, params: DbParams) -> dict:
+    t0 = time.perf_counter()
+    paths = list(video_files(root))
+    t_walk = time.perf_counter() - t0
+    conn = connect(params)
+    with conn.cursor() as cur:
+        for i in range(0, len(paths), BATCH):
+            cur.executemany(INSERT_ROW, [row_for(p, root, base_path, base_url)
+                                         for p in paths[i:i + BATCH]])
+            conn.commit()
+    conn.close()
+    return {"files": len(paths), "walk_s": t_walk, "total_s": time.perf_counter() - t0}
+
+
+def warm(root: str, params: DbParams) -> dict:
+    t0 = time.perf_counter()
+    on_disk = set(video_files(root))
+    t_walk = time.perf_counter() - t0
+    conn = connect(params)
+    with conn.cursor() as cur:
+        cur.execute("SELECT des_video_path FROM videos")
+        registered = {r[0] for r in cur.fetchall()}
+    conn.close()
+    missing = on_disk - registered
+    return {"files": len(on_disk), "missing": len(missing), "walk_s": t_walk,
+            "total_s": time.perf_counter() - t0}
+
+
+def main(argv: list[str]) -> int:
+    e = os.environ
+    root, base_path, base_url = e["CLIENT_VIDEO_DIR"], e["BASE_PATH"], e["NGINX_BASE_URL"]
+    params = DbParams.from_env()
+    result = cold(root, base_path, base_url, params) if argv[0] == "cold" else warm(root, params)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
