@@ -282,7 +282,7 @@ def _check_unknown_keys(data: Mapping[str, Any], file_label: str) -> None:
 def _resolve_roots(res: _Resolver, data: Mapping[str, Any], base_url: str, base_path: str) -> tuple[Root, ...]:
     tables: list[dict[str, Any]] = [dict(t) for t in data.get("roots", [])]
     for index, names in _ROOT_ENV.items():
-        if any(res.env.get(var) for var in names.values()):
+        if any(res.env.get(var) is not None for var in names.values()):
             while len(tables) <= index:
                 tables.append({})
     roots = []
@@ -373,8 +373,9 @@ def _resolve_password(res: _Resolver, values: dict[str, Any], read_secret: Calla
         try:
             secret = read_secret(path)
         except OSError as err:
-            name = "MYSQL_PASS_FILE" if source.startswith("environment") else "database.password_file"
-            raise ConfigError(name, f"cannot read {path}: {err.strerror}", source) from None
+            if source.startswith("environment"):
+                raise ConfigError("MYSQL_PASS_FILE", f"cannot read {path}: {err.strerror}", "environment") from None
+            raise ConfigError("database.password_file", f"cannot read {path}: {err.strerror}", source) from None
         res.provenance["database.password"] = ("(hidden)", f"file {path}")
         return secret
     cred_dir = res.env.get("CREDENTIALS_DIRECTORY")

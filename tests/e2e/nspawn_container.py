@@ -166,21 +166,17 @@ class Container:
             return ""
 
     def _find_init(self) -> Optional[int]:
-        """The container's systemd: the process whose root is our tree and which is PID 1
-        in its own PID namespace."""
-        root = os.path.realpath(self.root)
+        """The container's systemd: nspawn's child that is PID 1 in its own PID namespace."""
+        assert self._proc is not None
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             try:
-                if os.readlink(f"/proc/{entry}/root") != root:
-                    continue
                 with open(f"/proc/{entry}/status") as f:
-                    for line in f:
-                        if line.startswith("NSpid:"):
-                            if line.split()[-1] == "1":
-                                return int(entry)
-                            break
+                    fields = dict(line.split(":", 1) for line in f if ":" in line)
             except OSError:
                 continue
+            if (fields.get("PPid", "").strip() == str(self._proc.pid)
+                    and fields.get("NSpid", "").split()[-1:] == ["1"]):
+                return int(entry)
         return None

@@ -1,0 +1,74 @@
+"""rows: which files are videos, and the exact row and URL each one gets."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+import pytest
+
+from vfs_notifier.rows import COLUMN_CHARS, RowMaker, Unstorable, is_video, printable, url_for
+from vfs_notifier.settings import Root
+
+EXT = frozenset({"mp4", "avi", "mov", "mkv"})
+ROOT = Root(path="/srv/media/videos", watch_path="/srv/media/videos",
+            base_url="http://h/m", base_path="/srv/media")
+
+
+@pytest.mark.parametrize("name, video", [
+    ("a.mp4", True), ("A.MP4", True), ("b.Mkv", True), ("c.avi", True), ("d.mov", True),
+    ("e.mp4.part", False), (".e.mp4.Xy12Ab", False), ("mp4", False), ("f.mp3", False), ("g.webm", False),
+])
+def test_is_video_in_any_letter_case(name, video):
+    assert is_video(name, EXT) is video
+
+
+@pytest.mark.parametrize("name, encoded", [
+    ("plain.mp4", "plain.mp4"),
+    ("with space.mp4", "with%20space.mp4"),
+    ("quote'\"s.mp4", "quote%27%22s.mp4"),
+    ("hash#1.mp4", "hash%231.mp4"),
+    ("what?.mp4", "what%3F.mp4"),
+    ("100%.mp4", "100%25.mp4"),
+    ("café.mp4", "caf%C3%A9.mp4"),
+    ("emoji😀.mp4", "emoji%F0%9F%98%80.mp4"),
+    ("semi;colon&amp=.mp4", "semi%3Bcolon%26amp%3D.mp4"),
+    ("new\nline.mp4", "new%0Aline.mp4"),
+    ("back\\slash.mp4", "back%5Cslash.mp4"),
+])
+def test_each_segment_is_percent_encoded(name, encoded):
+    row = RowMaker(ROOT).row("/srv/media/videos/sub dir", name)
+    assert row.path == f"/srv/media/videos/sub dir/{name}"
+    assert row.url == f"http://h/m/videos/sub%20dir/{encoded}"
+    assert row.main_dir == "/srv/media/videos"
+    assert unquote(row.url[len("http://h/m/"):]) == f"videos/sub dir/{name}"
+
+
+def test_internal_path_maps_to_the_path_rows_name():
+    root = Root(path="/host/base/videos", watch_path="/data", base_url="http://h", base_path="/host/base")
+    row = RowMaker(root).row("/data/x", "a.mp4")
+    assert row == ("/host/base/videos", "/host/base/videos/x/a.mp4", "http://h/videos/x/a.mp4")
+
+
+def test_invalid_utf8_is_unstorable():
+    bad = b"bad\xff.mp4".decode("utf-8", "surrogateescape")
+    with pytest.raises(Unstorable, match="not valid UTF-8"):
+        RowMaker(ROOT).row("/srv/media/videos", bad)
+    assert printable("/x/" + bad) == "/x/bad\\xff.mp4"
+
+
+def test_paths_and_urls_longer_than_the_column_are_unstorable():
+    maker = RowMaker(ROOT)
+    room = COLUMN_CHARS - len("/srv/media/videos/")
+    assert len(maker.row("/srv/media/videos", "a" * (room - 4) + ".mp4").path) == COLUMN_CHARS
+    with pytest.raises(Unstorable, match="path is 1025 characters"):
+        maker.row("/srv/media/videos", "a" * (room - 3) + ".mp4")
+    with pytest.raises(Unstorable, match="URL is"):
+        maker.row("/srv/media/videos", "é" * 200 + ".mp4")   # 200 characters, 1,200 in the URL
+
+
+def test_url_for_base_path_itself():
+    assert url_for("/srv/media/a b.mp4", "/srv/media", "http://h/m/") == "http://h/m/a%20b.mp4"
+
+
+def test_printable_escapes_control_characters():
+    assert printable("/x/a\nb.mp4") == "/x/a\\nb.mp4"

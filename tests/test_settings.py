@@ -1,0 +1,151 @@
+"""settings.resolve: precedence, provenance, and one clear error per wrong setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from vfs_notifier.settings import ConfigError, resolve
+
+BASE_ENV = {"CLIENT_VIDEO_DIR": "/srv/v/videos", "BASE_PATH": "/srv/v", "NGINX_BASE_URL": "http://h/v"}
+
+
+def settle(data=None, **env):
+    return resolve(data or {}, "/etc/vfs-notifier.toml", {**BASE_ENV, **env},
+                   read_secret=lambda p: {"/run/pw": "from-file", "/creds/mysql-password": "from-cred"}[p])
+
+
+def error(data=None, env=None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        resolve(data or {}, "/etc/vfs-notifier.toml", env if env is not None else BASE_ENV,
+                read_secret=lambda p: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    return str(caught.value)
+
+
+def test_environment_only_gives_embedded_store_and_defaults():
+    s = settle()
+    assert not s.database.uses_mysql
+    assert s.database.port == 3306 and s.poll_interval == 5 and s.rescan_interval == 0
+    assert s.roots[0].path == "/srv/v/videos" and s.roots[0].watch_path == "/srv/v/videos"
+    assert s.roots[0].base_url == "http://h/v"
+    assert s.extensions == ("mp4", "avi", "mov", "mkv")
+    assert s.provenance["database.port"] == ("3306", "default")
+    assert s.provenance["roots[0].path"] == ("/srv/v/videos", "environment (CLIENT_VIDEO_DIR)")
+
+
+def test_environment_overrides_file_and_says_so():
+    data = {"database": {"host": "db.example", "port": 3307, "user": "u", "name": "n"},
+            "urls": {"base_url": "http://file/x", "base_path": "/srv"}}
+    s = settle(data, MYSQL_PORT="3308")
+    assert s.database.port == 3308 and s.database.host == "db.example"
+    assert s.provenance["database.port"] == ("3308", "environment (MYSQL_PORT)")
+    assert s.provenance["database.host"] == ("db.example", "/etc/vfs-notifier.toml")
+    assert s.roots[0].base_url == "http://h/v"   # NGINX_BASE_URL beats the file
+
+
+def test_file_alone_configures_roots_with_their_own_urls():
+    data = {"urls": {"base_url": "http://a/", "base_path": "/data"},
+            "roots": [{"path": "/data/one"}, {"path": "/data/two", "base_url": "https://b/x"}]}
+    s = resolve(data, "f.toml", {})
+    assert [r.path for r in s.roots] == ["/data/one", "/data/two"]
+    assert [r.base_url for r in s.roots] == ["http://a", "https://b/x"]
+
+
+def test_storage_pc_variables_make_a_second_root():
+    s = settle(STORAGE_PC_VIDEO_DIR="/srv/v/storage", STORAGE_PC_BASE_URL="http://storage/v")
+    assert [(r.path, r.base_url) for r in s.roots] == [
+        ("/srv/v/videos", "http://h/v"), ("/srv/v/storage", "http://storage/v")]
+
+
+def test_internal_video_folder_path_is_where_the_service_looks():
+    s = settle(INTERNAL_VIDEO_FOLDER_PATH="/mnt/in")
+    assert s.roots[0].watch_path == "/mnt/in" and s.roots[0].path == "/srv/v/videos"
+
+
+def test_nginx_serve_directory_is_the_alternative_name():
+    assert settle(NGINX_SERVE_DIRECTORY="/usr/share/nginx/v").nginx_root == "/usr/share/nginx/v"
+    assert settle(NGINX_INTERNAL_PATH="/a", NGINX_SERVE_DIRECTORY="/b").nginx_root == "/a"
+
+
+def test_port_not_a_number_names_variable_and_source():
+    assert error(env={**BASE_ENV, "MYSQL_PORT": "abc"}) == "MYSQL_PORT: not a number ('abc') (from environment)"
+
+
+def test_port_from_file_names_key_and_file():
+    assert error({"database": {"port": "abc"}}) == \
+        "database.port: not a number ('abc') (from /etc/vfs-notifier.toml)"
+
+
+@pytest.mark.parametrize("missing, named", [
+    ("CLIENT_VIDEO_DIR", "roots[0].path (CLIENT_VIDEO_DIR)"),
+    ("BASE_PATH", "urls.base_path (BASE_PATH)"),
+    ("NGINX_BASE_URL", "urls.base_url (NGINX_BASE_URL)"),
+])
+def test_each_required_setting_names_toml_key_and_variable(missing, named):
+    env = {k: v for k, v in BASE_ENV.items() if k != missing}
+    message = error(env=env)
+    assert message.startswith(named + ": required"), message
+
+
+@pytest.mark.parametrize("missing, named", [("MYSQL_USER", "database.user (MYSQL_USER)"),
+                                             ("MYSQL_DB_NAME", "database.name (MYSQL_DB_NAME)")])
+def test_mysql_needs_user_and_database(missing, named):
+    env = {**BASE_ENV, "MYSQL_HOST": "db", "MYSQL_USER": "u", "MYSQL_DB_NAME": "d"}
+    del env[missing]
+    assert error(env=env).startswith(named + ": required")
+
+
+@pytest.mark.parametrize("var, value, problem", [
+    ("CLIENT_VIDEO_DIR", "videos", "not an absolute path ('videos')"),
+    ("CLIENT_VIDEO_DIR", "", "empty"),
+    ("BASE_PATH", "srv", "not an absolute path ('srv')"),
+    ("NGINX_BASE_URL", "media.example/v", "not a URL starting with http:// or https://"),
+    ("NGINX_BASE_URL", "ftp://x/y", "not a URL starting with http:// or https://"),
+    ("FOLDER_POLL_INTERVAL", "soon", "not a number of seconds ('soon')"),
+    ("FOLDER_POLL_INTERVAL", "0", "must be more than 0 seconds"),
+    ("MYSQL_PORT", "70000", "not a port number 1-65535"),
+    ("VFS_NOTIFIER_FORGET_REMOVED", "maybe", "not true or false ('maybe')"),
+    ("VFS_NOTIFIER_LOG_LEVEL", "loud", "not one of debug, info, warning, error"),
+])
+def test_wrong_values_are_one_line_naming_the_variable(var, value, problem):
+    message = error(env={**BASE_ENV, var: value})
+    assert message.startswith(f"{var}: {problem}") and message.endswith("(from environment)")
+    assert "\n" not in message
+
+
+def test_root_outside_base_path_is_an_error_at_start():
+    message = error(env={**BASE_ENV, "CLIENT_VIDEO_DIR": "/elsewhere/videos"})
+    assert message.startswith("CLIENT_VIDEO_DIR: /elsewhere/videos is not below BASE_PATH /srv/v")
+
+
+def test_unknown_keys_and_sections_are_errors():
+    assert error({"database": {"hots": "x"}}).startswith("database.hots: unknown setting")
+    assert error({"datbase": {}}).startswith("datbase: unknown section")
+
+
+def test_password_sources_in_order_and_never_shown():
+    assert settle(MYSQL_PASS="pw1").database.password == "pw1"
+    assert settle(MYSQL_PASS_FILE="/run/pw").database.password == "from-file"
+    assert settle(CREDENTIALS_DIRECTORY="/creds").database.password == "from-cred"
+    s = settle({"database": {"password": "in-file"}}, MYSQL_PASS="pw1")
+    assert s.database.password == "pw1"
+    assert s.provenance["database.password"][0] == "(hidden)"
+    assert "pw1" not in repr(s) and "pw1" not in str(s.provenance)
+
+
+def test_unreadable_password_file_names_the_file_not_the_secret():
+    message = error(env={**BASE_ENV, "MYSQL_PASS_FILE": "/run/secret"})
+    assert message == "MYSQL_PASS_FILE: cannot read /run/secret: Permission denied (from environment)"
+
+
+def test_empty_optional_variable_means_unset():
+    s = settle({"database": {"host": "db", "user": "u", "name": "n"}}, MYSQL_HOST="")
+    assert s.database.host == "db"
+
+
+def test_extensions_are_lower_cased_without_dots():
+    assert settle(VFS_NOTIFIER_EXTENSIONS=".MP4, webm").extensions == ("mp4", "webm")
+
+
+def test_nested_roots_are_refused():
+    message = error(env={**BASE_ENV, "STORAGE_PC_VIDEO_DIR": "/srv/v/videos/inner"})
+    assert "inside another watched root" in message
