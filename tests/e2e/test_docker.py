@@ -22,7 +22,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -35,8 +34,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / "docker" / "env.example"
-sys.path.insert(0, str(REPO / "tests"))
-from support import debian_root  # noqa: E402  (its cache directory and mirror)
+from tests.support import debian_root  # its cache directory and mirror
+from tests.support.table import Table
 
 pytestmark = pytest.mark.e2e
 
@@ -280,13 +279,19 @@ def _wait(what: str, predicate, timeout: float, diagnose=lambda: "") -> object:
         time.sleep(0.2)
 
 
-def test_compose_deployment_registers_and_serves(images, mysql_env, container_names, tmp_path):
-    import pymysql
-
-    # Host directories, world-readable like a real web root (nginx runs as www-data).
+@pytest.fixture
+def host_dir() -> Iterator[Path]:
+    """Not pytest's tmp_path (under a 0700 directory): nginx's workers run as www-data, and
+    like a real web root this tree is world-readable."""
     top = Path(tempfile.mkdtemp(prefix="vfs-notifier-docker-"))
     top.chmod(0o755)
-    base, logs = top / "srv", top / "logs"
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def test_compose_deployment_registers_and_serves(images, mysql_env, container_names, host_dir,
+                                                 tmp_path):
+    base, logs = host_dir / "srv", host_dir / "logs"
     videos = base / "videos"
     for d in (videos, logs):
         d.mkdir(parents=True)
@@ -320,19 +325,6 @@ def test_compose_deployment_registers_and_serves(images, mysql_env, container_na
         out = podman("logs", container, check=False)
         return out.stdout[-3000:] + out.stderr[-3000:]
 
-    conn = pymysql.connect(host=mysql_env["MYSQL_HOST"], port=int(mysql_env["MYSQL_PORT"]),
-                           user=mysql_env["MYSQL_USER"], password=mysql_env["MYSQL_PASS"],
-                           database=mysql_env["MYSQL_DB_NAME"], autocommit=True)
-
-    def row():
-        with conn.cursor() as cur:
-            try:
-                cur.execute("SELECT main_dir, des_video_path, des_url, status FROM videos "
-                            "WHERE des_video_path = %s", (str(clip),))
-            except pymysql.err.ProgrammingError:  # no table yet
-                return None
-            return cur.fetchone()
-
     # Whether the file lands before the service watches (its first walk finds it) or after
     # (inotify does), it must become a row.
     clip = videos / "sub dir" / "clip #1 ü.mp4"
@@ -341,7 +333,11 @@ def test_compose_deployment_registers_and_serves(images, mysql_env, container_na
     incoming = clip.with_name(".clip.part")
     incoming.write_bytes(content)
     incoming.rename(clip)
-    main_dir, path, url, status = _wait("the row", row, 30, lambda: logs_of(name))
+    try:
+        (main_dir, path, url, status), = Table(mysql_env).wait_for(
+            lambda rows: any(r.path == str(clip) for r in rows), timeout=60, what=str(clip))
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n{logs_of(name)}") from None
     registered = time.monotonic() - start
     assert (main_dir, path, status) == (str(videos), str(clip), 1)
     assert url == (f"http://127.0.0.1:{port}/vfs-notifier/videos/sub%20dir/"
@@ -363,6 +359,4 @@ def test_compose_deployment_registers_and_serves(images, mysql_env, container_na
     podman("stop", "--time", "20", name, timeout=60)
     code = podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
     assert code == "0", logs_of(name)
-    conn.close()
-    shutil.rmtree(top, ignore_errors=True)
     print(f"\ntimes: {images}; file to row after container start: {registered:.1f} s")

@@ -14,9 +14,7 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -29,13 +27,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SNIPPET = REPO / "etc" / "nginx" / "vfs-notifier.conf"
 NGINX = "/usr/sbin/nginx"
-PYTHON = "/usr/bin/python3"
 PREFIX = "/vfs-notifier"            # the snippet's location, the path of the default base_url
 DEFAULT_ALIAS = "alias /srv/vfs-notifier/;"
 EX_CONFIG = 78
 
-sys.path.insert(0, str(REPO))
-from vfs_notifier.rows import url_for  # noqa: E402  (the URL rule the service registers by)
+from tests.support.daemon import Daemon, run_cli
+from tests.support.table import Table
+from vfs_notifier.rows import url_for  # the URL rule the service registers by
 
 pytestmark = pytest.mark.e2e
 
@@ -273,96 +271,48 @@ def test_symlinks_do_not_lead_out_of_the_tree(site: Site) -> None:
 
 # --- the real service registers the files; nginx serves what it registered ----------------
 
-def _service_env(site: Site, state: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MYSQL_", "VFS_NOTIFIER_", "NGINX_", "STORAGE_PC_"))}
-    env.update(CLIENT_VIDEO_DIR=str(site.root), BASE_PATH=str(site.base),
-               NGINX_BASE_URL=site.nginx.base_url, LOG_BASE_DIRECTORY=str(state / "log"),
-               VFS_NOTIFIER_SQLITE_PATH=str(state / "videos.sqlite3"),
-               VFS_NOTIFIER_CONFIG=str(state / "empty.toml"), PYTHONPATH=str(REPO))
-    (state / "empty.toml").write_text("")
+@pytest.fixture(params=["sqlite", "mysql"])
+def service_env(request: pytest.FixtureRequest, site: Site, tmp_path: Path) -> dict[str, str]:
+    """The service's environment for a fresh watched root below the site's base path."""
+    root = site.base / f"registered-{request.param}"
+    root.mkdir()
+    (tmp_path / "empty.toml").write_text("")
+    env = {"VFS_NOTIFIER_CONFIG": str(tmp_path / "empty.toml"),  # never the machine's config
+           "CLIENT_VIDEO_DIR": str(root), "BASE_PATH": str(site.base),
+           "NGINX_BASE_URL": site.nginx.base_url, "LOG_BASE_DIRECTORY": str(tmp_path / "log"),
+           "VFS_NOTIFIER_SQLITE_PATH": str(tmp_path / "videos.sqlite3")}
+    if request.param == "mysql":  # utf8mb4 all the way: the emoji must survive the table
+        env.update(request.getfixturevalue("mysql_env"))
     return env
 
 
-def _rows(db: Path) -> dict[str, str]:
-    """des_video_path -> des_url, as the service wrote them."""
-    if not db.exists():
-        return {}
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        return dict(conn.execute("SELECT des_video_path, des_url FROM videos"))
-    except sqlite3.OperationalError:  # the table is not there yet
-        return {}
-    finally:
-        conn.close()
-
-
-def _wait_for_rows(db: Path, paths: set[str], proc: subprocess.Popen, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = _rows(db)
-        if paths <= rows.keys():
-            return rows
-        if proc.poll() is not None or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
-
-
-def test_every_registered_url_is_served(site: Site, tmp_path: Path) -> None:
-    root = site.root / "registered"
-    root.mkdir()
-    db = tmp_path / "videos.sqlite3"
-    env = _service_env(site, tmp_path)
-    env["CLIENT_VIDEO_DIR"] = str(root)
-    expected = {}
-    # Half the files exist before the service starts (found by its first walk), half arrive
-    # while it runs (found by inotify).
-    names = list(AWKWARD)
-    for name in names[::2]:
-        expected[root / name] = _payload(AWKWARD[name])
-    for path, content in expected.items():
+def test_every_registered_url_is_served(site: Site, service_env: dict[str, str],
+                                        tmp_path: Path) -> None:
+    root = Path(service_env["CLIENT_VIDEO_DIR"])
+    expected = {root / name: _payload(tag) for name, tag in AWKWARD.items()}
+    names = list(expected)
+    # Half the files exist before the service starts (its first walk finds them), half arrive
+    # while it runs (inotify does), each renamed into place finished, as uploaders do.
+    for path in names[::2]:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    stderr = open(tmp_path / "service.stderr", "w+")
-    proc = subprocess.Popen([PYTHON, "-m", "vfs_notifier", "run"], env=env, cwd=tmp_path,
-                            stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
+        path.write_bytes(expected[path])
+    daemon = Daemon(tmp_path, service_env).start()
     try:
-        first = _wait_for_rows(db, {str(p) for p in expected}, proc)
-        assert {str(p) for p in expected} <= first.keys(), _diagnose(proc, stderr, first)
-        for name in names[1::2]:
-            path = root / name
+        for path in names[1::2]:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(".incoming-" + path.name + ".tmp")
-            tmp.write_bytes(_payload(AWKWARD[name]))
-            tmp.rename(path)  # a finished file appears at once, as uploaders do it
-            expected[path] = _payload(AWKWARD[name])
-        rows = _wait_for_rows(db, {str(p) for p in expected}, proc)
-        assert {str(p) for p in expected} <= rows.keys(), _diagnose(proc, stderr, rows)
+            incoming = path.with_name(".incoming-" + path.name + ".tmp")
+            incoming.write_bytes(expected[path])
+            incoming.rename(path)
+        rows = Table(service_env).wait_for_paths(expected, timeout=30)
+    except AssertionError as err:
+        raise AssertionError(f"{err}\nservice output:\n{daemon.log()[-4000:]}") from None
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, _diagnose(proc, stderr, rows)
-    assert len(rows) == len(expected), f"unexpected rows: {set(rows) - {str(p) for p in expected}}"
-    for path, content in expected.items():
-        url = rows[str(path)]
-        assert url.startswith(site.nginx.base_url + "/"), url
-        assert_served(url, content, path.suffix[1:])
-
-
-def _diagnose(proc: subprocess.Popen, stderr, rows: dict) -> str:
-    stderr.flush()
-    stderr.seek(0)
-    return (f"service exit code {proc.poll()}; rows {sorted(rows)}\n"
-            f"service output:\n{stderr.read()[-4000:]}")
-
-
-def _check_config(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "-m", "vfs_notifier", "check-config"], env=env, cwd=REPO,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        code = daemon.stop()
+    assert code == 0, daemon.log()[-4000:]
+    for row in rows:
+        assert row.url.startswith(site.nginx.base_url + "/"), row.url
+        path = Path(row.path)
+        assert_served(row.url, expected[path], path.suffix[1:])
 
 
 def test_check_config_refuses_a_root_without_url(tmp_path: Path) -> None:
@@ -370,20 +320,17 @@ def test_check_config_refuses_a_root_without_url(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere" / "videos"
     for d in (base / "videos", elsewhere):
         d.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MYSQL_", "VFS_NOTIFIER_", "NGINX_", "STORAGE_PC_"))}
-    env.update(BASE_PATH=str(base), NGINX_BASE_URL="http://127.0.0.1/vfs-notifier",
-               LOG_BASE_DIRECTORY=str(tmp_path / "log"),
-               VFS_NOTIFIER_SQLITE_PATH=str(tmp_path / "videos.sqlite3"),
-               VFS_NOTIFIER_CONFIG=str(tmp_path / "empty.toml"), PYTHONPATH=str(REPO))
     (tmp_path / "empty.toml").write_text("")
+    env = {"VFS_NOTIFIER_CONFIG": str(tmp_path / "empty.toml"), "BASE_PATH": str(base),
+           "NGINX_BASE_URL": "http://127.0.0.1/vfs-notifier",
+           "LOG_BASE_DIRECTORY": str(tmp_path / "log"),
+           "VFS_NOTIFIER_SQLITE_PATH": str(tmp_path / "videos.sqlite3")}
 
-    good = _check_config({**env, "CLIENT_VIDEO_DIR": str(base / "videos")})
+    good = run_cli("check-config", env={**env, "CLIENT_VIDEO_DIR": str(base / "videos")})
     assert good.returncode == 0, good.stdout + good.stderr
 
-    bad = _check_config({**env, "CLIENT_VIDEO_DIR": str(elsewhere)})
+    bad = run_cli("check-config", env={**env, "CLIENT_VIDEO_DIR": str(elsewhere)})
     assert bad.returncode == EX_CONFIG, bad.stdout + bad.stderr
     lines = [line for line in (bad.stdout + bad.stderr).splitlines()
-             if str(elsewhere) in line and ("BASE_PATH" in line or "base_path" in line)]
-    assert lines, f"no line names the root and BASE_PATH:\n{bad.stdout}{bad.stderr}"
-    assert any("CLIENT_VIDEO_DIR" in line for line in lines), lines
+             if str(elsewhere) in line and "BASE_PATH" in line and "CLIENT_VIDEO_DIR" in line]
+    assert lines, f"no line names the root, CLIENT_VIDEO_DIR and BASE_PATH:\n{bad.stdout}{bad.stderr}"
