@@ -5,9 +5,11 @@ systemd, journald and dbus) gets `apt install ./vfs-notifier_*.deb`, and then, i
 
  1. apt pulls the Debian dependencies and the install succeeds;
  2. `systemctl enable --now` reaches active (running) and `systemctl status` shows STATUS=;
- 3. a video becomes a row in the embedded SQLite store; with MariaDB (the session's server on
-    the host's 127.0.0.1, reached through the shared network) set in /etc/default/vfs-notifier
-    and a restart, a row in MariaDB; `systemctl reload` applies a changed base_url live;
+ 3. a video (written by a member of vfs-notifier-uploaders) becomes a row in the embedded
+    SQLite store; with MariaDB (the session's server on the host's 127.0.0.1, reached through
+    the shared network) set in /etc/default/vfs-notifier and a restart, a row in MariaDB, over
+    TCP and then through /run/mysqld/mysqld.sock; `systemctl reload` applies a changed base_url
+    and a new watched tree under /home, in the same process;
  4. the journal has the registration with VIDEO_PATH= and VIDEO_URL=;
  5. the dated log file is in /var/log/vfs-notifier/;
  6. SIGSTOP of the main process: the watchdog restarts it and files written meanwhile get rows;
@@ -46,6 +48,7 @@ UNIT = "vfs-notifier"
 WATCHED = "/srv/vfs-notifier/videos"
 DEFAULT_BASE_URL = "http://localhost/vfs-notifier"     # etc/vfs-notifier.toml
 RELOADED_BASE_URL = "http://media.example/reloaded"
+HOME_BASE_URL = "http://media.example/home"
 SQLITE = "/var/lib/vfs-notifier/videos.sqlite3"
 LOGDIR = "/var/log/vfs-notifier"
 ENV_FILE = "/etc/default/vfs-notifier"
@@ -242,10 +245,16 @@ def test_package_in_booted_systemd(deb: Path, mariadb, mysql_env: dict[str, str]
                  lambda: [r for r in mysql_rows() if r[0] == via_socket])
         lap("3 sqlite, mariadb")
 
-        # 3c. reload applies a changed setting of the config file, in the same process.
+        # 3c. reload applies changed settings of the config file in the same process: a new
+        # base_url, and a second watched tree, under /home (readable: ProtectHome=read-only).
         pid = debian.show("MainPID")["MainPID"]
+        box.run(["install", "-d", "-o", "uploader", "-m", "0755", "/home/uploader",
+                 "/home/uploader/videos"])
         box.run(["sed", "-i", f's|^base_url = "{DEFAULT_BASE_URL}"|base_url = "{RELOADED_BASE_URL}"|',
                  CONFIG])
+        box.run(["sh", "-c", f"cat >> {CONFIG}"], input=(
+            '\n[[roots]]\npath = "/home/uploader/videos"\nbase_path = "/home/uploader"\n'
+            f'base_url = "{HOME_BASE_URL}"\n'))
         assert RELOADED_BASE_URL in box.out(["cat", CONFIG])
         cursor = debian.journal("-n", "1")[-1]["__CURSOR"]
         box.run(["systemctl", "reload", UNIT], timeout=60)
@@ -260,6 +269,12 @@ def test_package_in_booted_systemd(deb: Path, mariadb, mysql_env: dict[str, str]
         rows = wait_for("the third video's row in MariaDB, with the reloaded base_url",
                         lambda: [r for r in mysql_rows() if r[0] == third])
         assert rows[0][1] == f"{RELOADED_BASE_URL}/videos/third.mov", rows
+        at_home = "/home/uploader/videos/at home.mp4"
+        box.run(["runuser", "-u", "uploader", "--", "sh", "-c", f"echo x > '{at_home}'"])
+        rows = wait_for("the row of a video under /home",
+                        lambda: [r for r in mysql_rows() if r[0] == at_home])
+        assert rows == [(at_home, f"{HOME_BASE_URL}/videos/at%20home.mp4",
+                         "/home/uploader/videos", 1)], rows
         lap("3 reload")
 
         # 4. The journal: the registration line carries VIDEO_PATH= and VIDEO_URL=.
