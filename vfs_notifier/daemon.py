@@ -149,9 +149,11 @@ class Service:
         """Everything but reading events: one turn's worth of walking, writing and housekeeping."""
         registrar = self.registrar
         if not registrar.connected and registrar.connect():
-            if self.ever_connected:
-                log.info("database is back: reconciling every root")
-                self.reconciler.reconcile_all()
+            # Also after a start without a database: the walk that ran meanwhile could
+            # not tell which registered files are gone, so it is done again now.
+            log.info("database is %s: reconciling every root",
+                     "back" if self.ever_connected else "reachable")
+            self.reconciler.reconcile_all()
             self.ever_connected = True
         if self.reconciler.walking and (len(registrar.queue) < 2000 or not registrar.connected):
             self.reconciler.step()

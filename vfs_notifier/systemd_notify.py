@@ -14,6 +14,8 @@ try:
 except ImportError:  # python-systemd absent (a pip install without libsystemd): stay silent
     _daemon = None
 
+STATUS_INTERVAL = 1.0
+
 
 class SystemdNotifier:
     def __init__(self, env: Mapping[str, str] = os.environ,
@@ -27,6 +29,7 @@ class SystemdNotifier:
             # Half the timeout, as sd_watchdog_enabled(3) advises.
             self.watchdog_interval = int(usec) / 2e6
         self._next_ping = 0.0
+        self._next_status = 0.0
         self._last_status = ""
 
     def _send(self, message: str) -> None:
@@ -38,8 +41,10 @@ class SystemdNotifier:
         self._send(f"READY=1\nSTATUS={status}")
 
     def status(self, status: str) -> None:
-        if status != self._last_status:
-            self._last_status = status
+        """Say what the service is doing; at most once a second, since counts change every turn."""
+        now = self.clock()
+        if status != self._last_status and now >= self._next_status:
+            self._last_status, self._next_status = status, now + STATUS_INTERVAL
             self._send(f"STATUS={status}")
 
     def reloading(self) -> None:

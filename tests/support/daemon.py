@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Mapping, Optional
@@ -16,22 +17,34 @@ PYTHON = os.environ.get("VFS_TEST_PYTHON", "/usr/bin/python3")
 
 
 class NotifySocket:
-    """A datagram socket bound where the service's NOTIFY_SOCKET points."""
+    """A datagram socket bound where the service's NOTIFY_SOCKET points.
+
+    A thread reads it all the time, as systemd does: a full socket would block the service.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = str(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
         self.messages: list[str] = []
+        self._closed = False
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    def collect(self, timeout: float = 0.0) -> list[str]:
-        self.sock.settimeout(timeout if timeout > 0 else 0.0001)
-        while True:
+    def _read(self) -> None:
+        while not self._closed:
             try:
                 self.messages.append(self.sock.recv(65536).decode())
-            except (socket.timeout, BlockingIOError):
-                return self.messages
-            self.sock.settimeout(0.0001)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def collect(self, timeout: float = 0.0) -> list[str]:
+        if timeout > 0:
+            time.sleep(timeout)
+        return self.messages
 
     def wait_for(self, needle: str, timeout: float = 30, after: int = 0) -> str:
         deadline = time.monotonic() + timeout
@@ -43,6 +56,8 @@ class NotifySocket:
         raise AssertionError(f"no {needle!r} from the service in {timeout} s; got {self.messages[-5:]}")
 
     def close(self) -> None:
+        self._closed = True
+        self._reader.join(timeout=2)
         self.sock.close()
 
 

@@ -1,0 +1,255 @@
+"""The running service against real inotify, real directories and both real stores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from datetime import date
+
+import pytest
+
+from tests.conftest import BASE_URL, write_file
+
+
+def test_a_single_file_lands_in_milliseconds(store_tree, start_service):
+    start_service()
+    path = store_tree.root / "one.mp4"
+    write_file(path)
+    closed = time.monotonic()
+    rows = store_tree.table.wait_for_paths([path], timeout=10)
+    assert time.monotonic() - closed < 1.0   # far below the 1 s poll interval plus a round trip
+    assert rows[0].url == f"{BASE_URL}/videos/one.mp4"
+    assert rows[0].main_dir == str(store_tree.root) and rows[0].status == 1
+
+
+def test_a_file_still_open_is_registered_only_when_closed(store_tree, start_service):
+    start_service()
+    path = store_tree.root / "growing.mkv"
+    with open(path, "wb") as handle:
+        handle.write(b"x" * 1000)
+        handle.flush()
+        time.sleep(1.5)
+        assert store_tree.table.paths() == []
+        handle.write(b"y" * 1000)
+    store_tree.table.wait_for_paths([path], timeout=10)
+
+
+def test_a_populated_tree_moved_in(store_tree, start_service, tmp_path):
+    start_service()
+    outside = tmp_path / "staging" / "show"
+    expected = [write_file(outside / f"s{i}" / f"e{j}.mp4", mtime_ago=3600)
+                for i in range(5) for j in range(20)]
+    write_file(outside / "readme.txt")
+    os.rename(outside, store_tree.root / "show")
+    moved = [str(p).replace(str(outside), str(store_tree.root / "show")) for p in expected]
+    store_tree.table.wait_for_paths(moved, timeout=20)
+
+
+def test_a_new_subdirectory_filled_at_once(store_tree, start_service):
+    start_service()
+    made = []
+    for i in range(10):
+        directory = store_tree.root / "fresh" / f"d{i}" / "deeper"
+        directory.mkdir(parents=True)
+        made += [write_file(directory / f"f{j}.avi") for j in range(10)]
+    store_tree.table.wait_for_paths(made, timeout=20)
+
+
+ODD_NAMES = ["with space.mp4", "quote's \"double\".mp4", "hash#tag.mp4", "what?.mov", "100% sure.mkv",
+             "café ünïcode.mp4", "emoji 🎬.mp4", "back\\slash.avi", "e\u0301-combining.mp4",
+             "semi;colon&and=.mp4", "UPPER.MP4"]
+
+
+def test_odd_names_get_correct_rows_and_invalid_utf8_is_skipped(store_tree, start_service):
+    daemon = start_service()
+    good = [write_file(store_tree.root / name) for name in ODD_NAMES]
+    bad = os.path.join(os.fsencode(store_tree.root), b"latin1-\xe9t\xe9.mp4")
+    with open(bad, "wb") as handle:
+        handle.write(b"x")
+    after = write_file(store_tree.root / "after-the-bad-one.mp4")
+    rows = store_tree.table.wait_for_paths(good + [after], timeout=15)
+    from urllib.parse import unquote
+    for row in rows:
+        assert unquote(row.url) == BASE_URL + "/videos/" + os.path.basename(row.path)
+        assert "?" not in row.url and "#" not in row.url and " " not in row.url
+    assert "skipped" in daemon.log() and "latin1-\\xe9t\\xe9.mp4: file name is not valid UTF-8" in daemon.log()
+
+
+def test_rsync_style_temp_then_rename_registers_only_the_final_name(store_tree, start_service):
+    start_service()
+    temp = write_file(store_tree.root / ".clip.mp4.Xa81Qz")
+    final = store_tree.root / "clip.mp4"
+    os.rename(temp, final)
+    partial = write_file(store_tree.root / "movie.mp4.part")
+    os.rename(partial, store_tree.root / "movie.mp4")
+    store_tree.table.wait_for_paths([final, store_tree.root / "movie.mp4"], timeout=10)
+
+
+def test_symlinks_are_never_registered_or_followed(store_tree, start_service, tmp_path):
+    outside = tmp_path / "outside"
+    write_file(outside / "secret.mp4", mtime_ago=60)
+    start_service()
+    os.symlink(outside / "secret.mp4", store_tree.root / "link.mp4")
+    os.symlink(outside, store_tree.root / "linkdir")
+    real = write_file(store_tree.root / "real.mp4")
+    write_file(outside / "later.mp4")
+    store_tree.table.wait_for_paths([real], timeout=10)
+    time.sleep(1.0)
+    assert store_tree.table.paths() == [str(real)]
+
+
+def test_deleted_and_moved_files_leave_the_table_mirroring_the_disk(store_tree, start_service):
+    start_service()
+    a, b = write_file(store_tree.root / "a.mp4"), write_file(store_tree.root / "sub" / "b.mp4")
+    store_tree.table.wait_for_paths([a, b])
+    a.unlink()
+    os.rename(store_tree.root / "sub", store_tree.root / "renamed")
+    store_tree.table.wait_for_paths([store_tree.root / "renamed" / "b.mp4"])
+
+
+def test_restart_registers_what_came_meanwhile_and_doubles_nothing(store_tree, start_service):
+    daemon = start_service()
+    first = [write_file(store_tree.root / f"a{i}.mp4") for i in range(50)]
+    store_tree.table.wait_for_paths(first)
+    assert daemon.stop() == 0
+    second = [write_file(store_tree.root / "later" / f"b{i}.mp4", mtime_ago=10) for i in range(50)]
+    first[0].unlink()
+    start_service()
+    store_tree.table.wait_for_paths(first[1:] + second)
+    assert store_tree.table.duplicates() == []
+
+
+def _burst(root, count, prefix="burst"):
+    paths = []
+    for i in range(count):
+        paths.append(write_file(root / f"{prefix}{i // 100}" / f"{prefix}-{i}.mp4", b"v"))
+    return paths
+
+
+def test_sigkill_during_a_burst_then_restart(store_tree, start_service):
+    daemon = start_service()
+    writer_paths: list = []
+    writer = threading.Thread(target=lambda: writer_paths.extend(_burst(store_tree.root, 3000)))
+    writer.start()
+    time.sleep(0.3)
+    daemon.kill()
+    writer.join()
+    start_service()
+    store_tree.table.wait_for_paths(writer_paths, timeout=60)
+    assert store_tree.table.duplicates() == []
+
+
+def test_database_outage_during_a_burst(tree, mysql_env, mariadb, start_service):
+    tree.env.update(mysql_env)
+    daemon = start_service()
+    paths = _burst(tree.root, 1000, "before")
+    mariadb.kill()
+    paths += _burst(tree.root, 1000, "during")
+    daemon.notify.wait_for("database unavailable", timeout=30)
+    mariadb.start()
+    paths += _burst(tree.root, 500, "after")
+    tree.table.wait_for_paths(paths, timeout=60)
+    assert tree.table.duplicates() == []
+    assert daemon.proc.poll() is None
+
+
+def test_systemd_notifications_on_a_real_socket(tree, start_service):
+    daemon = start_service(WATCHDOG_USEC="600000")
+    ready = daemon.wait_ready()
+    assert "STATUS=" in ready and "Watching" in ready
+    notify = daemon.notify
+    notify.wait_for("WATCHDOG=1", timeout=5)
+    seen = len(notify.messages)
+    notify.wait_for("WATCHDOG=1", timeout=5, after=seen)   # it keeps coming, at half the timeout
+    write_file(tree.root / "x.mp4")
+    notify.wait_for("1 registered since start", timeout=10)
+    seen = len(notify.messages)
+    daemon.signal(signal.SIGHUP)
+    notify.wait_for("RELOADING=1", timeout=10, after=seen)
+    notify.wait_for("READY=1", timeout=10, after=seen)
+    assert daemon.stop() == 0
+    notify_after = [m for m in notify.messages]
+    assert any("STOPPING=1" in m for m in notify_after)
+
+
+def test_without_notify_socket_nothing_is_sent(tree):
+    from tests.support.daemon import PYTHON, REPO
+    proc = subprocess.Popen([PYTHON, "-m", "vfs_notifier", "run"],
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **tree.env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(1.0)
+    write_file(tree.root / "x.mp4")
+    tree.table.wait_for_paths([tree.root / "x.mp4"])
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+
+
+def test_reload_applies_a_changed_base_url(tree, start_service):
+    config = tree.work / "live.toml"
+    config.write_text('[urls]\nbase_url = "http://old.test/v"\n')
+    env = {k: v for k, v in tree.env.items() if k != "NGINX_BASE_URL"}
+    env["VFS_NOTIFIER_CONFIG"] = str(config)
+    daemon = start_service(env)
+    write_file(tree.root / "before.mp4")
+    tree.table.wait_for(lambda rows: len(rows) == 1)
+    config.write_text('[urls]\nbase_url = "http://new.test/v"\n')
+    seen = len(daemon.notify.messages)
+    daemon.signal(signal.SIGHUP)
+    daemon.notify.wait_for("READY=1", after=seen)
+    write_file(tree.root / "after.mp4")
+    rows = tree.table.wait_for(lambda rows: len(rows) == 2)
+    assert [r.url for r in rows] == ["http://old.test/v/videos/before.mp4", "http://new.test/v/videos/after.mp4"]
+
+
+def test_a_broken_reload_keeps_the_running_settings(tree, start_service):
+    config = tree.work / "live.toml"
+    config.write_text("")
+    daemon = start_service(VFS_NOTIFIER_CONFIG=str(config))
+    config.write_text("[service]\nrescan_interval = 'often'\n")
+    seen = len(daemon.notify.messages)
+    daemon.signal(signal.SIGHUP)
+    daemon.notify.wait_for("READY=1", after=seen)
+    write_file(tree.root / "still.mp4")
+    tree.table.wait_for_paths([tree.root / "still.mp4"])
+    assert "reload refused" in daemon.log() and "service.rescan_interval: not a number" in daemon.log()
+
+
+def test_second_root_uses_its_own_base_url(tree, start_service):
+    storage = tree.base / "storage"
+    storage.mkdir()
+    start_service(STORAGE_PC_VIDEO_DIR=str(storage), STORAGE_PC_BASE_URL="http://storage.test/x")
+    a, b = write_file(tree.root / "a.mp4"), write_file(storage / "b.mp4")
+    rows = {r.path: r for r in tree.table.wait_for_paths([a, b])}
+    assert rows[str(a)].url == f"{BASE_URL}/videos/a.mp4" and rows[str(a)].main_dir == str(tree.root)
+    assert rows[str(b)].url == "http://storage.test/x/storage/b.mp4" and rows[str(b)].main_dir == str(storage)
+
+
+def test_internal_path_is_watched_and_rows_name_the_host_path(tree, start_service, tmp_path):
+    inside = tmp_path / "container-view"
+    inside.mkdir()
+    start_service(INTERNAL_VIDEO_FOLDER_PATH=str(inside))
+    write_file(inside / "c.mp4")
+    rows = tree.table.wait_for_paths([tree.root / "c.mp4"])
+    assert rows[0].url == f"{BASE_URL}/videos/c.mp4"
+
+
+def test_dated_log_file_holds_the_registrations(tree, start_service):
+    daemon = start_service()
+    write_file(tree.root / "logged.mp4")
+    tree.table.wait_for_paths([tree.root / "logged.mp4"])
+    daemon.stop()
+    log_file = tree.work / "log" / (date.today().strftime("%d-%m-%Y") + "_vfs_tusker_notifier_videos.log")
+    text = log_file.read_text()
+    assert f"registered {tree.root}/logged.mp4 as {BASE_URL}/videos/logged.mp4" in text
+
+
+def test_missing_root_is_waited_for(tree, start_service):
+    shutil.rmtree(tree.root)
+    daemon = start_service()
+    assert "does not exist" in daemon.log()
+    write_file(tree.root / "late.mp4", mtime_ago=30)
+    tree.table.wait_for_paths([tree.root / "late.mp4"], timeout=15)
