@@ -264,7 +264,8 @@ def test_symlinks_do_not_lead_out_of_the_tree(site: Site) -> None:
     # And the URL cannot climb out by itself either.
     for url in (f"{site.nginx.base_url}/../outside/secret.mp4",
                 f"{site.nginx.base_url}/videos/..%2F..%2Foutside%2Fsecret.mp4",
-                f"{site.nginx.base_url}/%2e%2e/outside/secret.mp4"):
+                f"{site.nginx.base_url}/%2e%2e/outside/secret.mp4",
+                f"{site.nginx.base_url}../outside/secret.mp4"):  # the alias off-by-slash
         status, _, body = fetch(url)
         assert b"outside base_path" not in body, url
 
