@@ -17,7 +17,7 @@ from collections import deque
 from typing import Callable, Iterator, Optional
 
 from .registrar import Registrar
-from .rows import RowMaker, Unstorable, is_video, printable
+from .rows import Row, RowMaker, Unstorable, is_video, printable
 from .settings import Root
 from .walker import Found, WalkProblem, walk
 
@@ -148,7 +148,7 @@ class Reconciler:
                     self.counts.already += 1
                     job.hits += 1
                 else:
-                    self._consider(job.maker, found.directory, found.name, announce=not job.full)
+                    self._consider(row, found.directory + "/" + found.name, announce=not job.full)
                     offered += 1
             if offered >= budget:
                 return
@@ -158,9 +158,8 @@ class Reconciler:
         if job.full:
             self._forget_missing(job)
 
-    def _consider(self, maker: RowMaker, directory: str, name: str, announce: bool) -> None:
-        """A file a walk found: register it, unless it may still be being written."""
-        path = directory + "/" + name
+    def _consider(self, row: Row, path: str, announce: bool) -> None:
+        """A file a walk found at `path`: offer its row, unless it may still be being written."""
         try:
             st = os.lstat(path)
         except OSError:
@@ -170,7 +169,8 @@ class Reconciler:
         if self.clock() - st.st_mtime < SETTLE_SECONDS:
             self.settling[path] = (st.st_mtime, st.st_size, self.clock())
             return
-        self._offer(maker, directory, name, announce)
+        self.registrar.offer(row, announce)
+        self.counts.new += 1
 
     def settle(self) -> None:
         """Register the walk-found files that have now been left alone long enough."""
