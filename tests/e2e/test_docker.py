@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -35,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / "docker" / "env.example"
 from tests.support import debian_root  # its cache directory and mirror
+from tests.support.daemon import run_cli
 from tests.support.table import Table
 
 pytestmark = pytest.mark.e2e
@@ -196,7 +198,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def compose_service(name: str, env: Mapping[str, str]) -> dict:
-    import yaml  # Debian's python3-yaml, only this test needs it
+    yaml = pytest.importorskip("yaml")  # Debian's python3-yaml; only these tests need it
     spec = yaml.safe_load(COMPOSE.read_text())["services"][name]
 
     def walk(value):
@@ -369,3 +371,34 @@ def test_compose_deployment_registers_and_serves(images, mysql_env, container_na
     code = podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
     assert code == "0", logs_of(name)
     print(f"\ntimes: {images}; file to row after container start: {registered:.1f} s")
+
+
+def test_env_example_fits_the_service_the_compose_file_and_the_snippet(tmp_path):
+    """What a user must keep consistent by hand, checked on the shipped example (no root)."""
+    env = read_env_file(ENV_EXAMPLE)
+    (tmp_path / "empty.toml").write_text("")
+    checked = run_cli("check-config", env={**env, "VFS_NOTIFIER_CONFIG": str(tmp_path / "empty.toml")})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    # Every variable the compose file reads is in the example, so none silently falls back.
+    yaml = pytest.importorskip("yaml")
+    values = yaml.safe_dump(yaml.safe_load(COMPOSE.read_text()), width=1 << 30)  # no comments
+    used = {m.group("name") for m in _VARIABLE.finditer(values) if m.group("name")}
+    assert used <= env.keys(), f"not in docker/env.example: {sorted(used - env.keys())}"
+
+    service, mariadb, nginx = (compose_service(n, env) for n in ("vfs-notifier", "mariadb", "nginx"))
+    assert service["depends_on"]["mariadb"]["condition"] == "service_healthy"
+    assert env["MYSQL_HOST"] == "mariadb"
+    assert (mariadb["environment"]["MARIADB_DATABASE"], mariadb["environment"]["MARIADB_USER"],
+            mariadb["environment"]["MARIADB_PASSWORD"]) == (
+            env["MYSQL_DB_NAME"], env["MYSQL_USER"], env["MYSQL_PASS"])
+    assert f"{env['CLIENT_VIDEO_DIR']}:{env['INTERNAL_VIDEO_FOLDER_PATH']}:ro" in service["volumes"]
+
+    # nginx: publishes the port of NGINX_BASE_URL, sees BASE_PATH where NGINX_INTERNAL_PATH says,
+    # and that is the snippet's alias; the snippet's prefix is the path of NGINX_BASE_URL.
+    url = urllib.parse.urlsplit(env["NGINX_BASE_URL"])
+    assert nginx["ports"] == [f"{url.port}:80"]
+    assert f"{env['BASE_PATH']}:{env['NGINX_INTERNAL_PATH']}:ro" in nginx["volumes"]
+    snippet = (REPO / "etc/nginx/vfs-notifier.conf").read_text()
+    assert f"alias {env['NGINX_INTERNAL_PATH']}/;" in snippet
+    assert f"location ^~ {url.path}/ {{" in snippet
