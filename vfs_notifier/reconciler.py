@@ -36,13 +36,16 @@ class Counts:
 class _Job:
     """One walk in progress."""
 
-    __slots__ = ("root", "maker", "full", "files", "problems", "hits")
+    __slots__ = ("root", "maker", "full", "files", "problems", "hits", "registered_before")
 
     def __init__(self, root: Root, maker: RowMaker, full: bool, files: Iterator[Found],
                  problems: list[WalkProblem]) -> None:
         self.root, self.maker, self.files, self.problems = root, maker, files, problems
         self.full = full    # a whole-root reconcile: forget what it did not find
         self.hits = 0       # registered files this walk found again
+        # Rows below the root when the walk began: if the walk finds as many again, none of
+        # them is stale (rows added meanwhile are of files just seen), so no check is needed.
+        self.registered_before: Optional[int] = None
 
 
 class Reconciler:
@@ -135,6 +138,8 @@ class Reconciler:
             return
         job = self.jobs[0]
         registrar = self.registrar
+        if job.full and job.registered_before is None:
+            job.registered_before = len(registrar.known_below(job.root.path))
         offered = 0
         for found in job.files:
             self.counts.found += 1
@@ -213,9 +218,9 @@ class Reconciler:
         root = job.root
         if not os.path.isdir(root.watch_path):
             return  # an unmounted or vanished root is not an empty one
+        if job.hits >= (job.registered_before or 0):
+            return  # every file registered before the walk was found again: nothing to forget
         registered = registrar.known_below(root.path)
-        if job.hits == len(registered):
-            return  # every registered file was found again: nothing to forget
         unreadable = tuple(root.path + p.path[len(root.watch_path):] + "/" for p in job.problems)
         for path in registered:
             if path.startswith(unreadable):
