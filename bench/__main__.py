@@ -58,6 +58,7 @@ def main(argv: list[str]) -> int:
     server = MariaDB(workdir)
     notify = NotifyListener(os.path.join(workdir, "notify.sock"))
     t0 = time.time()
+    load_start = os.getloadavg()[0]
     try:
         server.start()
         say(f"MariaDB {server.version} on 127.0.0.1:{server.port}")
@@ -71,6 +72,7 @@ def main(argv: list[str]) -> int:
         results["machine"] = machine.describe(REPO, workdir, server.version, version)
         results["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         results["runtime_s"] = time.time() - t0
+        results["machine"]["loadavg"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]
         if scale != 1:
             results["notes"].append(f"scaled run (factor {scale}): not the figures of record")
         with open(os.path.join(workdir, "results.json"), "w") as f:

@@ -33,8 +33,9 @@ class MariaDB:
         self._databases = 0
 
     def start(self, timeout: float = 60) -> None:
-        data = os.path.join(self.dir, "data")
+        data, tmp = os.path.join(self.dir, "data"), os.path.join(self.dir, "tmp")
         os.makedirs(data, exist_ok=True)
+        os.makedirs(tmp, exist_ok=True)  # its own: others clean /tmp while it runs
         as_root = ["--user=root"] if os.geteuid() == 0 else []
         subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}",
                         "--auth-root-authentication-method=normal", *as_root],
@@ -42,7 +43,7 @@ class MariaDB:
         self.log = open(os.path.join(self.dir, "mariadbd.log"), "wb")
         self.proc = subprocess.Popen(
             ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={self.socket}",
-             f"--port={self.port}", "--bind-address=127.0.0.1", "--skip-log-bin",
+             f"--port={self.port}", "--bind-address=127.0.0.1", "--skip-log-bin", f"--tmpdir={tmp}",
              "--max-connections=500", *as_root],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

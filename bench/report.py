@@ -195,13 +195,18 @@ def markdown(r: dict) -> str:
          "by environment variables, default logging on (info, a line per file).", "",
          "## Results side by side", ""]
     L += table(r)
-    naive_from = _get(r, "cold", NAIVE, main, "from")
-    L += ["",
-          f"¹ naive cold starts above {naive_from or cfg['naive_max']:,} files are extrapolated: its "
-          f"measured time per file at {naive_from or cfg['naive_max']:,} files times the file count "
-          "(it does one round trip and one durable commit per file, so its cost is linear).",
-          f"² naive warm restart measured on {_get(r, 'warm', NAIVE, 'measured_files') or NA} files "
-          f"({_s(_get(r, 'warm', NAIVE, 'measured_s'))} s) and scaled linearly to {main:,}.",
+    extrapolated = sorted(n for n, e in r["cold"].get(NAIVE, {}).items() if not e.get("measured", True))
+    L.append("")
+    if extrapolated:
+        frm = r["cold"][NAIVE][extrapolated[0]]["from"]
+        L.append(f"¹ naive cold starts of {', '.join(f'{n:,}' for n in extrapolated)} files are "
+                 f"extrapolated, not measured: its measured time per file at {frm:,} files times the "
+                 "file count (one round trip and one durable commit per file: its cost is linear).")
+    if _get(r, "warm", NAIVE, "measured") is False:
+        L.append(f"² naive warm restart measured on {_get(r, 'warm', NAIVE, 'measured_files'):,} files "
+                 f"({_s(_get(r, 'warm', NAIVE, 'measured_s'))} s) and scaled linearly to {main:,}.")
+    L += [f"Limit and vfs-notifier cold starts: the median of {cfg.get('repeat', 1)} runs each, taking "
+          "turns, each on a fresh database. "
           f"Bursts: {', '.join(f'{c} {n:,} files' for c, n in cfg['burst'].items())} (the naive "
           "and shell bursts are smaller so that their backlog stays below the kernel's inotify "
           "queue and the run stays short; their rate is what they sustain while behind).",
@@ -219,7 +224,10 @@ def markdown(r: dict) -> str:
           "innodb_flush_log_at_trx_commit=1, binary log off), over TCP on 127.0.0.1",
           f"- mysql client: {m['mysql_client']}; inotify-tools {m['inotify_tools']}; {m['bash']}",
           f"- vfs-notifier: {m['vfs_notifier']}, checkout {m['commit']}",
-          f"- inotify limits: {m['inotify_limits']}", "",
+          f"- inotify limits: {m['inotify_limits']}",
+          f"- load average (1 min) at the start and the end of the run: "
+          f"{', '.join(str(x) for x in m.get('loadavg', []))} (the machine is shared; "
+          "other work running at the same time moves single figures)", "",
           "## How it is measured", "",
           "- Times are wall clock from the moment the harness starts a contender's process to the "
           "moment a separate connection sees the last row (polled every 20 ms by counting only rows "

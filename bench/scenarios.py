@@ -31,7 +31,8 @@ class Config:
                                                             SHELL: 1_000})
     latency_files: int = 250
     latency_gap: float = 0.05           # idle time between two files of the latency run
-    naive_max: int = 30_000             # larger naive cold starts are extrapolated from this one
+    naive_max: int = 100_000            # larger naive cold starts are extrapolated from this one
+    repeat: int = 3                     # limit and vfs-notifier cold starts: the median of these
     live_dirs: int = 20                 # burst files are spread over this many directories
     contenders: tuple[str, ...] = (LIMIT, NAIVE, SHELL, DAEMON)
     # vfs-notifier's STATUS once its start-up walk is over and nothing waits to be written
@@ -114,7 +115,32 @@ class Bench:
         return None
 
     # ---- scenario 1 and 6: cold start at every size -------------------------------------
-    def cold(self, contender: str, size: int) -> dict:
+    def cold(self, contenders: list[str], size: int, repeat: int = 1,
+             keep: bool = False) -> dict[str, dict]:
+        """Cold starts on a fresh database each, the contenders taking turns (so that load from
+        elsewhere hits them alike); the median is the figure. With `keep`, each contender's last
+        database (and daemon) stay for the warm restart: returned as states."""
+        runs: dict[str, list[dict]] = {c: [] for c in contenders}
+        states: dict[str, dict] = {}
+        for i in range(repeat):
+            for c in (contenders if i % 2 == 0 else contenders[::-1]):
+                res, state = self._cold_once(c, size, keep=keep and i == repeat - 1)
+                runs[c].append(res)
+                if state:
+                    states[c] = state
+        for c, rs in runs.items():
+            times = [r["seconds"] for r in rs if r["seconds"] is not None]
+            res = dict(rs[-1])
+            res["seconds"] = statistics.median(times) if len(times) == len(rs) else None
+            if repeat > 1:
+                res["runs_s"] = [r["seconds"] for r in rs]
+                if res["seconds"] is not None:
+                    self.say(f"cold {c:12s} {size:>7,} files: median {res['seconds']:.2f} s "
+                             f"({size / res['seconds']:,.0f} files/s) of {repeat}")
+            self.results["cold"].setdefault(c, {})[size] = res
+        return states
+
+    def _cold_once(self, contender: str, size: int, keep: bool) -> tuple[dict, dict]:
         root = self.trees[size]
         label = f"{contender}-cold-{size}"
         params, watcher = self._db(label)
@@ -133,33 +159,29 @@ class Bench:
         if contender == DAEMON:
             ready = self.setup.notify.wait_for(r"^READY=1", mark, 0)
             res["ready_s"] = ready[0] - t0 if ready else None
-            keep = size == self.cfg.main
             if not keep:
                 res["exit_code"] = proc.stop()
         else:
             proc.wait(60)
-            keep = contender == LIMIT and size == self.cfg.main
-            keep = keep or (contender == NAIVE and size == self.cfg.naive_max)
             try:
                 res.update({"inner": json.loads(proc.output().strip().splitlines()[-1])})
             except (ValueError, IndexError):
                 pass
             proc.stop()
-        res["rows"], res["distinct"] = self._finish(watcher, params, keep=True)
+        res["rows"], res["distinct"] = watcher.totals()
         if res["seconds"] is None:
             res["error"] = f"timed out after {timeout:.0f} s with {res['rows']} rows; log {proc.log_path}"
         self.say(f"cold {contender:12s} {size:>7,} files: " + (
             f"{res['seconds']:.2f} s ({size / res['seconds']:,.0f} files/s)"
             if res["seconds"] else res["error"]))
-        self.results["cold"].setdefault(contender, {})[size] = res
-        state = {"params": params, "watcher": watcher}
-        if contender == DAEMON and keep:
-            state["proc"] = proc
         if not keep:
             watcher.close()
             self.server.drop(params)
-            return {}
-        return state
+            return res, {}
+        state = {"params": params, "watcher": watcher}
+        if contender == DAEMON:
+            state["proc"] = proc
+        return res, state
 
     # ---- scenario 2: warm restart ------------------------------------------------------
     def warm_limit(self, state: dict) -> None:
@@ -213,7 +235,7 @@ class Bench:
                "inserted": watcher.resync() - before, "measured": True, "detected_by": how,
                "status": done[1] if done else None}
         self.results["warm"][DAEMON] = res
-        self.say(f"warm vfs-notifier: {res['seconds']} s ({how}), inserted {res['inserted']}")
+        self.say(f"warm vfs-notifier: {_fmt(res['seconds'])} s ({how}), inserted {res['inserted']}")
         return {"params": params, "watcher": watcher, "proc": proc}
 
     # ---- scenarios 3 and 4: burst and latency, on a running contender -------------------
@@ -254,6 +276,7 @@ class Bench:
             res["error"] = f"only {watcher.resync() - base} of {n} rows after {timeout:.0f} s"
         rows, distinct = watcher.totals()
         res["rows"], res["distinct"] = rows - base, distinct - base
+        res["queue_overflows"] = state["proc"].output().count("queue overflow")
         self.results["burst"][contender] = res
         self.say(f"burst {contender:12s} {n:>6,} files: " + (
             f"{res['files_per_s']:,.0f} files/s, lag {res['lag_s']:.3f} s "
@@ -265,7 +288,7 @@ class Bench:
         count = watcher.resync()
         samples: list[float] = []
         misses = 0
-        time.sleep(0.5)
+        time.sleep(3)  # at idle: let the database finish flushing what the burst wrote
         for i in range(self.cfg.latency_files):
             tree.write_file(os.path.join(directory, f"latence {i:04d} é.mp4"))
             t_close = time.time()
@@ -286,7 +309,9 @@ class Bench:
         if samples:
             res.update({"p50_ms": percentile(samples, 50), "p95_ms": percentile(samples, 95),
                         "p99_ms": percentile(samples, 99), "max_ms": max(samples),
-                        "mean_ms": statistics.fmean(samples)})
+                        "mean_ms": statistics.fmean(samples),
+                        "over_10ms": sum(1 for x in samples if x >= 10),
+                        "samples_ms": [round(x, 3) for x in samples]})
         self.results["latency"][contender] = res
         self.say(f"latency {contender:12s}: " + (
             f"p50 {res['p50_ms']:.1f} ms, p95 {res['p95_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms"
@@ -331,42 +356,51 @@ class Bench:
         self.say(f"memory {contender:12s}: VmRSS {res['rss_mb']:.1f} MB, VmHWM {res['hwm_mb']:.1f} MB")
 
     # ---- the whole run -----------------------------------------------------------------
+    def safely(self, what: str, fn, *args):
+        """Run one scenario step; a failure is noted in the report and the run goes on."""
+        try:
+            return fn(*args)
+        except Exception as err:  # noqa: BLE001 - any failure of one step must not lose the rest
+            note = f"{what} failed: {type(err).__name__}: {err}"
+            self.results["notes"].append(note)
+            self.say(note)
+            return None
+
     def run(self) -> dict:
         cfg = self.cfg
         has = lambda c: c in cfg.contenders  # noqa: E731
         self.make_trees()
-        daemon_main = None
         for size in cfg.sizes:
-            if has(LIMIT):
-                st = self.cold(LIMIT, size)
-                if st:
-                    self.warm_limit(st)
+            main = size == cfg.main
+            pair = [c for c in (LIMIT, DAEMON) if has(c)]
+            states = self.safely(f"cold {size}", self.cold, pair, size, cfg.repeat, main) or {}
+            if LIMIT in states:
+                self.safely("limit warm", self.warm_limit, states[LIMIT])
+            st = states.get(DAEMON)
+            if st and st["proc"].alive():
+                live = self.safely("vfs-notifier warm", self.warm_daemon, st)
+                if live:
+                    self.safely("vfs-notifier burst", self.burst, DAEMON, live)
+                    self.safely("vfs-notifier latency", self.latency, DAEMON, live)
+                    self.safely("vfs-notifier stop", self.stop_live, DAEMON, live)
+            elif st:
+                self.results["notes"].append("vfs-notifier exited after its cold start")
+                st["watcher"].close()
             if has(NAIVE) and size <= cfg.naive_max:
-                st = self.cold(NAIVE, size)
-                if st:
-                    self.warm_naive(st)
-            if has(DAEMON):
-                st = self.cold(DAEMON, size)
-                if st:
-                    daemon_main = st
-                    if "proc" in st and st["proc"].alive():
-                        live = self.warm_daemon(st)
-                        self.burst(DAEMON, live)
-                        self.latency(DAEMON, live)
-                        self.stop_live(DAEMON, live)
-                    else:
-                        self.results["notes"].append("vfs-notifier exited during its cold start")
-                        st["watcher"].close()
+                keep = size == cfg.naive_max
+                states = self.safely(f"naive cold {size}", self.cold, [NAIVE], size, 1, keep) or {}
+                if NAIVE in states:
+                    self.safely("naive warm", self.warm_naive, states[NAIVE])
         for c in (NAIVE, SHELL):
             if has(c):
-                live = self.start_watching(c)
-                self.burst(c, live)
-                self.latency(c, live)
-                self.stop_live(c, live)
+                live = self.safely(f"{c} start", self.start_watching, c)
+                if live:
+                    self.safely(f"{c} burst", self.burst, c, live)
+                    self.safely(f"{c} latency", self.latency, c, live)
+                    self.safely(f"{c} stop", self.stop_live, c, live)
         for c in (DAEMON, NAIVE, SHELL):
             if has(c):
-                self.memory(c)
-        del daemon_main
+                self.safely(f"{c} memory", self.memory, c)
         self.extrapolate()
         return self.results
 
@@ -384,6 +418,10 @@ class Bench:
             warm["measured_files"], warm["measured_s"] = warm["files"], warm["seconds"]
             warm["seconds"] = warm["seconds"] / warm["files"] * self.cfg.main
             warm["files"], warm["measured"] = self.cfg.main, False
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
 
 
 def cpu_idle_since(pid: int, t_start: float, quiet: float = 0.5, timeout: float = 120) -> float | None:
