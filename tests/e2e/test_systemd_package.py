@@ -207,6 +207,14 @@ def test_package_in_booted_systemd(deb: Path, mariadb, mysql_env: dict[str, str]
         assert enabled == "enabled", enabled
         score = box.out(["systemd-analyze", "security", "--no-pager", UNIT], check=False)
         assert exposure(score) <= MAX_EXPOSURE, score
+        # The sandbox as the service sees it (its mount namespace): it may write its state and
+        # log directories (and its private /tmp) and nothing else, not even the trees it watches.
+        in_sandbox = ["nsenter", "-t", state["MainPID"], "-m", "--"]
+        for writable in ("/var/lib/vfs-notifier", LOGDIR):
+            box.run([*in_sandbox, "sh", "-c", f"touch {writable}/.probe && rm {writable}/.probe"])
+        for read_only in (WATCHED, "/srv", "/etc", "/home", "/usr", "/var/lib"):
+            proc = box.run([*in_sandbox, "touch", f"{read_only}/.probe"], check=False)
+            assert "Read-only file system" in proc.stderr, (read_only, proc)
         lap("2 running")
 
         # 3a. The embedded store, straight after install; the file comes from an uploader, a
