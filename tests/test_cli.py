@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import write_file
 from tests.support.daemon import run_cli
 
@@ -18,6 +20,21 @@ def test_missing_required_setting_exits_78_with_one_line(tree):
         assert result.returncode == 78, (command, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "urls.base_url (NGINX_BASE_URL): required" in lines[0]
+
+
+@pytest.mark.parametrize("variable, named", [
+    ("CLIENT_VIDEO_DIR", "roots[0].path (CLIENT_VIDEO_DIR)"),
+    ("BASE_PATH", "urls.base_path (BASE_PATH)"),
+    ("NGINX_BASE_URL", "urls.base_url (NGINX_BASE_URL)"),
+    ("MYSQL_USER", "database.user (MYSQL_USER)"),
+    ("MYSQL_DB_NAME", "database.name (MYSQL_DB_NAME)"),
+])
+def test_each_required_setting_missing_exits_78_naming_key_and_variable(tree, variable, named):
+    env = {**tree.env, "MYSQL_HOST": "127.0.0.1", "MYSQL_USER": "u", "MYSQL_DB_NAME": "d"}
+    del env[variable]
+    result = run_cli("run", env=env)
+    assert result.returncode == 78
+    assert result.stderr.startswith(f"vfs-notifier: {named}: required") and result.stderr.count("\n") == 1
 
 
 def test_bad_port_message_is_exact(tree):

@@ -46,14 +46,20 @@ class Registrar:
     def offer(self, row: Row, announce: bool = True) -> bool:
         """Queue a row unless the table or the queue has its path. True if queued."""
         path = row.path
+        if path in self.to_forget:
+            # Gone and back before its deletion was written: the row it has stays.
+            self.to_forget.discard(path)
+            return False
         if path in self.queue or (self.known is not None and path in self.known):
             return False
         self.queue[path] = (row, announce)
-        self.to_forget.discard(path)
         return True
 
     def is_registered(self, path: str) -> bool:
-        return path in self.queue or (self.known is not None and path in self.known)
+        """True when the path has (or is about to have) a row that stays."""
+        if path in self.queue:
+            return True
+        return self.known is not None and path in self.known and path not in self.to_forget
 
     def withdraw(self, path: str) -> None:
         """A file went away: drop it from the queue and, if so configured, from the table."""
