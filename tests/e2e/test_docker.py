@@ -14,8 +14,6 @@ the host network for builds and for the service (which reaches the host's MariaD
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -32,12 +30,13 @@ from typing import Iterator, Mapping
 
 import pytest
 
+from tests.support import debian_root  # its cache, mirror and helpers
+from tests.support.daemon import run_cli
+from tests.support.table import Table
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / "docker" / "env.example"
-from tests.support import debian_root  # its cache directory and mirror
-from tests.support.daemon import run_cli
-from tests.support.table import Table
 
 pytestmark = pytest.mark.e2e
 
@@ -71,6 +70,10 @@ SLIM_FILES = {
     "etc/apt/apt.conf.d/docker-autoremove-suggests": (
         'Apt::AutoRemove::SuggestsImportant "false";\n'),
 }
+# ...and what the dpkg settings would have kept out, removed from the tree debootstrap made.
+SLIM_DROPPED = ("var/lib/apt/lists/*", "var/cache/apt/*.bin", "var/cache/apt/archives/*.deb",
+                "usr/share/man/*", "usr/share/info/*", "usr/share/locale/*", "usr/share/groff/*",
+                "usr/share/lintian/overrides/*")
 SLIM_RECIPE_VERSION = 1
 
 
@@ -98,47 +101,41 @@ def _ensure_podman() -> None:
 
 def _slim_recipe() -> str:
     recipe = repr((debian_root.SUITE, debian_root.MIRROR, debian_root.SECURITY_MIRROR,
-                   sorted(SLIM_FILES.items()), SLIM_RECIPE_VERSION)).encode()
+                   sorted(SLIM_FILES.items()), SLIM_DROPPED, SLIM_RECIPE_VERSION)).encode()
     return hashlib.sha256(recipe).hexdigest()[:12]
 
 
-@contextlib.contextmanager
-def _cache_lock() -> Iterator[None]:
-    debian_root.CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(debian_root.CACHE_DIR / ".lock-docker", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def slim_tarball() -> Path:
-    """A minbase Debian 12 tree trimmed like debian:bookworm-slim, as a tar; cached."""
-    path = debian_root.CACHE_DIR / f"debian-{debian_root.SUITE}-slim-{_slim_recipe()}.tar"
-    with _cache_lock():
+    """A minbase Debian 12 tree trimmed like debian:bookworm-slim, as a tar; cached.
+
+    Not debian_root.base_tarball(): that tree has systemd and package lists, which would hide
+    what the real slim image lacks (the .deb's postinst needs systemd-sysusers, for one)."""
+    d = debian_root
+    path = d.CACHE_DIR / f"debian-{d.SUITE}-slim-{_slim_recipe()}.tar"
+    with d._cache_lock():
         if path.is_file():
             return path
-        work = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=debian_root.CACHE_DIR))
+        work = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=d.CACHE_DIR))
         try:
             tree = work / "root"
-            _run(["debootstrap", "--variant=minbase", debian_root.SUITE, str(tree),
-                  debian_root.MIRROR], timeout=debian_root.DEBOOTSTRAP_TIMEOUT)
-            suite, mirror, security = debian_root.SUITE, debian_root.MIRROR, debian_root.SECURITY_MIRROR
+            d._run(["debootstrap", "--variant=minbase", d.SUITE, str(tree), d.MIRROR],
+                   timeout=d.DEBOOTSTRAP_TIMEOUT)
             (tree / "etc/apt/sources.list").write_text(
-                f"deb {mirror} {suite} main\ndeb {mirror} {suite}-updates main\n"
-                f"deb {security} {suite}-security main\n")
+                f"deb {d.MIRROR} {d.SUITE} main\ndeb {d.MIRROR} {d.SUITE}-updates main\n"
+                f"deb {d.SECURITY_MIRROR} {d.SUITE}-security main\n")
             for name, text in SLIM_FILES.items():
                 (tree / name).write_text(text)
-            for pattern in ("var/lib/apt/lists/*", "var/cache/apt/*.bin",
-                            "var/cache/apt/archives/*.deb", "usr/share/man/*", "usr/share/info/*",
-                            "usr/share/locale/*", "usr/share/groff/*", "usr/share/lintian/overrides/*"):
-                for p in tree.glob(pattern):
-                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-            for p in (tree / "usr/share/doc").glob("*/*"):
-                if p.name != "copyright":
-                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            dropped = [p for pattern in SLIM_DROPPED for p in tree.glob(pattern)]
+            dropped += [p for p in tree.glob("usr/share/doc/*/*") if p.name != "copyright"]
+            for p in dropped:  # a doc directory may be a link to another: seen twice
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
             (tree / "etc/machine-id").write_text("")
-            _run(["tar", "--numeric-owner", "-C", str(tree), "-cf", str(work / "tar"),
-                  "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
-                  "--exclude=./run/*", "."], timeout=300)
+            d._run(["tar", "--numeric-owner", "-C", str(tree), "-cf", str(work / "tar"),
+                    "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
+                    "--exclude=./run/*", "."], timeout=300)
             (work / "tar").rename(path)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -154,14 +151,6 @@ def base_image() -> None:
         return
     podman("import", "--change", f"LABEL {RECIPE_LABEL}={recipe}", "--change", 'CMD ["bash"]',
            str(slim_tarball()), BASE_IMAGE, timeout=300)
-
-
-def _run(cmd: list[str], timeout: float) -> None:
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} ... failed ({proc.returncode}):\n"
-                           f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
 
 # --- the compose file, read the way docker compose reads it -----------------------------
@@ -233,31 +222,38 @@ def _free_port() -> int:
 def images() -> dict[str, float]:
     """Build both images from the repository's Dockerfiles; returns seconds per step."""
     _ensure_podman()
-    times = {}
-    start = time.monotonic()
-    base_image()
-    times["base image"] = time.monotonic() - start
-    start = time.monotonic()
-    deb = subprocess.run(["./scripts/deb"], cwd=REPO, stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True, timeout=600)
-    assert deb.returncode == 0, deb.stderr[-3000:]
-    times["scripts/deb"] = time.monotonic() - start
-    build = ["build", "--network", "host", *LIMITS, "--layers"]
-    start = time.monotonic()
-    previous = _image_id(SERVICE_IMAGE)
-    podman(*build, "-t", SERVICE_IMAGE, "-f", str(REPO / "Dockerfile"), str(REPO), timeout=900)
-    if previous and previous != _image_id(SERVICE_IMAGE):
-        # A new .deb makes a new image each run: drop the last one rather than pile them up.
-        podman("rmi", previous, check=False)
-    times["service image"] = time.monotonic() - start
-    start = time.monotonic()
-    podman(*build, "-t", NGINX_IMAGE, "-f", str(REPO / "docker/nginx/Dockerfile"), str(REPO),
-           timeout=900)
-    times["nginx image"] = time.monotonic() - start
+    times: dict[str, float] = {}
+    replaced: list[str] = []  # images that a new build took the name of
+
+    def step(name: str, action, image: str = "") -> None:
+        start, previous = time.monotonic(), _image_id(image)
+        action()
+        times[name] = round(time.monotonic() - start, 1)
+        if previous and previous != _image_id(image):
+            replaced.append(previous)
+
+    def build(image: str, dockerfile: str):
+        return lambda: podman("build", "--network", "host", *LIMITS, "--layers", "-t", image,
+                              "-f", str(REPO / dockerfile), str(REPO), timeout=900)
+
+    def deb() -> None:
+        made = subprocess.run(["./scripts/deb"], cwd=REPO, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=600)
+        assert made.returncode == 0, made.stderr[-3000:]
+
+    step("base image", base_image, BASE_IMAGE)
+    step("scripts/deb", deb)
+    step("service image", build(SERVICE_IMAGE, "Dockerfile"), SERVICE_IMAGE)
+    step("nginx image", build(NGINX_IMAGE, "docker/nginx/Dockerfile"), NGINX_IMAGE)
+    # A new .deb (or base) makes new images each run: drop the ones replaced, children first.
+    for image in reversed(replaced):
+        podman("rmi", image, check=False)
     return times
 
 
 def _image_id(image: str) -> str:
+    if not image:
+        return ""
     found = podman("image", "inspect", "--format", "{{.Id}}", image, check=False)
     return found.stdout.strip() if found.returncode == 0 else ""
 
