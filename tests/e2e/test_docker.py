@@ -201,12 +201,16 @@ def compose_service(name: str, env: Mapping[str, str]) -> dict:
     return walk(spec)
 
 
-def volume_flags(spec: dict) -> list[str]:
+def run_flags(spec: dict) -> list[str]:
+    """`podman run` flags for what a compose service says about volumes and confinement."""
     flags = []
     for volume in spec.get("volumes", []):
-        source, target, *mode = volume.split(":")
-        assert source.startswith("/"), f"the test gives host paths for volumes: {volume}"
-        flags += ["--volume", ":".join([source, target, *mode])]
+        assert volume.startswith("/"), f"the test gives host paths for volumes: {volume}"
+        flags += ["--volume", volume]
+    if spec.get("read_only"):
+        flags.append("--read-only")
+    flags += [f"--cap-drop={cap}" for cap in spec.get("cap_drop", [])]
+    flags += [f"--security-opt={opt}" for opt in spec.get("security_opt", [])]
     return flags
 
 
@@ -321,12 +325,12 @@ def test_compose_deployment_registers_and_serves(images, mysql_env, container_na
     container_names.append(name)
     start = time.monotonic()
     podman("run", "--detach", "--name", name, "--network", "host", *LIMITS,
-           "--env-file", str(env_file), *volume_flags(service), SERVICE_IMAGE)
+           "--env-file", str(env_file), *run_flags(service), SERVICE_IMAGE)
     web = f"vfs-notifier-nginx-test-{os.getpid()}"
     container_names.append(web)
     (published,) = nginx["ports"]
     podman("run", "--detach", "--name", web, *LIMITS, "--publish", f"127.0.0.1:{published}",
-           *volume_flags(nginx), NGINX_IMAGE)
+           *run_flags(nginx), NGINX_IMAGE)
 
     def logs_of(container: str) -> str:
         out = podman("logs", container, check=False)
