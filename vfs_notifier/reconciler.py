@@ -83,6 +83,9 @@ class Reconciler:
             return
         if stat.S_ISREG(st.st_mode):
             self._offer(maker, directory, name, announce=True)
+        else:
+            # A link (or anything else) renamed over a registered file: the path keeps no row.
+            self.file_gone(path)
 
     def file_gone(self, path: str) -> None:
         self.settling.pop(path, None)
@@ -225,7 +228,7 @@ class Reconciler:
         for path in registered:
             if path.startswith(unreadable):
                 continue
-            if not os.path.lexists(root.watch_path + path[len(root.path):]):
+            if not _is_regular_file(root.watch_path + path[len(root.path):]):
                 registrar.withdraw(path)
 
     def _root_of(self, path: str) -> Optional[tuple[Root, RowMaker]]:
@@ -233,3 +236,13 @@ class Reconciler:
             if path == root.watch_path or path.startswith(root.watch_path + "/"):
                 return root, maker
         return None
+
+
+def _is_regular_file(path: str) -> bool:
+    """True for a regular file (not a link to one): a row's path must still be one."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True  # cannot tell (a permission problem): keep the row
