@@ -24,16 +24,16 @@ from typing import Iterator, Optional
 
 import pytest
 
+from tests.support.daemon import Daemon, run_cli
+from tests.support.table import Table
+from vfs_notifier.rows import url_for  # the URL rule the service registers by
+
 REPO = Path(__file__).resolve().parents[2]
 SNIPPET = REPO / "etc" / "nginx" / "vfs-notifier.conf"
 NGINX = "/usr/sbin/nginx"
 PREFIX = "/vfs-notifier"            # the snippet's location, the path of the default base_url
 DEFAULT_ALIAS = "alias /srv/vfs-notifier/;"
 EX_CONFIG = 78
-
-from tests.support.daemon import Daemon, run_cli
-from tests.support.table import Table
-from vfs_notifier.rows import url_for  # the URL rule the service registers by
 
 pytestmark = pytest.mark.e2e
 
