@@ -128,7 +128,7 @@ def table(r: dict) -> list[str]:
     cells = []
     for c in cols:
         l = _get(r, "latency", c)
-        if c == LIMIT or not l or "p50_ms" not in l:
+        if not l or "p50_ms" not in l:
             cells.append(NA)
         else:
             cells.append(f"{l['p50_ms']:.1f} / {l['p95_ms']:.1f} / **{l['p99_ms']:.1f}** ms")
@@ -170,7 +170,7 @@ def chart(r: dict, path: str) -> None:
     ax.set_yscale("log")
     ax.set_ylabel("cold start: seconds until every row is in")
     ax2.set_ylabel("microseconds per file")
-    ax2.set_ylim(bottom=0)
+    ax2.set_yscale("log")
     ax.set_title("Cold start time vs tree size")
     ax2.set_title("Cost per file (flat = linear)")
     fig.tight_layout()
@@ -239,7 +239,9 @@ def markdown(r: dict) -> str:
           "- Burst: a separate writer process creates the files as fast as it can; throughput = "
           "files / (last row seen − writer's first file); lag = last row seen − writer's last close.",
           "- Latency: the harness closes one file, records `time.time()`, then polls for the row "
-          "in a tight loop (0.2 ms sleeps) on its own connection; 50 ms idle between files. "
+          "in a tight loop (0.2 ms sleeps) on its own connection; 50 ms idle between files, 3 s "
+          "idle before the first. The limit here is one autocommitted single-row INSERT by PyMySQL "
+          "from the harness itself, timed the same way: the floor a durable commit sets. "
           f"One poll costs about {_s(r.get('poll_rtt_ms'), 2)} ms, the resolution of these figures.",
           "- Memory: VmRSS (and the peak, VmHWM) from /proc/PID/status; for the shell, summed over "
           "inotifywait and bash.",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from . import tree
 from .contenders import (DAEMON, LIMIT, NAIVE, SHELL, Setup, start_daemon, start_limit,
                          start_naive, start_shell)
-from .db import RowWatcher
+from .db import INSERT_ROW, RowWatcher, connect, row_for
 from .mariadb import MariaDB
 from .procs import PYTHON, Proc, memory_kb, session_memory_kb
 
@@ -29,7 +29,7 @@ class Config:
     mem_dirs: int = 10_000
     burst: dict[str, int] = field(default_factory=lambda: {DAEMON: 20_000, NAIVE: 5_000,
                                                             SHELL: 1_000})
-    latency_files: int = 250
+    latency_files: int = 500
     latency_gap: float = 0.05           # idle time between two files of the latency run
     naive_max: int = 100_000            # larger naive cold starts are extrapolated from this one
     repeat: int = 3                     # limit and vfs-notifier cold starts: the median of these
@@ -49,7 +49,7 @@ class Config:
         c.main, c.mem_files, c.mem_dirs = s(c.main), s(c.mem_files), max(10, int(c.mem_dirs * factor))
         c.naive_max = s(c.naive_max)
         c.burst = {k: s(v) for k, v in c.burst.items()}
-        c.latency_files = max(50, int(c.latency_files * factor))
+        c.latency_files = max(100, int(c.latency_files * factor))
         return c
 
 
@@ -305,17 +305,35 @@ class Bench:
                 misses += 1
                 count = watcher.resync()
             time.sleep(self.cfg.latency_gap)
-        res = {"files": self.cfg.latency_files, "missed": misses}
-        if samples:
-            res.update({"p50_ms": percentile(samples, 50), "p95_ms": percentile(samples, 95),
-                        "p99_ms": percentile(samples, 99), "max_ms": max(samples),
-                        "mean_ms": statistics.fmean(samples),
-                        "over_10ms": sum(1 for x in samples if x >= 10),
-                        "samples_ms": [round(x, 3) for x in samples]})
+        res = _latency_stats(samples, self.cfg.latency_files, misses)
         self.results["latency"][contender] = res
         self.say(f"latency {contender:12s}: " + (
             f"p50 {res['p50_ms']:.1f} ms, p95 {res['p95_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms"
             if samples else "no sample") + (f", {misses} missed" if misses else ""))
+
+    def latency_limit(self) -> None:
+        """The floor the database sets: one autocommitted single-row INSERT by PyMySQL (no file,
+        no inotify), timed from just before the INSERT to the moment the poller sees the row."""
+        params, watcher = self._db("limit-latency")
+        conn = connect(params, autocommit=True)   # one round trip: the INSERT commits itself
+        root = self.trees[self.cfg.main]
+        samples = []
+        time.sleep(3)
+        with conn.cursor() as cur:
+            for i in range(self.cfg.latency_files):
+                path = os.path.join(root, "live", "limit", f"latence {i:04d} é.mp4")
+                t0 = time.time()
+                cur.execute(INSERT_ROW, row_for(path, root, self.setup.base_path, self.setup.base_url))
+                while watcher.poll() <= i:
+                    time.sleep(0.0002)
+                samples.append((time.time() - t0) * 1000)
+                time.sleep(self.cfg.latency_gap)
+        conn.close()
+        self._finish(watcher, params)
+        self.results["latency"][LIMIT] = _latency_stats(samples, self.cfg.latency_files, 0)
+        r = self.results["latency"][LIMIT]
+        self.say(f"latency limit (one autocommit INSERT): p50 {r['p50_ms']:.1f} ms, "
+                 f"p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
 
     def stop_live(self, contender: str, state: dict) -> None:
         code = state["proc"].stop()
@@ -391,6 +409,8 @@ class Bench:
                 states = self.safely(f"naive cold {size}", self.cold, [NAIVE], size, 1, keep) or {}
                 if NAIVE in states:
                     self.safely("naive warm", self.warm_naive, states[NAIVE])
+        if has(LIMIT):
+            self.safely("limit latency", self.latency_limit)
         for c in (NAIVE, SHELL):
             if has(c):
                 live = self.safely(f"{c} start", self.start_watching, c)
@@ -418,6 +438,17 @@ class Bench:
             warm["measured_files"], warm["measured_s"] = warm["files"], warm["seconds"]
             warm["seconds"] = warm["seconds"] / warm["files"] * self.cfg.main
             warm["files"], warm["measured"] = self.cfg.main, False
+
+
+def _latency_stats(samples: list[float], files: int, misses: int) -> dict:
+    res: dict = {"files": files, "missed": misses}
+    if samples:
+        res.update({"p50_ms": percentile(samples, 50), "p95_ms": percentile(samples, 95),
+                    "p99_ms": percentile(samples, 99), "max_ms": max(samples),
+                    "mean_ms": statistics.fmean(samples),
+                    "over_10ms": sum(1 for x in samples if x >= 10),
+                    "samples_ms": [round(x, 3) for x in samples]})
+    return res
 
 
 def _fmt(x: float | None) -> str:
