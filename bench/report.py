@@ -240,8 +240,9 @@ def markdown(r: dict) -> str:
           "files / (last row seen − writer's first file); lag = last row seen − writer's last close.",
           "- Latency: the harness closes one file, records `time.time()`, then polls for the row "
           "in a tight loop (0.2 ms sleeps) on its own connection; 50 ms idle between files, 3 s "
-          "idle before the first. The limit here is one autocommitted single-row INSERT by PyMySQL "
-          "from the harness itself, timed the same way: the floor a durable commit sets. "
+          "idle before the first. For reference, the limit column is one autocommitted single-row "
+          "INSERT by PyMySQL from the harness itself, from just before the call to the row seen "
+          "(the harness waits in the call instead of polling, so it is not a strict floor). "
           f"One poll costs about {_s(r.get('poll_rtt_ms'), 2)} ms, the resolution of these figures.",
           "- Memory: VmRSS (and the peak, VmHWM) from /proc/PID/status; for the shell, summed over "
           "inotifywait and bash.",

@@ -337,6 +337,11 @@ class Bench:
 
     def stop_live(self, contender: str, state: dict) -> None:
         code = state["proc"].stop()
+        # Put the tree back as generated, so that later cold starts see exactly `main` files.
+        live = os.path.join(self.trees[self.cfg.main], "live", contender)
+        for directory in os.listdir(live):
+            for name in os.listdir(os.path.join(live, directory)):
+                os.unlink(os.path.join(live, directory, name))
         if contender == DAEMON:
             self.results["burst"].setdefault(DAEMON, {})["exit_code"] = code
         state["watcher"].close()
