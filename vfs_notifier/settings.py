@@ -8,6 +8,7 @@ names the setting and its source and ``check-config`` can show both.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Optional
@@ -270,19 +271,31 @@ def _check_unknown_keys(data: Mapping[str, Any], file_label: str) -> None:
             for index, table in enumerate(body):
                 for name in table:
                     if name not in _ROOT_KEYS:
-                        raise ConfigError(f"roots[{index}].{name}", "unknown setting", file_label)
+                        raise ConfigError(f"roots[{index}].{_toml_key(name)}", "unknown setting", file_label)
             continue
         if section not in known:
-            raise ConfigError(section, "unknown section", file_label)
+            raise ConfigError(_toml_key(section), "unknown section", file_label)
         for name in _section(data, section, file_label):
             if name not in known[section]:
-                raise ConfigError(f"{section}.{name}", "unknown setting", file_label)
+                raise ConfigError(f"{section}.{_toml_key(name)}", "unknown setting", file_label)
+
+
+def _toml_key(name: str) -> str:
+    """An unknown key as TOML would write it: quoted when empty or not a bare key, so that
+    the one-line error always names something and stays one line."""
+    if name and all(c.isascii() and (c.isalnum() or c in "-_") for c in name):
+        return name
+    return '"' + "".join(c if c.isprintable() and c not in '"\\' else json.dumps(c)[1:-1]
+                         for c in name) + '"'
 
 
 def _resolve_roots(res: _Resolver, data: Mapping[str, Any], base_url: str, base_path: str) -> tuple[Root, ...]:
     tables: list[dict[str, Any]] = [dict(t) for t in data.get("roots", [])]
     for index, names in _ROOT_ENV.items():
-        if any(res.env.get(var) is not None for var in names.values()):
+        # An empty CLIENT_VIDEO_DIR= is an error ("empty"); the second root is optional, and
+        # an old .env's empty STORAGE_PC_VIDEO_DIR= / STORAGE_PC_BASE_URL= means "not used".
+        if any(res.env.get(var) is not None if index == 0 else res.env.get(var)
+               for var in names.values()):
             while len(tables) <= index:
                 tables.append({})
     roots = []
@@ -308,13 +321,28 @@ def _resolve_roots(res: _Resolver, data: Mapping[str, Any], base_url: str, base_
         raise ConfigError("roots[0].path (CLIENT_VIDEO_DIR)",
                           f"required, set neither in {res.file_label} nor in the environment")
     paths = [r.watch_path for r in roots]
-    for a in paths:
-        for b in paths:
-            if a != b and os.path.commonpath([a, b]) == a:
-                raise ConfigError("roots", f"{b} lies inside another watched root {a}", res.file_label)
-    if len(set(paths)) != len(paths):
-        raise ConfigError("roots", "the same directory is watched twice", res.file_label)
+    for later, b in enumerate(paths):
+        for a in paths[:later]:
+            # Named after the later of the two roots, with its own source: the variable
+            # (STORAGE_PC_VIDEO_DIR) or the file, whichever set it.
+            setting, source = _root_setting(res, later)
+            if a == b:
+                raise ConfigError(setting, f"{b} is watched twice", source)
+            if os.path.commonpath([a, b]) in (a, b):
+                inner, outer = (b, a) if os.path.commonpath([a, b]) == a else (a, b)
+                raise ConfigError(setting, f"{inner} lies inside another watched root {outer}", source)
     return tuple(roots)
+
+
+def _root_setting(res: _Resolver, index: int) -> tuple[str, str]:
+    """The name and source of root `index`'s watched directory, for an error about it."""
+    key = f"roots[{index}].internal_path"
+    if key not in res.provenance:
+        key = f"roots[{index}].path"
+    source = res.provenance.get(key, ("", res.file_label))[1]
+    if source.startswith("environment ("):
+        return source[len("environment ("):-1], "environment"
+    return key, source
 
 
 def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
