@@ -66,7 +66,15 @@ def test_a_second_root_outside_base_path_or_watched_twice(tree):
     for value, words in [("/elsewhere/storage", "BASE_PATH"), (str(tree.root), "twice"),
                          (str(tree.root / "inside"), "inside another watched root"),
                          (str(tree.base) + "2/storage", "BASE_PATH")]:
-        _one_line(run_cli("run", env={**tree.env, "STORAGE_PC_VIDEO_DIR": value}, timeout=15), words)
+        _one_line(run_cli("run", env={**tree.env, "STORAGE_PC_VIDEO_DIR": value}, timeout=15), words,
+                  "STORAGE_PC_VIDEO_DIR", "(from environment")
+
+
+def test_an_old_env_file_with_the_second_root_left_empty_is_fine(tree):
+    """The earlier service's .env carries `STORAGE_PC_VIDEO_DIR=` empty when it is not used."""
+    result = run_cli("check-config", env={**tree.env, "STORAGE_PC_VIDEO_DIR": "", "STORAGE_PC_BASE_URL": ""})
+    assert result.returncode == 0, result.stderr
+    assert "roots[1]" not in result.stdout
 
 
 def test_a_database_host_without_user_or_name(tree):
