@@ -172,6 +172,7 @@ class Service:
             self._housekeeping(now)
         self.notifier.ping_if_due()
         self.notifier.status(self._status())
+        self.logs.flush()
 
     def _housekeeping(self, now: float) -> None:
         self.logs.retry_file()

@@ -30,7 +30,22 @@ def dated_name(directory: str, day: datetime.date) -> str:
     return os.path.join(directory, day.strftime("%d-%m-%Y") + FILE_SUFFIX)
 
 
-class DatedFileHandler(logging.handlers.TimedRotatingFileHandler):
+class _FlushedPerTurn:
+    """A stream handler that leaves flushing to `Logs.flush`, once per loop turn: a burst
+    of registrations then costs one write, not one per line."""
+
+    def flush(self) -> None:
+        pass  # logging calls this after every record
+
+    def flush_now(self) -> None:
+        super().flush()  # type: ignore[misc]
+
+
+class _StderrHandler(_FlushedPerTurn, logging.StreamHandler):
+    pass
+
+
+class DatedFileHandler(_FlushedPerTurn, logging.handlers.TimedRotatingFileHandler):
     """Writes to today's dated file and starts the next day's at midnight.
 
     TimedRotatingFileHandler renames the active file at rollover (its `namer` and
@@ -146,7 +161,18 @@ class Logs:
                 pass
             self.file_handler = None
 
+    def flush(self) -> None:
+        """Write out what the handlers hold (the loop calls this at the end of each turn)."""
+        for handler in (self.console, self.file_handler):
+            if isinstance(handler, _FlushedPerTurn):
+                try:
+                    handler.flush_now()
+                except (OSError, ValueError):
+                    if isinstance(handler, DatedFileHandler):
+                        handler.handleError(None)  # type: ignore[arg-type]
+
     def close(self) -> None:
+        self.flush()
         self._drop_file()
         if self.console is not None:
             log.removeHandler(self.console)
@@ -160,6 +186,6 @@ def _console_handler(env: Mapping[str, str]) -> logging.Handler:
             return JournalHandler(SYSLOG_IDENTIFIER=IDENTIFIER)
         except ImportError:
             pass
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LINE_FORMAT))
     return handler

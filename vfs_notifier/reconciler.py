@@ -43,8 +43,8 @@ class _Job:
         self.root, self.maker, self.files, self.problems = root, maker, files, problems
         self.full = full    # a whole-root reconcile: forget what it did not find
         self.hits = 0       # registered files this walk found again
-        # Rows below the root when the walk began: if the walk finds as many again, none of
-        # them is stale (rows added meanwhile are of files just seen), so no check is needed.
+        # Rows below the root when the walk began: if the walk finds as many of them again,
+        # none is stale, and no check of each row's file is needed.
         self.registered_before: Optional[int] = None
 
 
@@ -143,6 +143,7 @@ class Reconciler:
         registrar = self.registrar
         if job.full and job.registered_before is None:
             job.registered_before = len(registrar.known_below(job.root.path))
+            registrar.added_meanwhile = set() if job.registered_before else None
         offered = 0
         for found in job.files:
             self.counts.found += 1
@@ -154,7 +155,8 @@ class Reconciler:
             else:
                 if registrar.is_registered(row.path):
                     self.counts.already += 1
-                    job.hits += 1
+                    if job.full and registrar.was_registered_before(row.path):
+                        job.hits += 1
                 else:
                     self._consider(row, found.directory + "/" + found.name, announce=not job.full)
                     offered += 1
@@ -165,6 +167,7 @@ class Reconciler:
             log.warning("%s: %s", printable(problem.path), problem.problem)
         if job.full:
             self._forget_missing(job)
+            registrar.added_meanwhile = None
 
     def _consider(self, row: Row, path: str, announce: bool) -> None:
         """A file a walk found at `path`: offer its row, unless it may still be being written."""

@@ -37,6 +37,9 @@ class Registrar:
         self.problem = ""                          # why the store is unavailable
         self.retry_at = 0.0
         self._backoff = BACKOFF_FIRST
+        # While a reconcile walks a root: the paths added meanwhile, so it can tell the rows
+        # that were there before it began (and may be stale) from the ones it just caused.
+        self.added_meanwhile: Optional[set[str]] = None
         self.registered = 0                        # rows inserted since start
         self.forgotten = 0
         self.rejected = 0
@@ -73,6 +76,11 @@ class Registrar:
             del self.queue[path]
         if self.forget_removed and self.known is not None:
             self.to_forget.update(p for p in self.known if p.startswith(prefix))
+
+    def was_registered_before(self, path: str) -> bool:
+        """Registered before the current reconcile began (see `added_meanwhile`)."""
+        return (self.known is not None and path in self.known
+                and not (self.added_meanwhile is not None and path in self.added_meanwhile))
 
     def known_below(self, directory: str) -> list[str]:
         prefix = directory.rstrip("/") + "/"
@@ -141,6 +149,8 @@ class Registrar:
         for row, announce in batch:
             del self.queue[row.path]
             self.known.add(row.path)
+            if self.added_meanwhile is not None:
+                self.added_meanwhile.add(row.path)
             self.registered += 1
             if announce:
                 log.info("registered %s as %s", printable(row.path), row.url,

@@ -8,14 +8,12 @@ a file outside the tree, or a loop, part of it.
 from __future__ import annotations
 
 import os
-import stat
 from typing import Callable, Iterator, NamedTuple, Optional
 
 
 class Found(NamedTuple):
     directory: str
     name: str
-    mtime: float   # 0.0 when the walk was told not to stat files
 
 
 class WalkProblem(NamedTuple):
@@ -25,14 +23,14 @@ class WalkProblem(NamedTuple):
 
 def walk(top: str, extensions: frozenset[str],
          before_listing: Callable[[str], Optional[str]],
-         problems: list[WalkProblem],
-         want_mtime: Callable[[str, str], bool] = lambda d, n: True) -> Iterator[Found]:
+         problems: list[WalkProblem]) -> Iterator[Found]:
     """Yield every regular file below `top` whose name ends in one of `extensions`.
 
     `before_listing(dir)` runs before each directory is read (to watch it); a string it
     returns is a problem to report, and the directory is still listed. Directories that
     cannot be read or whose names are not UTF-8 are reported in `problems` and skipped.
-    `want_mtime(dir, name)` says whether a file needs a stat (known files do not).
+    Only the directory entries' types are read (no stat per file): most files of a
+    warm restart are registered already and need nothing more.
     """
     stack = [top]
     while stack:
@@ -65,18 +63,9 @@ def walk(top: str, extensions: frozenset[str],
                         continue
                     if not entry.is_file(follow_symlinks=False):
                         continue
-                    mtime = 0.0
-                    if want_mtime(directory, name):
-                        st = entry.stat(follow_symlinks=False)
-                        if not stat.S_ISREG(st.st_mode):
-                            continue
-                        mtime = st.st_mtime
-                except FileNotFoundError:
-                    continue  # deleted while we looked
-                except OSError as err:
-                    problems.append(WalkProblem(entry.path, f"cannot stat: {err.strerror}"))
-                    continue
-                yield Found(directory, name, mtime)
+                except OSError:
+                    continue  # deleted while we looked (is_* stat only where d_type is unknown)
+                yield Found(directory, name)
             stack.extend(reversed(subdirs))
 
 

@@ -6,14 +6,14 @@ to which path; deciding what a change means for the table is the daemon's job.
 
 from __future__ import annotations
 
-import array
 import ctypes
 import errno
-import fcntl
 import logging
 import os
+import select
 import struct
-import termios
+import threading
+from collections import deque
 from typing import NamedTuple, Optional
 
 import pyinotify
@@ -25,6 +25,10 @@ MASK = (pyinotify.IN_CLOSE_WRITE | pyinotify.IN_MOVED_TO | pyinotify.IN_MOVED_FR
         | pyinotify.IN_CREATE | pyinotify.IN_DELETE | pyinotify.IN_DELETE_SELF
         | pyinotify.IN_MOVE_SELF | pyinotify.IN_ONLYDIR | pyinotify.IN_DONT_FOLLOW
         | pyinotify.IN_EXCL_UNLINK)
+
+_HEADER = struct.Struct("iIII")             # struct inotify_event: wd, mask, cookie, len
+_FILE_CREATED = pyinotify.IN_CREATE | pyinotify.IN_ISDIR
+READ_SIZE = 1 << 20
 
 # Change kinds
 FILE_DONE = "file_done"        # a file closed after writing, or moved in: register it
@@ -40,35 +44,41 @@ class Change(NamedTuple):
     path: str
 
 
-class _Notifier(pyinotify.Notifier):
-    def read_events(self) -> None:
-        # pyinotify 0.9.6 decodes names with strict UTF-8 (bname.decode()): one file name
-        # that is not UTF-8 raises there and every event read with it is lost. This is the
-        # same loop, decoding as the os module does (surrogateescape), so such a name
-        # arrives intact and is skipped, with a warning, where rows are made.
-        size = array.array("i", [0])
-        if fcntl.ioctl(self._fd, termios.FIONREAD, size, 1) == -1 or size[0] <= 0:
-            return
-        data = os.read(self._fd, size[0])
-        offset = 0
-        while offset < len(data):
-            wd, mask, cookie, length = struct.unpack_from("iIII", data, offset)
-            name = os.fsdecode(data[offset + 16:offset + 16 + length].rstrip(b"\0"))
-            self._eventq.append(pyinotify._RawEvent(wd, mask, cookie, name))
-            offset += 16 + length
-
-
 class Watcher:
     """Watches directories, one at a time, and reports what changed below them."""
 
     def __init__(self) -> None:
         self._wm = pyinotify.WatchManager()
-        self._events: list[pyinotify.Event] = []
-        self._notifier = _Notifier(self._wm, default_proc_fun=self._events.append)
         self._roots: dict[int, str] = {}   # wd of each watched root -> its path
+        # A thread does nothing but move the kernel's queued events into this deque: the
+        # kernel's queue (fs.inotify.max_queued_events) then never fills while the loop is
+        # busy writing rows, and a burst costs no overflow and no reconcile.
+        self._chunks: deque[bytes] = deque()
+        self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._stop_read, self._stop_write = os.pipe2(os.O_CLOEXEC)
+        self._reader = threading.Thread(target=self._drain_kernel_queue, name="inotify-reader", daemon=True)
+        self._reader.start()
+
+    def _drain_kernel_queue(self) -> None:
+        poller = select.poll()
+        poller.register(self._wm.get_fd(), select.POLLIN)
+        poller.register(self._stop_read, select.POLLIN)
+        while True:
+            for fd, _ in poller.poll():
+                if fd == self._stop_read:
+                    return
+                try:
+                    self._chunks.append(os.read(self._wm.get_fd(), READ_SIZE))
+                except OSError:
+                    return
+                try:
+                    os.write(self._wake_write, b"!")
+                except BlockingIOError:
+                    pass  # the loop has a wake-up pending already
 
     def fileno(self) -> int:
-        return self._wm.get_fd()
+        """Readable when changes are waiting for read()."""
+        return self._wake_read
 
     def watch(self, directory: str, is_root: bool = False) -> Optional[int]:
         """Watch one directory (not its subdirectories). None, or the errno of the failure.
@@ -88,52 +98,86 @@ class Watcher:
 
     def unwatch_tree(self, directory: str) -> None:
         """Stop watching a directory that left and everything below it."""
-        wd = self._wm.get_wd(directory)
-        if wd is not None:
+        # Not rm_watch(rec=True): pyinotify 0.9.6 deletes from its watch table while
+        # iterating it there, and raises as soon as the tree has a subdirectory.
+        prefix = directory + "/"
+        wds = [wd for wd, watch in self._wm.watches.items()
+               if watch.path == directory or watch.path.startswith(prefix)]
+        for wd in wds:
             self._roots.pop(wd, None)
-            self._wm.rm_watch(wd, rec=True, quiet=True)
+        if wds:
+            self._wm.rm_watch(wds, quiet=True)
 
     def watch_count(self) -> int:
         return len(self._wm.watches)
 
     def read(self) -> list[Change]:
-        """Read what the kernel has queued (call when fileno() is readable)."""
-        self._notifier.read_events()
-        self._notifier.process_events()
-        events, self._events[:] = list(self._events), []
-        changes = []
-        for event in events:
-            change = self._change(event)
-            if change is not None:
-                changes.append(change)
+        """The changes the kernel has reported since the last call."""
+        try:
+            while os.read(self._wake_read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        changes: list[Change] = []
+        while self._chunks:
+            self._parse(self._chunks.popleft(), changes)
         return changes
 
-    def _change(self, event: pyinotify.Event) -> Optional[Change]:
-        mask = event.mask
-        if mask & pyinotify.IN_Q_OVERFLOW:
-            return Change(OVERFLOW, "")
-        is_dir = bool(mask & pyinotify.IN_ISDIR)
-        if mask & (pyinotify.IN_DELETE_SELF | pyinotify.IN_MOVE_SELF):
-            root = self._roots.get(event.wd)
-            if root is None:
-                return None  # a subdirectory: its parent's DELETE / MOVED_FROM says it all
-            self.unwatch_tree(root)
-            return Change(ROOT_GONE, root)
-        path = event.pathname
-        if mask & pyinotify.IN_CLOSE_WRITE:
-            return None if is_dir else Change(FILE_DONE, path)
-        if mask & pyinotify.IN_MOVED_TO:
-            return Change(DIR_ARRIVED if is_dir else FILE_DONE, path)
-        if mask & pyinotify.IN_CREATE:
-            # A new file is registered when closed; a new directory is walked now, since
-            # files may be written into it before its own watch is in place.
-            return Change(DIR_ARRIVED, path) if is_dir else None
-        if mask & (pyinotify.IN_MOVED_FROM | pyinotify.IN_DELETE):
-            if is_dir:
-                self.unwatch_tree(path)
-                return Change(DIR_LEFT, path)
-            return Change(FILE_GONE, path)
-        return None
+    def _parse(self, data: bytes, changes: list[Change]) -> None:
+        # pyinotify's own reading (Notifier.read_events/process_events) is not used: it
+        # decodes names as strict UTF-8, so one name that is not UTF-8 raises and loses
+        # every event read with it, and it formats a debug string for every event, whatever
+        # the log level (an eighth of the CPU of a burst). Its WatchManager keeps the watches.
+        watches = self._wm.watches
+        offset, size = 0, len(data)
+        while offset < size:
+            wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)
+            name_at = offset + _HEADER.size
+            offset = name_at + length
+            if mask & _FILE_CREATED == pyinotify.IN_CREATE:
+                continue  # a new file counts when it is closed; most of a burst's events
+            if mask & pyinotify.IN_Q_OVERFLOW:
+                changes.append(Change(OVERFLOW, ""))
+                continue
+            if mask & pyinotify.IN_IGNORED:
+                if wd in watches:
+                    self._wm.del_watch(wd)
+                continue
+            watch = watches.get(wd)
+            if watch is None:
+                continue  # from a watch already removed
+            if mask & (pyinotify.IN_DELETE_SELF | pyinotify.IN_MOVE_SELF):
+                root = self._roots.get(wd)
+                if root is not None:  # a subdirectory's parent reports it as DELETE / MOVED_FROM
+                    self.unwatch_tree(root)
+                    changes.append(Change(ROOT_GONE, root))
+                continue
+            name = os.fsdecode(data[name_at:name_at + length].rstrip(b"\0"))
+            change = _change(mask, watch.path + "/" + name)
+            if change is not None:
+                if change.kind == DIR_LEFT:
+                    self.unwatch_tree(change.path)
+                changes.append(change)
 
     def close(self) -> None:
-        self._notifier.stop()
+        os.write(self._stop_write, b"!")
+        self._reader.join(timeout=5)
+        self._wm.close()
+        for fd in (self._wake_read, self._wake_write, self._stop_read, self._stop_write):
+            os.close(fd)
+
+
+def _change(mask: int, path: str) -> Optional[Change]:
+    """What one event says happened to `path`."""
+    is_dir = bool(mask & pyinotify.IN_ISDIR)
+    if mask & pyinotify.IN_CLOSE_WRITE:
+        return None if is_dir else Change(FILE_DONE, path)
+    if mask & pyinotify.IN_MOVED_TO:
+        return Change(DIR_ARRIVED if is_dir else FILE_DONE, path)
+    if mask & pyinotify.IN_CREATE:
+        # A new directory is walked at once: files may be written into it before its
+        # own watch is in place.
+        return Change(DIR_ARRIVED, path) if is_dir else None
+    if mask & (pyinotify.IN_MOVED_FROM | pyinotify.IN_DELETE):
+        return Change(DIR_LEFT if is_dir else FILE_GONE, path)
+    return None
