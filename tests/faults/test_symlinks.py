@@ -89,6 +89,6 @@ def test_a_watched_root_that_is_a_link_is_watched_through_it(tree, start_service
     write_file(real / "sub" / "after.mp4")
     write_file(tree.root / "through-link.mp4")
     tree.table.wait_for_paths([tree.root / "before.mp4", tree.root / "sub" / "after.mp4",
-                               tree.root / "through-link.mp4"], timeout=10)
+                               tree.root / "through-link.mp4"], timeout=5)
     assert tree.table.duplicates() == []
     assert daemon.stop() == 0
