@@ -253,3 +253,12 @@ def test_missing_root_is_waited_for(tree, start_service):
     assert "does not exist" in daemon.log()
     write_file(tree.root / "late.mp4", mtime_ago=30)
     tree.table.wait_for_paths([tree.root / "late.mp4"], timeout=15)
+
+
+def test_a_long_first_walk_extends_the_start_timeout(tree, start_service):
+    from tests.faults.helpers import aged_tree
+    aged_tree(tree.root, 20000, subdirs=200)
+    daemon = start_service(wait_ready=False)
+    first = daemon.notify.wait_for("STATUS=Scanning", timeout=30)
+    assert "EXTEND_TIMEOUT_USEC=30000000" in first
+    daemon.wait_ready(timeout=120)

@@ -171,7 +171,7 @@ class Service:
             self.next_housekeeping = now + self.settings.poll_interval
             self._housekeeping(now)
         self.notifier.ping_if_due()
-        self.notifier.status(self._status())
+        self.notifier.status(self._status(), starting=not self.ready_sent)
         self.logs.flush()
 
     def _housekeeping(self, now: float) -> None:

@@ -15,6 +15,7 @@ except ImportError:  # python-systemd absent (a pip install without libsystemd):
     _daemon = None
 
 STATUS_INTERVAL = 1.0
+START_EXTENSION = 30.0  # seconds granted per status message while starting
 
 
 class SystemdNotifier:
@@ -40,12 +41,17 @@ class SystemdNotifier:
         self._last_status = status
         self._send(f"READY=1\nSTATUS={status}")
 
-    def status(self, status: str) -> None:
-        """Say what the service is doing; at most once a second, since counts change every turn."""
+    def status(self, status: str, starting: bool = False) -> None:
+        """Say what the service is doing; at most once a second, since counts change every turn.
+
+        While `starting` (the first walk of a large tree, before READY=1), each message also
+        extends systemd's start timeout, so that millions of files do not hit TimeoutStartSec.
+        """
         now = self.clock()
-        if status != self._last_status and now >= self._next_status:
+        if (status != self._last_status or starting) and now >= self._next_status:
             self._last_status, self._next_status = status, now + STATUS_INTERVAL
-            self._send(f"STATUS={status}")
+            extend = f"\nEXTEND_TIMEOUT_USEC={int(START_EXTENSION * 1e6)}" if starting else ""
+            self._send(f"STATUS={status}{extend}")
 
     def reloading(self) -> None:
         # systemd >= 253 wants MONOTONIC_USEC with RELOADING=1; older ones ignore it.

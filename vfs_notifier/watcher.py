@@ -86,8 +86,14 @@ class Watcher:
         Watching an already watched directory again is harmless: the kernel hands back
         the same descriptor and pyinotify records the path it has now.
         """
+        mask = MASK
+        if is_root or directory in self._roots.values():
+            # A root is configuration, not something found in the tree: a root that is a
+            # link (/srv/videos -> /mnt/disk1/videos) is watched through it. Links below
+            # a root are still never followed.
+            mask &= ~pyinotify.IN_DONT_FOLLOW
         try:
-            wd = self._wm.add_watch(directory, MASK, quiet=True).get(os.path.normpath(directory), -1)
+            wd = self._wm.add_watch(directory, mask, quiet=True).get(os.path.normpath(directory), -1)
         except UnicodeEncodeError:
             return errno.EILSEQ
         if wd < 0:
