@@ -74,8 +74,6 @@ def test_a_registered_file_replaced_by_a_link_loses_its_row(store_tree, start_se
     assert second.stop() == 0
 
 
-@pytest.mark.xfail(reason="the root's watch uses IN_DONT_FOLLOW and fails silently on a link: "
-                   "/work/notes/requests-faults.md item 1", strict=False)
 def test_a_watched_root_that_is_a_link_is_watched_through_it(tree, start_service):
     """An operator's CLIENT_VIDEO_DIR may itself be a link (/srv/videos -> /mnt/disk1/videos):
     configured, not found inside the tree, so it is followed; rows name the configured path."""
