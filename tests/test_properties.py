@@ -10,7 +10,7 @@ from urllib.parse import quote, unquote
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
-from vfs_notifier.rows import COLUMN_CHARS, RowMaker, Unstorable, is_video, printable, url_for
+from vfs_notifier.rows import COLUMN_CHARS, RowMaker, Unstorable, is_video, printable
 from vfs_notifier.settings import ConfigError, Root, resolve
 
 PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from tests.conftest import write_file
 from tests.faults.helpers import aged_tree, assert_mirrors_disk
 

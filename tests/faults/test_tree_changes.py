@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 
 from tests.conftest import write_file
-from tests.faults.helpers import aged_tree, assert_mirrors_disk, burst, wait_until
+from tests.faults.helpers import aged_tree, assert_mirrors_disk, burst
 
 
 def test_directories_deleted_recreated_and_renamed(db_tree, start_service):
@@ -91,7 +92,7 @@ def test_unreadable_subdirectory(open_tree, start_as_nobody):
     assert daemon.proc.poll() is None
     # Readable again: a reload (or a restart, or rescan_interval) walks it again.
     (tree.root / "closed").chmod(0o755)
-    daemon.signal(__import__("signal").SIGHUP)
+    daemon.signal(signal.SIGHUP)
     assert_mirrors_disk(tree, timeout=20)
     assert len(rows) == 20 + 5 + 5
 
