@@ -42,7 +42,8 @@ def open_tree(mysql_env: dict[str, str], mariadb) -> Iterator[Tree]:
     config.chmod(0o644)
     env = {"VFS_NOTIFIER_CONFIG": str(config), "CLIENT_VIDEO_DIR": str(root), "BASE_PATH": str(base),
            "NGINX_BASE_URL": BASE_URL, "LOG_BASE_DIRECTORY": str(work / "log"),
-           "FOLDER_POLL_INTERVAL": "1", **mysql_env}
+           "FOLDER_POLL_INTERVAL": "1", "PYTHONPATH": helpers.package_copy(top),
+           "PYTHONDONTWRITEBYTECODE": "1", **mysql_env}
     yield Tree(base=base, root=root, work=work, env=env)
     if not mariadb.running:
         mariadb.start()

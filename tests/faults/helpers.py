@@ -168,6 +168,20 @@ def service_as(uid: int, gid: int, tmp: Path) -> Iterator[None]:
         daemon_module.PYTHON = old
 
 
+def package_copy(destination: Path) -> str:
+    """A copy of vfs_notifier/ that any user can import (the checkout may sit below a 0700
+    home directory in CI); returns the directory to put on PYTHONPATH."""
+    import shutil
+    target = destination / "pkg"
+    shutil.copytree(daemon_module.REPO / "vfs_notifier", target / "vfs_notifier",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for directory, dirs, files in os.walk(target):
+        os.chmod(directory, 0o755)
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o644)
+    return str(target)
+
+
 def open_up(paths: Iterable[Path], mode: int = 0o777) -> None:
     """Let another user into the test's directories (pytest makes them 0700)."""
     for path in paths:

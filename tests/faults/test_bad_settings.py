@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.faults.helpers import NOBODY, is_root
-from tests.support.daemon import PYTHON, REPO, run_cli
+from tests.faults.helpers import NOBODY, is_root, package_copy
+from tests.support.daemon import PYTHON, run_cli
 
 # (variable, value, words the one line must hold besides the variable's name)
 ENV_CASES = [
@@ -137,6 +137,7 @@ def test_unreadable_config_and_password_files(tree):
     top = Path(tempfile.mkdtemp(prefix="vfs-settings-"))
     try:
         top.chmod(0o755)
+        package = package_copy(top)
         config, secret = top / "vfs-notifier.toml", top / "password"
         config.write_text("")
         secret.write_text("pw\n")
@@ -146,7 +147,7 @@ def test_unreadable_config_and_password_files(tree):
         def run_as_nobody(env):
             return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
                                    PYTHON, "-m", "vfs_notifier", "check-config"],
-                                  env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env},
+                                  env={"PATH": "/usr/bin:/bin", "PYTHONPATH": package, **env},
                                   capture_output=True, text=True, cwd="/", timeout=60)
         _one_line(run_as_nobody({**tree.env, "VFS_NOTIFIER_CONFIG": str(config)}),
                   str(config), "Permission denied")
@@ -157,6 +158,4 @@ def test_unreadable_config_and_password_files(tree):
                                  "MYSQL_PASS_FILE": str(secret)}),
                   "MYSQL_PASS_FILE", "Permission denied", "environment")
     finally:
-        for path in top.iterdir():
-            path.unlink()
-        top.rmdir()
+        shutil.rmtree(top, ignore_errors=True)
