@@ -11,7 +11,7 @@ import tempfile
 import time
 
 from . import machine, report
-from .contenders import ALL, DAEMON, Setup, daemon_available
+from .contenders import ALL, DAEMON, Setup, daemon_available, export_daemon
 from .db import RowWatcher
 from .mariadb import MariaDB
 from .notify import NotifyListener
@@ -40,6 +40,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--docs", default=os.path.join(REPO, "docs"), help="where the report goes")
     ap.add_argument("--workdir", default=None, help="scratch directory (default: a new temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--daemon-rev", default=None,
+                    help="measure vfs_notifier/ as committed at this git revision (e.g. HEAD) "
+                         "instead of the working tree")
     args = ap.parse_args(argv)
     contenders = tuple(c for c in ALL if c in args.only.split(","))
     scale = args.scale if args.scale is not None else (0.1 if args.quick else 1.0)
@@ -48,13 +51,17 @@ def main(argv: list[str]) -> int:
     def say(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
-    version = daemon_available(REPO) if DAEMON in contenders else None
-    if DAEMON in contenders and version is None:
-        say("vfs-notifier is not runnable from this checkout yet: measuring the others only")
-        cfg.contenders = tuple(c for c in contenders if c != DAEMON)
     workdir = args.workdir or tempfile.mkdtemp(prefix="vfs-bench-")
     os.makedirs(workdir, exist_ok=True)
     say(f"scratch directory {workdir}")
+    daemon_path, daemon_src = REPO, "working tree"
+    if args.daemon_rev:
+        daemon_path = os.path.join(workdir, "daemon-src")
+        daemon_src = "commit " + export_daemon(REPO, args.daemon_rev, daemon_path)
+    version = daemon_available(daemon_path) if DAEMON in contenders else None
+    if DAEMON in contenders and version is None:
+        say("vfs-notifier is not runnable from this checkout yet: measuring the others only")
+        cfg.contenders = tuple(c for c in contenders if c != DAEMON)
     server = MariaDB(workdir)
     notify = NotifyListener(os.path.join(workdir, "notify.sock"))
     t0 = time.time()
@@ -63,13 +70,15 @@ def main(argv: list[str]) -> int:
         server.start()
         say(f"MariaDB {server.version} on 127.0.0.1:{server.port}")
         base = os.path.join(workdir, "trees")
-        setup = Setup(REPO, workdir, base, "http://bench.example/videos", notify)
+        setup = Setup(REPO, workdir, base, "http://bench.example/videos", notify,
+                      daemon_path if args.daemon_rev else "")
         bench = Bench(cfg, setup, server, say)
         results = bench.run()
         results["poll_rtt_ms"] = poll_rtt_ms(server)
         results["config"] = {k: (list(v) if isinstance(v, tuple) else v)
                              for k, v in vars(cfg).items()}
         results["machine"] = machine.describe(REPO, workdir, server.version, version)
+        results["machine"]["daemon_source"] = daemon_src
         results["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         results["runtime_s"] = time.time() - t0
         results["machine"]["loadavg"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]

@@ -26,6 +26,7 @@ class Setup:
     base_path: str      # BASE_PATH: parent of every tree
     base_url: str
     notify: NotifyListener
+    daemon_path: str = ""   # where vfs_notifier/ is imported from (default: the checkout)
 
     def env(self, params: DbParams, root: str, label: str) -> dict[str, str]:
         logs = os.path.join(self.workdir, "logs", label)
@@ -64,15 +65,28 @@ def start_daemon(s: Setup, params: DbParams, root: str, label: str,
                  wrapper: list[str] | None = None) -> Proc:
     env = s.env(params, root, label)
     env["NOTIFY_SOCKET"] = s.notify.path
+    if s.daemon_path:
+        env["PYTHONPATH"] = s.daemon_path
     argv = [*(wrapper or []), PYTHON, "-m", "vfs_notifier", "run"]
     return Proc(argv, env, s.repo, s.log(label))
 
 
-def daemon_available(repo: str) -> str | None:
+def export_daemon(repo: str, rev: str, dest: str) -> str:
+    """vfs_notifier/ as committed at `rev`, unpacked into dest: a run of record measures a
+    commit, not whatever is half-edited in the working tree. Returns the commit id."""
+    os.makedirs(dest, exist_ok=True)
+    archive = subprocess.run(["git", "archive", rev, "vfs_notifier"], cwd=repo, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", dest], input=archive, check=True)
+    return subprocess.run(["git", "rev-parse", "--short", rev], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def daemon_available(path: str) -> str | None:
     """The daemon's version when `python3 -m vfs_notifier --version` works, else None."""
     try:
-        out = subprocess.run([PYTHON, "-m", "vfs_notifier", "--version"], cwd=repo, timeout=30,
-                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": repo})
+        out = subprocess.run([PYTHON, "-m", "vfs_notifier", "--version"], cwd=path, timeout=30,
+                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
     except (OSError, subprocess.TimeoutExpired):
         return None
     return (out.stdout.strip() or out.stderr.strip()) if out.returncode == 0 else None

@@ -166,7 +166,7 @@ def main(argv: list[str]) -> int:
         time.sleep(1)
         base_rows = watcher.resync()
         t0 = time.time()
-        subprocess.run([PYTHON, "-m", "bench.writer", str(args.burst), *live], cwd=REPO,
+        subprocess.run([PYTHON, "-m", "bench.writer", str(args.burst), "p", *live], cwd=REPO,
                        env={**os.environ, "PYTHONPATH": REPO}, stdout=subprocess.DEVNULL, check=True)
         t = watcher.wait_for(base_rows + args.burst, 120)
         burst_s = (t or time.time()) - t0
