@@ -92,9 +92,10 @@ def init_db(settings: Settings) -> int:
 
 def scan(settings: Settings) -> int:
     """Reconcile every root once, waiting for files still being written, then report."""
-    registrar = Registrar(open_store(settings.database), settings.forget_removed)
-    registrar.store.open()
-    registrar.connected, registrar.known = True, set(registrar.store.registered_paths())
+    registrar = Registrar(open_store(settings.database), settings.forget_removed,
+                          roots=[root.path for root in settings.roots])
+    if not registrar.connect():
+        raise StoreUnavailable(registrar.problem)
     reconciler = Reconciler(settings.roots, settings.extensions, registrar)
     for root in settings.roots:
         if os.path.isdir(root.watch_path):

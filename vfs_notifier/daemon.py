@@ -50,7 +50,8 @@ class Service:
     def _setup(self, settings: Settings) -> None:
         self.settings = settings
         self.watcher = Watcher()
-        self.registrar = Registrar(open_store(settings.database), settings.forget_removed)
+        self.registrar = Registrar(open_store(settings.database), settings.forget_removed,
+                                   roots=[root.path for root in settings.roots])
         self.reconciler = Reconciler(settings.roots, settings.extensions, self.registrar,
                                      watch_directory=self._watch_directory)
         self.missing_roots: set[Root] = set()
@@ -232,7 +233,7 @@ class Service:
     def _status(self) -> str:
         registrar = self.registrar
         if registrar.connected:
-            db = f"{len(registrar.known or ())} rows"
+            db = f"{len(registrar.known) if registrar.known is not None else 0} rows"
         else:
             db = f"database unavailable ({registrar.problem or 'connecting'}), retrying"
         parts = []

@@ -26,6 +26,7 @@ log = logging.getLogger("vfs_notifier")
 # A file a walk finds that changed this recently may still be open for writing: it
 # waits until it has been left alone this long (or its close event comes first).
 SETTLE_SECONDS = 2.0
+WARNED_MAX = 10000
 
 
 class Counts:
@@ -60,6 +61,7 @@ class Reconciler:
         self.jobs: deque[_Job] = deque()
         self.counts = Counts()
         self.settling: dict[str, tuple[float, int, float]] = {}   # path -> (mtime, size, seen at)
+        self._warned: set[str] = set()
 
     # --- candidates from events ------------------------------------------------------
 
@@ -142,7 +144,7 @@ class Reconciler:
         job = self.jobs[0]
         registrar = self.registrar
         if job.full and job.registered_before is None:
-            job.registered_before = len(registrar.known_below(job.root.path))
+            job.registered_before = registrar.count_below(job.root.path)
             registrar.added_meanwhile = set() if job.registered_before else None
         offered = 0
         for found in job.files:
@@ -214,6 +216,13 @@ class Reconciler:
 
     def _skip(self, path: str, why: str) -> None:
         self.counts.skipped += 1
+        # Overlapping walks (nested directories created at once) and periodic rescans meet
+        # the same file again: it is named once, not at every meeting.
+        if path in self._warned:
+            return
+        if len(self._warned) >= WARNED_MAX:
+            self._warned.clear()
+        self._warned.add(path)
         log.warning("skipped %s: %s", printable(path), why)
 
     def _forget_missing(self, job: _Job) -> None:
@@ -226,13 +235,15 @@ class Reconciler:
             return  # an unmounted or vanished root is not an empty one
         if job.hits >= (job.registered_before or 0):
             return  # every file registered before the walk was found again: nothing to forget
-        registered = registrar.known_below(root.path)
         unreadable = tuple(root.path + p.path[len(root.watch_path):] + "/" for p in job.problems)
-        for path in registered:
+        gone = []
+        for path in registrar.registered_below(root.path):
             if path.startswith(unreadable):
                 continue
             if not _is_regular_file(root.watch_path + path[len(root.path):]):
-                registrar.withdraw(path)
+                gone.append(path)
+        for path in gone:   # once the store's answer is read to its end
+            registrar.withdraw(path)
 
     def _root_of(self, path: str) -> Optional[tuple[Root, RowMaker]]:
         for root, maker in self.makers:

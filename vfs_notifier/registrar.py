@@ -1,11 +1,11 @@
 """The registrar: the one way rows reach the store, whoever found the file.
 
 Candidates from events and walks queue here; `flush` writes them in batches, one
-transaction and one round trip each. The registrar keeps the set of paths the table
-already holds, read once per connection, so that no file is ever inserted twice and
-no query is made per file. When the store fails, rows stay queued and the registrar
-retries with backoff; after it reconnects it re-reads the table (a commit may have
-landed just before the connection broke) and asks for a reconcile.
+transaction and one round trip each. The registrar knows which paths the table already
+holds, read once per connection, so that no file is ever inserted twice and no query is
+made per file. When the store fails, rows stay queued and the registrar retries with
+backoff; after it reconnects it re-reads the table (a commit may have landed just before
+the connection broke) and the daemon reconciles every root.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from itertools import islice
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from .rows import Row, printable
 from .store import RowsRejected, Store, StoreUnavailable
@@ -24,23 +24,67 @@ BATCH = 1000
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
 
 
+class RegisteredPaths:
+    """Which paths the table holds, in about 80 bytes a path whatever its length.
+
+    A set of the paths' 64-bit hashes, not the paths: 100,000 long non-ASCII paths would
+    take 30 MB as strings. Two different paths sharing a hash (odds about 3 in 10^10 at
+    100,000 files) would make one of them look registered. What lies below a directory
+    is asked of the store, which has the paths; only counts per root are kept here.
+    """
+
+    def __init__(self, roots: Iterable[str]) -> None:
+        self._hashes: set[int] = set()
+        self._prefixes = tuple(root.rstrip("/") + "/" for root in roots)
+        self.below: dict[str, int] = {prefix: 0 for prefix in self._prefixes}
+
+    def __contains__(self, path: str) -> bool:
+        return hash(path) in self._hashes
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def add(self, path: str) -> None:
+        digest = hash(path)
+        if digest not in self._hashes:
+            self._hashes.add(digest)
+            self._count(path, 1)
+
+    def discard(self, path: str) -> None:
+        digest = hash(path)
+        if digest in self._hashes:
+            self._hashes.remove(digest)
+            self._count(path, -1)
+
+    def count_below(self, root: str) -> int:
+        return self.below.get(root.rstrip("/") + "/", 0)
+
+    def _count(self, path: str, step: int) -> None:
+        for prefix in self._prefixes:
+            if path.startswith(prefix):
+                self.below[prefix] += step
+                return
+
+
 class Registrar:
-    def __init__(self, store: Store, forget_removed: bool,
+    def __init__(self, store: Store, forget_removed: bool, roots: Iterable[str] = (),
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.forget_removed = forget_removed
+        self.roots = tuple(roots)
         self.clock = clock
-        self.known: Optional[set[str]] = None      # paths the table holds; None: not read yet
+        self.known: Optional[RegisteredPaths] = None   # None: not read from the table yet
         self.queue: dict[str, tuple[Row, bool]] = {}  # path -> (row, log it on its own line)
         self.to_forget: set[str] = set()
+        self.trees_to_forget: set[str] = set()         # directories whose rows all go
         self.connected = False
-        self.problem = ""                          # why the store is unavailable
+        self.problem = ""                              # why the store is unavailable
         self.retry_at = 0.0
         self._backoff = BACKOFF_FIRST
         # While a reconcile walks a root: the paths added meanwhile, so it can tell the rows
         # that were there before it began (and may be stale) from the ones it just caused.
         self.added_meanwhile: Optional[set[str]] = None
-        self.registered = 0                        # rows inserted since start
+        self.registered = 0                            # rows inserted since start
         self.forgotten = 0
         self.rejected = 0
 
@@ -64,6 +108,11 @@ class Registrar:
             return True
         return self.known is not None and path in self.known and path not in self.to_forget
 
+    def was_registered_before(self, path: str) -> bool:
+        """Registered before the current reconcile began (see `added_meanwhile`)."""
+        return (self.known is not None and path in self.known
+                and not (self.added_meanwhile is not None and path in self.added_meanwhile))
+
     def withdraw(self, path: str) -> None:
         """A file went away: drop it from the queue and, if so configured, from the table."""
         self.queue.pop(path, None)
@@ -71,24 +120,23 @@ class Registrar:
             self.to_forget.add(path)
 
     def withdraw_tree(self, directory: str) -> None:
+        """A directory went away: the same for every file below it."""
         prefix = directory.rstrip("/") + "/"
         for path in [p for p in self.queue if p.startswith(prefix)]:
             del self.queue[path]
-        if self.forget_removed and self.known is not None:
-            self.to_forget.update(p for p in self.known if p.startswith(prefix))
+        if self.forget_removed:
+            self.trees_to_forget.add(directory.rstrip("/"))
 
-    def was_registered_before(self, path: str) -> bool:
-        """Registered before the current reconcile began (see `added_meanwhile`)."""
-        return (self.known is not None and path in self.known
-                and not (self.added_meanwhile is not None and path in self.added_meanwhile))
+    def count_below(self, root: str) -> int:
+        return self.known.count_below(root) if self.known is not None else 0
 
-    def known_below(self, directory: str) -> list[str]:
-        prefix = directory.rstrip("/") + "/"
-        return [p for p in self.known or () if p.startswith(prefix)]
+    def registered_below(self, directory: str) -> Iterator[str]:
+        """The registered paths below a directory, streamed from the store."""
+        return self.store.paths_below(directory.rstrip("/"))
 
     @property
     def pending(self) -> int:
-        return len(self.queue) + len(self.to_forget)
+        return len(self.queue) + len(self.to_forget) + len(self.trees_to_forget)
 
     # --- talking to the store -------------------------------------------------------
 
@@ -98,14 +146,16 @@ class Registrar:
             return False
         try:
             self.store.open()
-            known = set(self.store.registered_paths())
+            known = RegisteredPaths(self.roots)
+            for path in self.store.registered_paths():
+                known.add(path)
         except StoreUnavailable as err:
             self._failed(str(err))
             return False
         self.known = known
         for path in [p for p in self.queue if p in known]:
             del self.queue[path]
-        self.to_forget &= known
+        self.to_forget = {p for p in self.to_forget if p in known}
         self.connected, self.problem, self._backoff = True, "", BACKOFF_FIRST
         log.info("database %s: connected, %d rows registered", self.store.description, len(known))
         return True
@@ -115,6 +165,8 @@ class Registrar:
         if not self.connected:
             return 0
         try:
+            if self.trees_to_forget:
+                self._collect_trees()
             if self.to_forget:
                 self._forget_now()
             if not self.queue:
@@ -129,6 +181,12 @@ class Registrar:
             return 0
         self._registered(batch)
         return len(batch)
+
+    def _collect_trees(self) -> None:
+        assert self.known is not None
+        for directory in sorted(self.trees_to_forget):
+            self.to_forget.update(p for p in self.store.paths_below(directory) if p not in self.queue)
+        self.trees_to_forget.clear()
 
     def _insert_one_by_one(self, batch: list[tuple[Row, bool]]) -> list[tuple[Row, bool]]:
         """A batch the database refused: find the rows at fault, skip them, keep the rest."""

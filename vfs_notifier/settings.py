@@ -198,6 +198,7 @@ _ROOT_ENV = {
     1: {"path": "STORAGE_PC_VIDEO_DIR", "base_url": "STORAGE_PC_BASE_URL"},
 }
 CREDENTIAL_NAME = "mysql-password"
+MAIN_DIR_CHARS = 512   # `main_dir` varchar(512): a watched root's path must fit
 SECRET_KEYS = frozenset({"database.password"})
 
 
@@ -316,6 +317,12 @@ def _resolve_roots(res: _Resolver, data: Mapping[str, Any], base_url: str, base_
             source = res.provenance[f"roots[{index}].path"][1]
             raise ConfigError(setting, f"{path} is not below BASE_PATH {root_base}, so its files "
                               f"have no URL", source)
+        if len(path) > MAIN_DIR_CHARS:
+            # Every row of this root would be refused by the table (main_dir varchar(512)).
+            setting = names.get("path", f"roots[{index}].path")
+            source = res.provenance[f"roots[{index}].path"][1]
+            raise ConfigError(setting, f"{len(path)} characters long; the table's main_dir column "
+                              f"holds {MAIN_DIR_CHARS}", source)
         roots.append(Root(path=path, watch_path=internal or path, base_url=root_url, base_path=root_base))
     if not roots:
         raise ConfigError("roots[0].path (CLIENT_VIDEO_DIR)",

@@ -32,6 +32,9 @@ class Store(Protocol):
     def registered_paths(self) -> Iterable[str]:
         """Every des_video_path in the table, streamed."""
 
+    def paths_below(self, directory: str) -> Iterable[str]:
+        """The des_video_path of every row below `directory`, exactly (case counts), streamed."""
+
     def insert(self, rows: Sequence[Row]) -> None:
         """Insert all rows in one transaction, or none."""
 

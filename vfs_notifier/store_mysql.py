@@ -66,11 +66,24 @@ class MySQLStore:
                 raise
 
     def registered_paths(self) -> Iterator[str]:
+        return self._stream("SELECT `des_video_path` FROM `videos`", ())
+
+    def paths_below(self, directory: str) -> Iterator[str]:
+        prefix = directory + "/"
+        like = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+        # LIKE uses the index but follows the column's case-insensitive collation:
+        # startswith keeps only the rows really below `directory`.
+        for path in self._stream("SELECT `des_video_path` FROM `videos` "
+                                 "WHERE `des_video_path` LIKE %s ESCAPE '!'", (like,)):
+            if path.startswith(prefix):
+                yield path
+
+    def _stream(self, query: str, args: tuple) -> Iterator[str]:
         assert self._conn is not None
         with self._guard():
             cursor = self._conn.cursor(pymysql.cursors.SSCursor)
             try:
-                cursor.execute("SELECT `des_video_path` FROM `videos`")
+                cursor.execute(query, args or None)
                 while True:
                     batch = cursor.fetchmany(10000)
                     if not batch:

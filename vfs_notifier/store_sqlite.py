@@ -39,9 +39,18 @@ class SQLiteStore:
         self._conn = conn
 
     def registered_paths(self) -> Iterator[str]:
+        return self._stream("SELECT des_video_path FROM videos", ())
+
+    def paths_below(self, directory: str) -> Iterator[str]:
+        prefix = directory + "/"
+        # substr() compares exactly, where LIKE would ignore ASCII case.
+        return self._stream("SELECT des_video_path FROM videos WHERE substr(des_video_path, 1, ?) = ?",
+                            (len(prefix), prefix))
+
+    def _stream(self, query: str, args: tuple) -> Iterator[str]:
         conn = self._connection()
         try:
-            for (path,) in conn.execute("SELECT des_video_path FROM videos"):
+            for (path,) in conn.execute(query, args):
                 yield path
         except sqlite3.Error as err:
             raise StoreUnavailable(f"{self.path}: {err}") from None
