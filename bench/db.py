@@ -127,5 +127,13 @@ class RowWatcher:
             rows, distinct = cur.fetchone()
         return int(rows), int(distinct)
 
+    def wrong_rows(self, main_dir: str, base_path: str, base_url: str, sample: int = 1000) -> int:
+        """Of up to `sample` rows, how many differ from what the row of their path must be."""
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT main_dir, des_video_path, status, des_url FROM videos "
+                        "ORDER BY RAND() LIMIT %s", (sample,))
+            rows = cur.fetchall()
+        return sum(1 for r in rows if tuple(r) != row_for(r[1], main_dir, base_path, base_url))
+
     def close(self) -> None:
         self.conn.close()

@@ -252,7 +252,9 @@ def markdown(r: dict) -> str:
           f"One poll costs about {_s(r.get('poll_rtt_ms'), 2)} ms, the resolution of these figures.",
           "- Memory: VmRSS (and the peak, VmHWM) from /proc/PID/status; for the shell, summed over "
           "inotifywait and bash.",
-          "- Each contender's row count and distinct paths are checked after every run: "
+          "- Each contender's row count and distinct paths are checked after every run, and after "
+          "each cold start 1,000 random rows are compared with the row their path must have "
+          "(main_dir, status, percent-encoded URL): "
           + ("all matched." if not r.get("mismatches") else
              "mismatches: " + "; ".join(r["mismatches"])),
           "- The shell loop escapes quotes for SQL (the common version without it stops at the first "
@@ -274,6 +276,9 @@ def check(r: dict) -> list[str]:
         for size, e in sizes.items():
             if e.get("measured", True) and (e.get("rows") != int(size) or e.get("distinct") != int(size)):
                 bad.append(f"cold {c} {size}: {e.get('rows')} rows, {e.get('distinct')} distinct")
+            if e.get("wrong_rows"):
+                bad.append(f"cold {c} {size}: {e['wrong_rows']} of 1,000 sampled rows differ from "
+                           "the expected main_dir/path/status/URL")
     for c, e in r["burst"].items():
         if "files" in e and (e.get("rows") != e["files"] or e.get("distinct") != e["files"]):
             bad.append(f"burst {c}: {e.get('rows')} rows, {e.get('distinct')} distinct of {e['files']}")

@@ -170,6 +170,7 @@ class Bench:
                 pass
             proc.stop()
         res["rows"], res["distinct"] = watcher.totals()
+        res["wrong_rows"] = watcher.wrong_rows(root, self.setup.base_path, self.setup.base_url)
         if res["seconds"] is None:
             res["error"] = f"timed out after {timeout:.0f} s with {res['rows']} rows; log {proc.log_path}"
         self.say(f"cold {contender:12s} {size:>7,} files: " + (

@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
     flags, k = os.O_WRONLY | os.O_CREAT | os.O_EXCL, len(fds)
     t_start = time.time()
     for i in range(count):
-        fd = os.open(f"burst {tag} {i:06d} – prise.mp4", flags, 0o644, dir_fd=fds[i % k])
+        fd = os.open(f"burst {tag} {i:06d} – prise d'été #{i % 7}.mp4", flags, 0o644, dir_fd=fds[i % k])
         os.write(fd, PAYLOAD)
         os.close(fd)
     t_last_close = time.time()
