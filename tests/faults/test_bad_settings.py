@@ -77,6 +77,13 @@ def test_an_old_env_file_with_the_second_root_left_empty_is_fine(tree):
     assert "roots[1]" not in result.stdout
 
 
+def test_a_root_too_long_for_main_dir(tree):
+    """main_dir is varchar(512): a longer root could never have a row; refused at start."""
+    base = "/srv/" + "b" * 600
+    _one_line(run_cli("run", env={**tree.env, "BASE_PATH": base, "CLIENT_VIDEO_DIR": base + "/v"},
+                      timeout=15), "CLIENT_VIDEO_DIR", "main_dir", "512", "environment")
+
+
 def test_a_database_host_without_user_or_name(tree):
     _one_line(run_cli("run", env={**tree.env, "MYSQL_HOST": "127.0.0.1", "MYSQL_DB_NAME": "d"}),
               "MYSQL_USER", "required")

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 from tests.conftest import BASE_URL, write_file
 from tests.faults.helpers import assert_mirrors_disk, wait_until
+from tests.support.table import Table
 
 GOOD = [
     "with space.mp4", "quote's \"double\".mp4", "back\\slash.avi", "new\nline.mp4", "tab\there.mkv",
@@ -108,3 +109,35 @@ def test_hostile_names_at_startup_and_by_events(store_tree, start_service):
     assert again.proc.poll() is None
     again.signal(signal.SIGTERM)
     assert again.wait_exit() == 0
+
+
+def test_1024_characters_of_many_bytes_are_stored_exactly(store_tree, start_service):
+    """The columns count characters, not bytes: a path of exactly 1,024 characters holding
+    4-byte emoji (over 1,100 bytes) is stored whole; one character more is skipped."""
+    tree = store_tree
+    # A long BASE_PATH (the root must stay within main_dir's 512) keeps the URL, which grows
+    # 12 characters per emoji, within the column too.
+    deep = tree.base
+    while len(str(deep)) < 480:
+        deep = deep / ("b" * min(200, 480 - len(str(deep)) - 1))
+    root = deep / "v"
+    emoji = "\U0001F3AC" * 30
+
+    def path_of(chars: int) -> Path:
+        """root/aaa.../bbb.../<30 emoji and a's>.mp4 with `chars` characters in all."""
+        room = chars - len(str(root)) - len("/" + emoji + ".mp4")
+        dirs = []
+        while room > 200:
+            dirs.append("a" * 199)
+            room -= 200
+        return root.joinpath(*dirs, emoji + "c" * room + ".mp4")
+    exact, over = write_file(path_of(1024)), write_file(path_of(1025))
+    assert len(str(exact)) == 1024 and len(os.fsencode(str(exact))) > 1100
+    env = {**tree.env, "BASE_PATH": str(deep), "CLIENT_VIDEO_DIR": str(root)}
+    daemon = start_service(env=env)
+    rows = Table(env).wait_for_paths([exact])
+    assert rows[0].path == str(exact) and len(rows[0].url) <= 1024
+    assert unquote(rows[0].url[len(BASE_URL) + 1:]) == os.path.relpath(str(exact), deep)
+    wait_until(lambda: "path is 1025 characters" in daemon.log(), timeout=10, what="the skip warning")
+    assert str(over) in daemon.log() and "refused" not in daemon.log()
+    assert daemon.stop() == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -44,7 +45,6 @@ def test_disk_full_for_the_log_file(db_tree, start_service):
     rows = assert_mirrors_disk(tree)
     assert len(rows) == 200
     wait_until(lambda: daemon.log().count("registered ") >= 200, timeout=10, what="stderr lines")
-    import time
     time.sleep(2.5)                                                  # two housekeeping retries
     said = daemon.log()
     assert said.count("cannot be written") == 1, said[:2000]
@@ -75,3 +75,19 @@ def test_a_real_full_file_system_then_space_again(db_tree, start_service):
         assert daemon.stop() == 0
     finally:
         umount(log_dir)
+
+
+def test_log_directory_not_writable_by_the_service_user(open_tree, start_as_nobody):
+    """The log directory exists but belongs to root (0755): the service, as nobody, cannot
+    write there. It says so once and registers everything."""
+    tree = open_tree
+    log_dir = tree.work / "root-owned-log"
+    log_dir.mkdir(mode=0o755)
+    daemon = start_as_nobody(LOG_BASE_DIRECTORY=str(log_dir))
+    burst(tree.root, 100)
+    assert len(assert_mirrors_disk(tree)) == 100
+    time.sleep(1.5)                                                   # a housekeeping retry
+    said = daemon.log()
+    assert said.count("cannot be opened") == 1 and "Permission denied" in said, said[:2000]
+    assert list(log_dir.iterdir()) == []
+    assert daemon.stop() == 0
