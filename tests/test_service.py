@@ -262,3 +262,31 @@ def test_a_long_first_walk_extends_the_start_timeout(tree, start_service):
     first = daemon.notify.wait_for("STATUS=Scanning", timeout=30)
     assert "EXTEND_TIMEOUT_USEC=30000000" in first
     daemon.wait_ready(timeout=120)
+
+
+def test_a_hard_link_into_the_tree_is_registered(tree, start_service, tmp_path):
+    outside = write_file(tmp_path / "elsewhere" / "linked.mp4", mtime_ago=600)
+    start_service()
+    os.link(outside, tree.root / "linked.mp4")
+    tree.table.wait_for_paths([tree.root / "linked.mp4"], timeout=10)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+def test_a_root_unmounted_and_mounted_again_keeps_its_rows(tree, start_service, tmp_path):
+    disk = tmp_path / "disk"                 # what a mounted file system holds, kept across mounts
+    files = [write_file(disk / f"m{i}.mp4", mtime_ago=600) for i in range(5)]
+    mount = ["mount", "--bind", str(disk), str(tree.root)]
+    subprocess.run(mount, check=True)
+    try:
+        daemon = start_service(VFS_NOTIFIER_RESCAN_INTERVAL="1")
+        on_root = [tree.root / f.name for f in files]
+        tree.table.wait_for_paths(on_root)
+        subprocess.run(["umount", str(tree.root)], check=True)
+        time.sleep(3)                        # rescans of the bare mount point forget nothing
+        assert sorted(tree.table.paths()) == sorted(str(f) for f in on_root)
+        subprocess.run(mount, check=True)
+        on_root.append(write_file(tree.root / "after-remount.mp4"))
+        tree.table.wait_for_paths(on_root, timeout=15)
+        assert "unmounted" in daemon.log() and "another directory now" in daemon.log()
+    finally:
+        subprocess.run(["umount", str(tree.root)], check=False, stderr=subprocess.DEVNULL)

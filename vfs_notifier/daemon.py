@@ -25,7 +25,8 @@ from .registrar import Registrar
 from .settings import ConfigError, Root, Settings
 from .store import open_store
 from .systemd_notify import SystemdNotifier
-from .watcher import DIR_ARRIVED, DIR_LEFT, FILE_DONE, FILE_GONE, OVERFLOW, ROOT_GONE, Change, Watcher
+from .watcher import (DIR_ARRIVED, DIR_ATTRIB, DIR_LEFT, FILE_DONE, FILE_GONE, FILE_LINKED, OVERFLOW,
+                      ROOT_GONE, ROOT_UNMOUNTED, Change, Watcher)
 
 log = logging.getLogger("vfs_notifier")
 
@@ -55,6 +56,7 @@ class Service:
         self.reconciler = Reconciler(settings.roots, settings.extensions, self.registrar,
                                      watch_directory=self._watch_directory)
         self.missing_roots: set[Root] = set()
+        self.root_ids: dict[Root, tuple[int, int]] = {}   # (st_dev, st_ino) each root was watched as
         self.unwatched: set[str] = set()   # directories inotify refused (watch limit)
         self.limit_warned = False
         self.ready_sent = False
@@ -80,6 +82,11 @@ class Service:
             self.missing_roots.add(root)
             return
         self.missing_roots.discard(root)
+        try:
+            st = os.stat(root.watch_path)
+            self.root_ids[root] = (st.st_dev, st.st_ino)
+        except OSError:
+            pass
         problem = self.watcher.watch(root.watch_path, is_root=True)
         if problem is not None:
             self._watch_failed(root.watch_path, problem)
@@ -181,6 +188,18 @@ class Service:
             if os.path.isdir(root.watch_path):
                 log.info("watched directory %s appeared", root.watch_path)
                 self._adopt_root(root)
+        for root, identity in list(self.root_ids.items()):
+            # A file system mounted on a root (or a root replaced) sends no event to the
+            # watch on what was there before: compare what the path is now.
+            try:
+                st = os.stat(root.watch_path)
+            except OSError:
+                continue
+            if root not in self.missing_roots and (st.st_dev, st.st_ino) != identity:
+                log.info("watched directory %s is another directory now (mounted or replaced): "
+                         "watching and reconciling it afresh", root.watch_path)
+                self.watcher.unwatch_tree(root.watch_path)
+                self._adopt_root(root)
         if self.unwatched and not self.reconciler.walking:
             # Directories inotify could not watch are covered by walking again (which
             # also retries their watches).
@@ -217,14 +236,24 @@ class Service:
             reconciler.directory_arrived(path)
         elif kind == DIR_LEFT:
             reconciler.directory_left(path)
+        elif kind == FILE_LINKED:
+            reconciler.file_linked(path)
+        elif kind == DIR_ATTRIB:
+            reconciler.directory_changed(path)
+        elif kind == ROOT_UNMOUNTED:
+            root = next(r for r in self.settings.roots if r.watch_path == path)
+            log.warning("the file system of watched directory %s was unmounted; its rows stay, "
+                        "and it is watched again when mounted", path)
+            self.root_ids.pop(root, None)
+            self.missing_roots.add(root)
         elif kind == ROOT_GONE:
             root = next(r for r in self.settings.roots if r.watch_path == path)
             log.warning("watched directory %s was removed or moved; waiting for it to return", path)
             reconciler.root_gone(root)
             self.missing_roots.add(root)
         elif kind == OVERFLOW:
-            log.warning("the kernel dropped file events (queue overflow, sysctl "
-                        "fs.inotify.max_queued_events = %s): reconciling every root",
+            log.warning("the kernel dropped file events (queue overflow; sysctl "
+                        "fs.inotify.max_queued_events is %s now): reconciling every root",
                         _read_sysctl("max_queued_events"))
             reconciler.reconcile_all()
 

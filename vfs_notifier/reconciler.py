@@ -62,6 +62,7 @@ class Reconciler:
         self.counts = Counts()
         self.settling: dict[str, tuple[float, int, float]] = {}   # path -> (mtime, size, seen at)
         self._warned: set[str] = set()
+        self.unreadable: set[str] = set()   # directories a walk could not list
 
     # --- candidates from events ------------------------------------------------------
 
@@ -88,6 +89,30 @@ class Reconciler:
         else:
             # A link (or anything else) renamed over a registered file: the path keeps no row.
             self.file_gone(path)
+
+    def file_linked(self, path: str) -> None:
+        """A file appeared: only a hard link (more than one name) is complete already."""
+        found = self._root_of(path)
+        directory, _, name = path.rpartition("/")
+        if found is None or not is_video(name, self.extensions):
+            return
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            try:
+                row = found[1].row(directory, name)
+            except Unstorable as err:
+                self._skip(path, str(err))
+                return
+            self._consider(row, path, announce=True)
+
+    def directory_changed(self, path: str) -> None:
+        """A directory's mode changed: one a walk could not read is walked again."""
+        if path in self.unreadable:
+            self.unreadable.discard(path)
+            self.directory_arrived(path)
 
     def file_gone(self, path: str) -> None:
         self.settling.pop(path, None)
@@ -166,6 +191,8 @@ class Reconciler:
                 return
         self.jobs.popleft()
         for problem in job.problems:
+            if problem.problem.startswith("cannot read"):
+                self.unreadable.add(problem.path)
             log.warning("%s: %s", printable(problem.path), problem.problem)
         if job.full:
             self._forget_missing(job)
@@ -231,8 +258,8 @@ class Reconciler:
         if not registrar.forget_removed or registrar.known is None or not registrar.connected:
             return
         root = job.root
-        if not os.path.isdir(root.watch_path):
-            return  # an unmounted or vanished root is not an empty one
+        if not os.path.isdir(root.watch_path) or _is_empty(root.watch_path):
+            return  # a vanished root, or an empty one (an unmounted mount point), is no proof
         if job.hits >= (job.registered_before or 0):
             return  # every file registered before the walk was found again: nothing to forget
         unreadable = tuple(root.path + p.path[len(root.watch_path):] + "/" for p in job.problems)
@@ -260,3 +287,11 @@ def _is_regular_file(path: str) -> bool:
         return False
     except OSError:
         return True  # cannot tell (a permission problem): keep the row
+
+
+def _is_empty(directory: str) -> bool:
+    try:
+        with os.scandir(directory) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return True

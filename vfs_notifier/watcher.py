@@ -24,10 +24,10 @@ logging.getLogger("pyinotify").setLevel(logging.CRITICAL + 1)
 MASK = (pyinotify.IN_CLOSE_WRITE | pyinotify.IN_MOVED_TO | pyinotify.IN_MOVED_FROM
         | pyinotify.IN_CREATE | pyinotify.IN_DELETE | pyinotify.IN_DELETE_SELF
         | pyinotify.IN_MOVE_SELF | pyinotify.IN_ONLYDIR | pyinotify.IN_DONT_FOLLOW
-        | pyinotify.IN_EXCL_UNLINK)
+        | pyinotify.IN_EXCL_UNLINK | pyinotify.IN_ATTRIB)
 
 _HEADER = struct.Struct("iIII")             # struct inotify_event: wd, mask, cookie, len
-_FILE_CREATED = pyinotify.IN_CREATE | pyinotify.IN_ISDIR
+_FILE_ATTRIB = pyinotify.IN_ATTRIB | pyinotify.IN_ISDIR
 READ_SIZE = 1 << 20
 
 # Change kinds
@@ -35,7 +35,10 @@ FILE_DONE = "file_done"        # a file closed after writing, or moved in: regis
 FILE_GONE = "file_gone"        # a file deleted or moved away
 DIR_ARRIVED = "dir_arrived"    # a directory created or moved in: watch and walk it
 DIR_LEFT = "dir_left"          # a directory deleted or moved away
+FILE_LINKED = "file_linked"    # a file created, complete if it is a hard link (ln, rsync --link-dest)
+DIR_ATTRIB = "dir_attrib"      # a directory's mode or owner changed: it may be readable now
 ROOT_GONE = "root_gone"        # a watched root itself was deleted or moved
+ROOT_UNMOUNTED = "root_unmounted"  # the file system holding a watched root was unmounted
 OVERFLOW = "overflow"          # the kernel dropped events: reconcile everything
 
 
@@ -140,8 +143,8 @@ class Watcher:
             wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)
             name_at = offset + _HEADER.size
             offset = name_at + length
-            if mask & _FILE_CREATED == pyinotify.IN_CREATE:
-                continue  # a new file counts when it is closed; most of a burst's events
+            if mask & _FILE_ATTRIB == pyinotify.IN_ATTRIB:
+                continue  # a file's mode or times: nothing to do with its row
             if mask & pyinotify.IN_Q_OVERFLOW:
                 changes.append(Change(OVERFLOW, ""))
                 continue
@@ -152,11 +155,12 @@ class Watcher:
             watch = watches.get(wd)
             if watch is None:
                 continue  # from a watch already removed
-            if mask & (pyinotify.IN_DELETE_SELF | pyinotify.IN_MOVE_SELF):
+            if mask & (pyinotify.IN_DELETE_SELF | pyinotify.IN_MOVE_SELF | pyinotify.IN_UNMOUNT):
                 root = self._roots.get(wd)
                 if root is not None:  # a subdirectory's parent reports it as DELETE / MOVED_FROM
                     self.unwatch_tree(root)
-                    changes.append(Change(ROOT_GONE, root))
+                    gone = ROOT_UNMOUNTED if mask & pyinotify.IN_UNMOUNT else ROOT_GONE
+                    changes.append(Change(gone, root))
                 continue
             name = os.fsdecode(data[name_at:name_at + length].rstrip(b"\0"))
             change = _change(mask, watch.path + "/" + name)
@@ -182,8 +186,11 @@ def _change(mask: int, path: str) -> Optional[Change]:
         return Change(DIR_ARRIVED if is_dir else FILE_DONE, path)
     if mask & pyinotify.IN_CREATE:
         # A new directory is walked at once: files may be written into it before its
-        # own watch is in place.
-        return Change(DIR_ARRIVED, path) if is_dir else None
+        # own watch is in place. A new file counts when it is closed, unless it is a
+        # hard link, which is complete when it appears and is never closed here.
+        return Change(DIR_ARRIVED if is_dir else FILE_LINKED, path)
+    if mask & pyinotify.IN_ATTRIB:
+        return Change(DIR_ATTRIB, path)
     if mask & (pyinotify.IN_MOVED_FROM | pyinotify.IN_DELETE):
         return Change(DIR_LEFT if is_dir else FILE_GONE, path)
     return None
