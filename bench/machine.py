@@ -48,7 +48,8 @@ def describe(repo: str, workdir: str, mariadb_version: str, daemon_version: str 
     return {
         "cpus": os.cpu_count(), "cpu": _cpu_model(), "ram_gb": round(_mem_total_gb(), 1),
         "kernel": platform.release(), "os": _os_name(),
-        "filesystem": _first_line(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", workdir]),
+        "filesystem": " ".join(_first_line(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T",
+                                            workdir]).split()),
         "python": f"{platform.python_version()} ({os.path.realpath('/usr/bin/python3')})",
         "mariadb": mariadb_version, "pymysql": pymysql.__version__,
         "pyinotify": pyinotify.__version__,

@@ -219,6 +219,8 @@ def markdown(r: dict) -> str:
     L += ["## Goals (issue 4), as measured", "", "| goal | measured | verdict |", "|---|---|---|"]
     L += [f"| {g} | {meas} | {v} |" for g, meas, v in goals(r)]
     L += ["", "## Scaling", "", "![cold start time vs files](performance.png)", ""]
+    if r.get("findings"):
+        L += ["## What stands in the way of the goals still failed", "", r["findings"].strip(), ""]
     if r.get("notes"):
         L += ["## Notes from this run", ""] + [f"- {n}" for n in r["notes"]] + [""]
     L += ["## Machine and versions", "",
