@@ -69,3 +69,27 @@ def test_rescan_interval_covers_a_silent_file_system(db_tree, start_service, mou
     assert len(tree.table.paths()) == 2
     assert first < 12, first
     assert daemon.stop() == 0
+
+
+def test_a_root_that_is_an_unmounted_mount_point_keeps_its_rows(db_tree, start_service, mounts):
+    """The root is a mount point (not advised: docs/RELIABILITY.md). When the share is
+    unmounted, the empty directory left behind is not taken for a tree whose files were all
+    deleted: rows stay, the log says why; remounted, nothing is doubled."""
+    tree = db_tree
+    mounts(tree.root)
+    for index in range(5):
+        write_file(tree.root / f"share{index}.mp4", mtime_ago=600)
+    daemon = start_service(VFS_NOTIFIER_RESCAN_INTERVAL="1")
+    registered = sorted(map(str, tree.root.glob("*.mp4")))
+    tree.table.wait_for_paths(registered)
+    umount(tree.root)
+    time.sleep(3.5)                                 # several rescans of the empty mount point
+    assert sorted(tree.table.paths()) == registered
+    assert "unmounted" in daemon.log()
+    mounts(tree.root)                               # back, with the same files and one more
+    for index in range(5):
+        write_file(tree.root / f"share{index}.mp4", mtime_ago=600)
+    write_file(tree.root / "new.mp4", mtime_ago=600)
+    rows = assert_mirrors_disk(tree, timeout=15)
+    assert len(rows) == 6
+    assert daemon.stop() == 0

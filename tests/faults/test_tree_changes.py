@@ -115,3 +115,34 @@ def test_files_gone_before_they_are_handled(db_tree, start_service):
     time.sleep(1.5)                                                  # nothing comes back later
     assert sorted(tree.table.paths()) == sorted(map(str, keep))
     assert daemon.proc.poll() is None and daemon.stop() == 0
+
+
+def test_a_directory_made_readable_later_is_picked_up_at_once(open_tree, start_as_nobody):
+    """rsync -a creates a directory 0700 and opens it up at the end: the chmod alone (no
+    reload, no rescan) brings its files in."""
+    tree = open_tree
+    closed = tree.root / "incoming"
+    closed.mkdir(mode=0o700)
+    write_file(closed / "early.mp4", mtime_ago=600)
+    daemon = start_as_nobody()
+    write_file(closed / "later.mp4", mtime_ago=600)                 # while still unreadable
+    time.sleep(1.5)
+    assert tree.table.paths() == []                                 # nothing visible yet
+    closed.chmod(0o755)
+    tree.table.wait_for_paths([closed / "early.mp4", closed / "later.mp4"], timeout=5)
+    write_file(closed / "after.mp4")                                # and it is watched now
+    assert_mirrors_disk(tree, timeout=5)
+    assert daemon.stop() == 0
+
+
+def test_hard_links_into_the_tree_are_registered_by_their_event(db_tree, start_service, tmp_path):
+    """`ln` and rsync --link-dest make a complete file appear with only IN_CREATE."""
+    tree = db_tree
+    old = write_file(tmp_path / "elsewhere" / "old.mp4", mtime_ago=600)
+    fresh = write_file(tmp_path / "elsewhere" / "fresh.mkv")
+    daemon = start_service()
+    os.link(old, tree.root / "old-linked.mp4")
+    tree.table.wait_for_paths([tree.root / "old-linked.mp4"], timeout=2)
+    os.link(fresh, tree.root / "fresh-linked.mkv")                  # changed just now: settles 2 s
+    assert_mirrors_disk(tree, timeout=6)
+    assert daemon.stop() == 0
