@@ -84,11 +84,6 @@ def main(argv: list[str]) -> int:
         results["machine"]["loadavg"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]
         if scale != 1:
             results["notes"].append(f"scaled run (factor {scale}): not the figures of record")
-        if any(v.startswith("**FAIL") for _, _, v in report.goals(results)):
-            findings = os.path.join(REPO, "bench", "findings.md")
-            if os.path.exists(findings):   # written by hand from bench.profile output
-                with open(findings) as f:
-                    results["findings"] = f.read()
         with open(os.path.join(workdir, "results.json"), "w") as f:
             json.dump(results, f, indent=1)
         report.write(results, args.docs)
