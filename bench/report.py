@@ -209,8 +209,8 @@ def markdown(r: dict) -> str:
     if _get(r, "warm", NAIVE, "measured") is False:
         L.append(f"² naive warm restart measured on {_get(r, 'warm', NAIVE, 'measured_files'):,} files "
                  f"({_s(_get(r, 'warm', NAIVE, 'measured_s'))} s) and scaled linearly to {main:,}.")
-    L += [f"Limit and vfs-notifier cold starts: the median of {cfg.get('repeat', 1)} runs each, taking "
-          "turns, each on a fresh database. "
+    L += [f"Limit and vfs-notifier cold starts and warm restarts: the median of {cfg.get('repeat', 1)} "
+          "runs each, the two taking turns; every cold start on a fresh database. "
           f"Bursts: {', '.join(f'{c} {n:,} files' for c, n in cfg['burst'].items())}, "
           f"the median of {cfg.get('burst_repeat', 1)} bursts each (the naive "
           "and shell bursts are smaller so that their backlog stays below the kernel's inotify "

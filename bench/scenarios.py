@@ -186,7 +186,34 @@ class Bench:
         return res, state
 
     # ---- scenario 2: warm restart ------------------------------------------------------
-    def warm_limit(self, state: dict) -> None:
+    def warm(self, states: dict[str, dict]) -> dict | None:
+        """Warm restarts, the limit's reference and the daemon taking turns, `repeat` times
+        each; the medians are the figures. Returns the last daemon, still running."""
+        runs: dict[str, list[dict]] = {LIMIT: [], DAEMON: []}
+        live = None
+        for i in range(self.cfg.repeat):
+            if LIMIT in states:
+                runs[LIMIT].append(self._warm_limit_once(states[LIMIT]))
+            if DAEMON in states:
+                live = self._warm_daemon_once(live or states[DAEMON], first=live is None)
+                runs[DAEMON].append(live.pop("result"))
+        for c, rs in runs.items():
+            if not rs:
+                continue
+            res = dict(rs[-1])
+            times = [r["seconds"] for r in rs]
+            res["seconds"] = statistics.median(times) if None not in times else None
+            res["inserted"] = sum(r["inserted"] for r in rs)
+            res["runs_s"] = times
+            self.results["warm"][c] = res
+            self.say(f"warm {c:12s} median {_fmt(res['seconds'])} s of {len(rs)}, "
+                     f"inserted {res['inserted']}")
+        if LIMIT in states:
+            states[LIMIT]["watcher"].close()
+            self.server.drop(states[LIMIT]["params"])
+        return live
+
+    def _warm_limit_once(self, state: dict) -> dict:
         root = self.trees[self.cfg.main]
         params, watcher = state["params"], state["watcher"]
         before = watcher.resync()
@@ -195,12 +222,9 @@ class Bench:
         inner = json.loads(proc.output().strip().splitlines()[-1])
         secs = time.time() - proc.t_start
         proc.stop()
-        res = {"files": self.cfg.main, "seconds": secs, "inserted": watcher.resync() - before,
-               "inner": inner, "measured": True}
-        self.results["warm"][LIMIT] = res
         self.say(f"warm limit (bare walk + one read of the registered paths): {secs:.2f} s")
-        watcher.close()
-        self.server.drop(params)
+        return {"files": self.cfg.main, "seconds": secs, "inserted": watcher.resync() - before,
+                "inner": inner, "measured": True}
 
     def warm_naive(self, state: dict) -> None:
         size = self.cfg.naive_max
@@ -217,10 +241,12 @@ class Bench:
         watcher.close()
         self.server.drop(params)
 
-    def warm_daemon(self, state: dict) -> dict:
-        """Stop the daemon that did the cold start, start it again, time the reconciling walk."""
+    def _warm_daemon_once(self, state: dict, first: bool) -> dict:
+        """Stop the running daemon, start it again, time the reconciling walk."""
         params, watcher = state["params"], state["watcher"]
-        self.results["cold"][DAEMON][self.cfg.main]["exit_code"] = state["proc"].stop()
+        code = state["proc"].stop()
+        if first:
+            self.results["cold"][DAEMON][self.cfg.main]["exit_code"] = code
         before = watcher.resync()
         mark = self.setup.notify.mark()
         proc = start_daemon(self.setup, params, self.trees[self.cfg.main], "vfs-notifier-warm")
@@ -236,9 +262,8 @@ class Bench:
                "ready_s": ready - proc.t_start if ready else None,
                "inserted": watcher.resync() - before, "measured": True, "detected_by": how,
                "status": done[1] if done else None}
-        self.results["warm"][DAEMON] = res
         self.say(f"warm vfs-notifier: {_fmt(res['seconds'])} s ({how}), inserted {res['inserted']}")
-        return {"params": params, "watcher": watcher, "proc": proc}
+        return {"params": params, "watcher": watcher, "proc": proc, "result": res}
 
     # ---- scenarios 3 and 4: burst and latency, on a running contender -------------------
     def start_watching(self, contender: str) -> dict:
@@ -419,18 +444,14 @@ class Bench:
             main = size == cfg.main
             pair = [c for c in (LIMIT, DAEMON) if has(c)]
             states = self.safely(f"cold {size}", self.cold, pair, size, cfg.repeat, main) or {}
-            if LIMIT in states:
-                self.safely("limit warm", self.warm_limit, states[LIMIT])
-            st = states.get(DAEMON)
-            if st and st["proc"].alive():
-                live = self.safely("vfs-notifier warm", self.warm_daemon, st)
-                if live:
-                    self.safely("vfs-notifier burst", self.burst, DAEMON, live)
-                    self.safely("vfs-notifier latency", self.latency, DAEMON, live)
-                    self.safely("vfs-notifier stop", self.stop_live, DAEMON, live)
-            elif st:
+            if states and DAEMON in states and not states[DAEMON]["proc"].alive():
                 self.results["notes"].append("vfs-notifier exited after its cold start")
-                st["watcher"].close()
+                states.pop(DAEMON)["watcher"].close()
+            live = self.safely("warm restart", self.warm, states) if states else None
+            if live:
+                self.safely("vfs-notifier burst", self.burst, DAEMON, live)
+                self.safely("vfs-notifier latency", self.latency, DAEMON, live)
+                self.safely("vfs-notifier stop", self.stop_live, DAEMON, live)
             if has(NAIVE) and size <= cfg.naive_max:
                 keep = size == cfg.naive_max
                 states = self.safely(f"naive cold {size}", self.cold, [NAIVE], size, 1, keep) or {}
