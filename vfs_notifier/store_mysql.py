@@ -23,6 +23,11 @@ CREATE TABLE IF NOT EXISTS `videos` (
 # Every value a placeholder: only then does PyMySQL's executemany send one multi-row INSERT.
 INSERT = "INSERT INTO `videos` (`main_dir`, `des_video_path`, `status`, `des_url`) VALUES (%s, %s, %s, %s)"
 
+# A server that stops answering (a network partition sends no RST) blocks the service's
+# loop for this long at most; it must stay well below half the unit's WatchdogSec=30s, or
+# systemd kills the service in the middle of an outage it is meant to ride out.
+IO_TIMEOUT = 10
+
 # MySQL error numbers that mean "not allowed to", as opposed to "cannot reach".
 _DENIED = {1044, 1142, 1227}
 # Data errors: the rows are at fault, not the server.
@@ -43,7 +48,7 @@ class MySQLStore:
             self._conn = pymysql.connect(
                 host=db.host or "localhost", port=db.port, unix_socket=db.socket or None,
                 user=db.user, password=db.password, database=db.name, charset="utf8mb4",
-                autocommit=False, connect_timeout=5, read_timeout=60, write_timeout=60)
+                autocommit=False, connect_timeout=5, read_timeout=IO_TIMEOUT, write_timeout=IO_TIMEOUT)
         except pymysql.MySQLError as err:
             raise StoreUnavailable(_reason(err)) from None
         except OSError as err:

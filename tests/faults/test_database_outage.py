@@ -3,6 +3,7 @@ the service starts: the service keeps watching, says so, and catches up without 
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -61,3 +62,38 @@ def test_server_down_when_the_service_starts(db_tree, mariadb, start_service):
     assert_mirrors_disk(tree, timeout=60)
     assert len(tree.table.rows()) == 400 + 500 + len(more)
     assert daemon.stop() == 0
+
+
+def test_a_hung_server_never_stalls_the_loop_past_the_watchdog(db_tree, mariadb, start_service):
+    """A server that stops answering (SIGSTOP: as a network partition looks, no RST) while a
+    burst is being written. The unit has WatchdogSec=30s: the loop must keep pinging at
+    least every 15 s, or systemd kills the service in the middle of an outage."""
+    tree = db_tree
+    daemon = start_service(WATCHDOG_USEC="2000000")          # a ping every second when healthy
+    pings: list[float] = []
+    seen = len(daemon.notify.messages)
+
+    def listen(seconds: float) -> None:
+        nonlocal seen
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            daemon.notify.collect(0.05)
+            new = daemon.notify.messages[seen:]
+            seen = len(daemon.notify.messages)
+            pings.extend([time.monotonic()] * sum("WATCHDOG=1" in m for m in new))
+
+    burst(tree.root / "before", 200)
+    assert_mirrors_disk(tree)
+    listen(2)
+    mariadb.proc.send_signal(signal.SIGSTOP)
+    try:
+        burst(tree.root / "during", 500)                       # rows in flight when it hangs
+        listen(17)
+    finally:
+        mariadb.proc.send_signal(signal.SIGCONT)
+    listen(3)
+    gaps = [b - a for a, b in zip(pings, pings[1:])]
+    assert len(pings) > 3 and max(gaps) < 15, f"{len(pings)} pings, longest gap {max(gaps, default=0):.1f} s"
+    rows = assert_mirrors_disk(tree, timeout=60)
+    assert len(rows) == 700
+    assert daemon.proc.poll() is None and daemon.stop() == 0
