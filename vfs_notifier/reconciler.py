@@ -175,18 +175,24 @@ class Reconciler:
         for found in job.files:
             self.counts.found += 1
             try:
-                row = job.maker.row(found.directory, found.name)
+                path = job.maker.stored_path(found.directory, found.name)
             except Unstorable as err:
                 self._skip(os.path.join(found.directory, found.name), str(err))
                 offered += 1
+                continue
+            if registrar.is_registered(path):
+                # Most files of a warm restart: no row, no URL, no stat.
+                self.counts.already += 1
+                if job.full and registrar.was_registered_before(path):
+                    job.hits += 1
+                continue
+            offered += 1
+            try:
+                row = job.maker.row(found.directory, found.name)
+            except Unstorable as err:
+                self._skip(os.path.join(found.directory, found.name), str(err))
             else:
-                if registrar.is_registered(row.path):
-                    self.counts.already += 1
-                    if job.full and registrar.was_registered_before(row.path):
-                        job.hits += 1
-                else:
-                    self._consider(row, found.directory + "/" + found.name, announce=not job.full)
-                    offered += 1
+                self._consider(row, found.directory + "/" + found.name, announce=not job.full)
             if offered >= budget:
                 return
         self.jobs.popleft()

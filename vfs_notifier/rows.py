@@ -74,6 +74,10 @@ class RowMaker:
             raise Unstorable("directory name is not valid UTF-8") from None
         return root.base_url + "/" + encoded + "/"
 
+    def stored_path(self, watch_dir: str, name: str) -> str:
+        """The path a row names, without making the row (a walk asks this of every file)."""
+        return self._path_prefix(watch_dir) + "/" + name
+
     def row(self, watch_dir: str, name: str) -> Row:
         """The row for file `name` in directory `watch_dir` (as this process sees it)."""
         stored_dir = self._path_prefix(watch_dir)
