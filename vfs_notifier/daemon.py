@@ -200,6 +200,7 @@ class Service:
                          "watching and reconciling it afresh", root.watch_path)
                 self.watcher.unwatch_tree(root.watch_path)
                 self._adopt_root(root)
+        self.unwatched = {d for d in self.unwatched if os.path.isdir(d)}   # deleted ones need nothing
         if self.unwatched and not self.reconciler.walking:
             # Directories inotify could not watch are covered by walking again (which
             # also retries their watches).
