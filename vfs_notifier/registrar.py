@@ -81,6 +81,7 @@ class Registrar:
         self.problem = ""                              # why the store is unavailable
         self.retry_at = 0.0
         self._backoff = BACKOFF_FIRST
+        self._said = ""                            # the last failure logged
         # While a reconcile walks a root: the paths added meanwhile, so it can tell the rows
         # that were there before it began (and may be stale) from the ones it just caused.
         self.added_meanwhile: Optional[set[str]] = None
@@ -156,7 +157,10 @@ class Registrar:
         for path in [p for p in self.queue if p in known]:
             del self.queue[path]
         self.to_forget = {p for p in self.to_forget if p in known}
-        self.connected, self.problem, self._backoff = True, "", BACKOFF_FIRST
+        # The backoff is reset by a write that works, not by connecting: a store that
+        # accepts connections but no rows (a full disk) must not be retried every 0.5 s,
+        # each time with a reconcile of every root.
+        self.connected, self.problem = True, ""
         log.info("database %s: connected, %d rows registered", self.store.description, len(known))
         return True
 
@@ -170,6 +174,7 @@ class Registrar:
             if self.to_forget:
                 self._forget_now()
             if not self.queue:
+                self._worked()
                 return 0
             batch = list(islice(self.queue.values(), limit))
             try:
@@ -179,8 +184,12 @@ class Registrar:
         except StoreUnavailable as err:
             self._failed(str(err))
             return 0
+        self._worked()
         self._registered(batch)
         return len(batch)
+
+    def _worked(self) -> None:
+        self._backoff, self._said = BACKOFF_FIRST, ""
 
     def _collect_trees(self) -> None:
         assert self.known is not None
@@ -229,7 +238,8 @@ class Registrar:
         self.forgotten += removed
 
     def _failed(self, problem: str) -> None:
-        if self.connected or problem != self.problem:
+        if problem != self._said:   # once per problem, until a write works again
+            self._said = problem
             log.warning("database %s unavailable: %s; %d changes wait, retrying in %.1f s",
                         self.store.description, problem, self.pending, self._backoff)
         self.store.close()

@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS videos (
 CREATE INDEX IF NOT EXISTS idx_des_video_path ON videos (des_video_path);
 CREATE INDEX IF NOT EXISTS idx_status ON videos (status);"""
 
+BUSY_TIMEOUT = 10
+
 INSERT = "INSERT INTO videos (main_dir, des_video_path, status, des_url) VALUES (?, ?, 1, ?)"
 
 
@@ -31,7 +33,9 @@ class SQLiteStore:
         self.close()
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            # Waiting for another program's lock stalls the service's loop: keep it well below
+            # half the unit's WatchdogSec=30s (a write that times out is retried later).
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(CREATE_TABLE)
         except (sqlite3.Error, OSError) as err:
