@@ -311,7 +311,7 @@ class Bench:
         writer = subprocess.Popen([PYTHON, "-m", "bench.writer", str(n), f"r{rep}", *dirs],
                                   cwd=self.setup.repo, stdout=subprocess.PIPE,
                                   env={**os.environ, "PYTHONPATH": self.setup.repo})
-        timeout = 60 + n / 20
+        timeout = 30 + n / 500   # a stalled service must not hold the run for long
         t_rows = watcher.wait_for(base + n, timeout, interval=0.02)
         out, _ = writer.communicate()
         w = json.loads(out)
