@@ -351,6 +351,10 @@ class Bench:
             else:
                 misses += 1
                 count = watcher.resync()
+                if misses >= 5 and not samples[-5:]:
+                    self.results["notes"].append(f"{contender}: latency run stopped after "
+                                                 f"{misses} files whose rows never came (5 s each)")
+                    break
             time.sleep(self.cfg.latency_gap)
         res = _latency_stats(samples, self.cfg.latency_files, misses)
         self.results["latency"][contender] = res
