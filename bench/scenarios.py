@@ -334,7 +334,7 @@ class Bench:
         directory = os.path.join(self.trees[self.cfg.main], "live", contender, "latency")
         count = watcher.resync()
         samples: list[float] = []
-        misses = 0
+        misses = in_a_row = 0
         time.sleep(3)  # at idle: let the database finish flushing what the burst wrote
         for i in range(self.cfg.latency_files):
             tree.write_file(os.path.join(directory, f"latence {i:04d} é.mp4"))
@@ -348,10 +348,12 @@ class Bench:
             if watcher.count > count:
                 samples.append((t_seen - t_close) * 1000)
                 count = watcher.count
+                in_a_row = 0
             else:
                 misses += 1
+                in_a_row += 1
                 count = watcher.resync()
-                if misses >= 5 and not samples[-5:]:
+                if in_a_row >= 5:
                     self.results["notes"].append(f"{contender}: latency run stopped after "
                                                  f"{misses} files whose rows never came (5 s each)")
                     break
