@@ -19,7 +19,7 @@ import tempfile
 import time
 
 from . import tree
-from .contenders import Setup, start_daemon
+from .contenders import Setup, export_daemon, start_daemon
 from .db import RowWatcher
 from .mariadb import MariaDB
 from .notify import NotifyListener
@@ -108,6 +108,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--files", type=int, default=100_000)
     ap.add_argument("--burst", type=int, default=20_000)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--daemon-rev", default=None, help="profile vfs_notifier/ as committed at this revision")
     args = ap.parse_args(argv)
     work = args.workdir or tempfile.mkdtemp(prefix="vfs-profile-")
     os.makedirs(work, exist_ok=True)
@@ -123,7 +124,11 @@ def main(argv: list[str]) -> int:
         for d in live:
             os.makedirs(d)
         time.sleep(3)
-        setup = Setup(REPO, work, base, "http://bench.example/videos", notify)
+        daemon_path = ""
+        if args.daemon_rev:
+            daemon_path = os.path.join(work, "daemon-src")
+            print(f"profiling commit {export_daemon(REPO, args.daemon_rev, daemon_path)}", file=sys.stderr)
+        setup = Setup(REPO, work, base, "http://bench.example/videos", notify, daemon_path)
         params = server.fresh_database("profile")
         watcher = RowWatcher(params)
         cold_raw = os.path.join(work, "cold.txt")
