@@ -196,3 +196,25 @@ def mount_tmpfs(target: Path, size: str = "4m") -> bool:
 
 def umount(target: Path) -> None:
     subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+class WatchdogPings:
+    """When the service pinged the watchdog, recorded while a test listens."""
+
+    def __init__(self, daemon) -> None:
+        self.daemon = daemon
+        self.times: list[float] = []
+        self._seen = len(daemon.notify.messages)
+
+    def listen(self, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            self.daemon.notify.collect(0.05)
+            new = self.daemon.notify.messages[self._seen:]
+            self._seen += len(new)
+            self.times.extend([time.monotonic()] * sum("WATCHDOG=1" in m for m in new))
+
+    def assert_never_silent_for(self, limit: float) -> None:
+        gaps = [b - a for a, b in zip(self.times, self.times[1:])]
+        assert len(self.times) > 3 and max(gaps) < limit, \
+            f"{len(self.times)} pings, longest gap {max(gaps, default=0):.1f} s"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.faults.helpers import assert_mirrors_disk, burst, is_root, mount_tmpfs, umount
+from tests.faults.helpers import WatchdogPings, assert_mirrors_disk, burst, is_root, mount_tmpfs, umount
 
 
 @pytest.mark.skipif(not is_root(), reason="mounting a small tmpfs needs root")
@@ -42,31 +42,20 @@ def test_a_database_locked_by_another_program(tree, start_service):
     pinging the watchdog (WatchdogSec=30s: at least every 15 s) and registers everything
     once the lock is gone."""
     daemon = start_service(WATCHDOG_USEC="2000000")
-    pings: list[float] = []
-    seen = len(daemon.notify.messages)
-
-    def listen(seconds: float) -> None:
-        nonlocal seen
-        until = time.monotonic() + seconds
-        while time.monotonic() < until:
-            daemon.notify.collect(0.05)
-            new = daemon.notify.messages[seen:]
-            seen = len(daemon.notify.messages)
-            pings.extend([time.monotonic()] * sum("WATCHDOG=1" in m for m in new))
+    pings = WatchdogPings(daemon)
 
     burst(tree.root / "before", 20)
     assert_mirrors_disk(tree)
-    listen(2)
+    pings.listen(2)
     locker = sqlite3.connect(tree.env["VFS_NOTIFIER_SQLITE_PATH"], isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")
     try:
         burst(tree.root / "while-locked", 300)
-        listen(17)
+        pings.listen(17)
     finally:
         locker.execute("ROLLBACK")
         locker.close()
-    listen(3)
-    gaps = [b - a for a, b in zip(pings, pings[1:])]
-    assert len(pings) > 3 and max(gaps) < 15, f"{len(pings)} pings, longest gap {max(gaps, default=0):.1f} s"
+    pings.listen(3)
+    pings.assert_never_silent_for(15)
     assert len(assert_mirrors_disk(tree, timeout=60)) == 320
     assert daemon.stop() == 0
