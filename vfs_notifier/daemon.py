@@ -55,6 +55,10 @@ class Service:
                                    roots=[root.path for root in settings.roots])
         self.reconciler = Reconciler(settings.roots, settings.extensions, self.registrar,
                                      watch_directory=self._watch_directory)
+        reconciler = self.reconciler
+        self._file_changes = {FILE_DONE: reconciler.file_done, FILE_GONE: reconciler.file_gone,
+                              FILE_LINKED: reconciler.file_linked, DIR_ARRIVED: reconciler.directory_arrived,
+                              DIR_LEFT: reconciler.directory_left, DIR_ATTRIB: reconciler.directory_changed}
         self.missing_roots: set[Root] = set()
         self.root_ids: dict[Root, tuple[int, int]] = {}   # (st_dev, st_ino) each root was watched as
         self.unwatched: set[str] = set()   # directories inotify refused (watch limit)
@@ -228,35 +232,24 @@ class Service:
 
     def _apply(self, change: Change) -> None:
         kind, path = change
-        reconciler = self.reconciler
-        if kind == FILE_DONE:
-            reconciler.file_done(path)
-        elif kind == FILE_GONE:
-            reconciler.file_gone(path)
-        elif kind == DIR_ARRIVED:
-            reconciler.directory_arrived(path)
-        elif kind == DIR_LEFT:
-            reconciler.directory_left(path)
-        elif kind == FILE_LINKED:
-            reconciler.file_linked(path)
-        elif kind == DIR_ATTRIB:
-            reconciler.directory_changed(path)
-        elif kind == ROOT_UNMOUNTED:
+        for_files = self._file_changes.get(kind)
+        if for_files is not None:
+            for_files(path)
+        elif kind in (ROOT_GONE, ROOT_UNMOUNTED):
             root = next(r for r in self.settings.roots if r.watch_path == path)
-            log.warning("the file system of watched directory %s was unmounted; its rows stay, "
-                        "and it is watched again when mounted", path)
-            self.root_ids.pop(root, None)
-            self.missing_roots.add(root)
-        elif kind == ROOT_GONE:
-            root = next(r for r in self.settings.roots if r.watch_path == path)
-            log.warning("watched directory %s was removed or moved; waiting for it to return", path)
-            reconciler.root_gone(root)
+            if kind == ROOT_GONE:
+                log.warning("watched directory %s was removed or moved; waiting for it to return", path)
+                self.reconciler.root_gone(root)
+            else:
+                log.warning("the file system of watched directory %s was unmounted; its rows stay, "
+                            "and it is watched again when mounted", path)
+                self.root_ids.pop(root, None)
             self.missing_roots.add(root)
         elif kind == OVERFLOW:
             log.warning("the kernel dropped file events (queue overflow; sysctl "
                         "fs.inotify.max_queued_events is %s now): reconciling every root",
                         _read_sysctl("max_queued_events"))
-            reconciler.reconcile_all()
+            self.reconciler.reconcile_all()
 
     # --- status, signals, reload, stop -------------------------------------------------
 
