@@ -81,6 +81,7 @@ def main(argv: list[str]) -> int:
         results["machine"]["daemon_source"] = daemon_src
         results["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         results["runtime_s"] = time.time() - t0
+        results["command"] = " ".join(["scripts/bench", *argv])
         results["machine"]["loadavg"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]
         if scale != 1:
             results["notes"].append(f"scaled run (factor {scale}): not the figures of record")
