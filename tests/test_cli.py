@@ -65,7 +65,7 @@ def test_check_config_shows_sources_and_masks_the_password(tree, mysql_env):
     assert mysql_env["MYSQL_PASS"] not in out + result.stderr
     assert "database.password" in out and "(hidden)" in out
     assert "(environment (MYSQL_PORT))" in out
-    assert f"service.rescan_interval" in out and f"({config})" in out
+    assert "service.rescan_interval" in out and f"({config})" in out
     assert "service.poll_interval" in out
     assert f"{tree.root}/example.mp4 -> http://media.test/videos/videos/example.mp4" in out
 
