@@ -49,8 +49,12 @@ class Handler(pyinotify.ProcessEvent):
 def watch(reg: Registrar) -> None:
     wm = pyinotify.WatchManager()
     notifier = pyinotify.Notifier(wm, Handler(reg=reg))
-    wm.add_watch(reg.root, pyinotify.IN_CLOSE_WRITE | pyinotify.IN_MOVED_TO, rec=True,
-                 auto_add=True)
+    wds = wm.add_watch(reg.root, pyinotify.IN_CLOSE_WRITE | pyinotify.IN_MOVED_TO, rec=True,
+                       auto_add=True)
+    failed = [path for path, wd in wds.items() if wd < 0]
+    if failed:  # e.g. fs.inotify.max_user_watches used up by other processes: no figure then
+        print(f"cannot watch {len(failed)} of {len(wds)} directories", flush=True)
+        sys.exit(1)
     print("ready", flush=True)
     notifier.loop()
 
