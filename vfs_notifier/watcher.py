@@ -72,16 +72,17 @@ class Watcher:
             for fd, _ in poller.poll():
                 if fd == self._stop_read:
                     return
-                was_empty = not self._chunks
                 try:
                     self._chunks.append(os.read(self._wm.get_fd(), READ_SIZE))
                 except OSError:
                     return
-                if was_empty:
-                    try:
-                        os.write(self._wake_write, b"!")
-                    except BlockingIOError:
-                        pass  # the loop has a wake-up pending already
+                # A wake-up after every append, never "only if it was empty": the loop may
+                # empty the deque between such a check and the append, and then no wake-up
+                # would ever come again (a stall the benchmark caught).
+                try:
+                    os.write(self._wake_write, b"!")
+                except BlockingIOError:
+                    pass  # the pipe is full: the loop has wake-ups pending already
                 # Let events gather: waking per event in a burst (100,000 a second) costs
                 # more than it moves. The kernel's queue takes >100 ms to fill at that rate.
                 time.sleep(GATHER_SECONDS)
