@@ -10,16 +10,14 @@ import argparse
 import logging
 import os
 import sys
-import time
 from typing import Optional, Sequence
 
 from . import __version__
 from . import settings as settings_module
 from .logs import Logs
-from .reconciler import SETTLE_SECONDS, Reconciler
-from .registrar import Registrar
 from .settings import EX_CONFIG, ConfigError, Settings
-from .store import StoreUnavailable, open_store
+from .store import StoreUnavailable
+from .store_factory import open_store
 
 log = logging.getLogger("vfs_notifier")
 
@@ -30,9 +28,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Register finished video files under watched directories as rows of a videos table.")
     parser.add_argument("--version", action="version", version=f"vfs-notifier {__version__}")
     parser.add_argument("command", nargs="?", default="run",
-                        choices=("run", "scan", "check-config", "init-db"),
+                        choices=("run", "scan", "pending", "resync", "check-config", "init-db"),
                         help="run: the service (default); scan: reconcile once and exit; "
-                             "check-config: show the effective settings; init-db: create the table")
+                             "pending: list the files held as unfinished, with the reason; "
+                             "resync: like scan, and give a row again to every finished file whose "
+                             "row a consumer deleted; check-config: show the effective settings; "
+                             "init-db: create the table")
     parser.add_argument("--config", metavar="PATH",
                         help="settings file (default: $VFS_NOTIFIER_CONFIG, else /etc/vfs-notifier.toml)")
     return parser
@@ -53,7 +54,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             log.warning("%s", warning)
         if args.command == "init-db":
             return init_db(settings)
-        return scan(settings)
+        from . import oneshot
+        if args.command == "pending":
+            return oneshot.pending(settings, sys.stdout)
+        return oneshot.scan(settings, sys.stdout, resync=args.command == "resync")
     except ConfigError as err:
         print(f"vfs-notifier: {err}", file=sys.stderr)
         return EX_CONFIG
@@ -87,35 +91,4 @@ def init_db(settings: Settings) -> int:
     store.open()
     store.close()
     print(f"table videos is ready in {store.description}")
-    return 0
-
-
-def scan(settings: Settings) -> int:
-    """Reconcile every root once, waiting for files still being written, then report."""
-    registrar = Registrar(open_store(settings.database), settings.forget_removed,
-                          roots=[root.path for root in settings.roots])
-    if not registrar.connect():
-        raise StoreUnavailable(registrar.problem)
-    reconciler = Reconciler(settings.roots, settings.extensions, registrar)
-    for root in settings.roots:
-        if os.path.isdir(root.watch_path):
-            reconciler.reconcile(root)
-        else:
-            log.warning("watched directory %s does not exist", root.watch_path)
-    deadline = time.monotonic() + 10 * SETTLE_SECONDS
-    while reconciler.walking or registrar.pending or reconciler.settling:
-        reconciler.step()
-        registrar.flush()
-        if not registrar.connected:
-            raise StoreUnavailable(registrar.problem)
-        if not reconciler.walking and not registrar.pending and reconciler.settling:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-            reconciler.settle()
-    registrar.close()
-    counts = reconciler.counts
-    print(f"found {counts.found}, newly registered {counts.new}, already registered {counts.already}, "
-          f"skipped {counts.skipped}, still being written {len(reconciler.settling)}, "
-          f"forgotten {registrar.forgotten}")
     return 0

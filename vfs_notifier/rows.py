@@ -93,6 +93,11 @@ class RowMaker:
             raise Unstorable(f"URL is {len(url)} characters, the column holds {COLUMN_CHARS}")
         return Row(self.root.path, path, url)
 
+    def directory_row(self, watch_dir: str) -> Row:
+        """A directory as rows below it name it: its stored path and its URL (no trailing '/')."""
+        stored_dir = self._path_prefix(watch_dir)
+        return Row(self.root.path, stored_dir, self._url_prefix(stored_dir).rstrip("/"))
+
     def row_for_path(self, watch_path: str) -> Row:
         directory, _, name = watch_path.rpartition("/")
         return self.row(directory, name)

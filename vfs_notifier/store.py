@@ -7,12 +7,41 @@ unavailable (retry later, whatever the cause), or it refused particular rows.
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, NamedTuple, Optional, Protocol, Sequence
 
 from .rows import Row
 from .settings import Database
 
 TABLE = "videos"
+
+
+class Version(NamedTuple):
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+
+class Remembered(NamedTuple):
+    video_id: int
+    path: str
+    version: Version
+
+
+class NewVideo(NamedTuple):
+    main_dir: str
+    path: str
+    url: str
+    version: Version
+
+
+class VideoRow(NamedTuple):
+    id: int
+    main_dir: Optional[str]
+    path: str
+    status: Optional[int]
+    created_date: Optional[str]
+    url: Optional[str]
 
 
 class StoreUnavailable(Exception):
