@@ -19,7 +19,8 @@ from .logs import Logs
 from .reconciler import SETTLE_SECONDS, Reconciler
 from .registrar import Registrar
 from .settings import EX_CONFIG, ConfigError, Settings
-from .store import StoreUnavailable, open_store
+from .store import StoreUnavailable
+from .store_factory import open_store
 
 log = logging.getLogger("vfs_notifier")
 

@@ -23,7 +23,7 @@ from .logs import Logs
 from .reconciler import Reconciler
 from .registrar import Registrar
 from .settings import ConfigError, Root, Settings
-from .store import open_store
+from .store_factory import open_store
 from .systemd_notify import SystemdNotifier
 from .watcher import (DIR_ARRIVED, DIR_ATTRIB, DIR_LEFT, FILE_DONE, FILE_GONE, FILE_LINKED, OVERFLOW,
                       ROOT_GONE, ROOT_UNMOUNTED, Change, Watcher)
