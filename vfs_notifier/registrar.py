@@ -218,8 +218,11 @@ class Registrar:
         memory.merge()
         self.memory = memory
         self._uncertain = False
-        for path in [p for p, offer in self.queue.items() if self.is_current(p, offer.version)]:
-            del self.queue[path]
+        for path, offer in list(self.queue.items()):
+            entry = memory.get(path)   # a batch that did land before the connection broke
+            if (entry is not None and entry.content == content_of(offer.version)
+                    and entry.identity == identity_of(offer.version)):
+                del self.queue[path]
 
     def claim_roots(self) -> tuple[list[str], list[str]]:
         """Try to hold every root. Returns (roots gained, roots lost) since the last call."""
