@@ -322,7 +322,11 @@ class Registrar:
                 gone.append(candidate)
         if not gone:
             return
-        self.store.withdraw([c.video_id for c in gone])
+        try:
+            self.store.withdraw([c.video_id for c in gone])
+        except StoreUnavailable:
+            self.checks.extendleft(reversed(gone))   # checked again after reconnecting
+            raise
         for candidate in gone:
             self.memory.remove(candidate.path)
             log.info("withdrew the row of %s: the file is gone", printable(candidate.path),
@@ -411,7 +415,6 @@ class Registrar:
                         self.store.description, problem, self.pending, self._backoff)
         self.store.close()
         self.connected, self.problem = False, problem
-        self.checks.clear()          # re-derived by the reconcile after reconnecting
         self.retry_at = self.clock() + self._backoff
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)
 
