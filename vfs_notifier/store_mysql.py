@@ -376,7 +376,7 @@ def _by_size(videos: Sequence[NewVideo]) -> Iterator[Sequence[NewVideo]]:
     """Batches as one statement each, unless one would outgrow STATEMENT_BYTES."""
     start, size = 0, 0
     for index, video in enumerate(videos):
-        cost = sum(len(text.encode("utf-8")) for text in video[:3]) + 16
+        cost = sum(len((text or "").encode("utf-8")) for text in video[:3]) + 16
         if size + cost > STATEMENT_BYTES and index > start:
             yield videos[start:index]
             start, size = index, 0

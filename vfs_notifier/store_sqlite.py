@@ -33,7 +33,7 @@ CREATE INDEX IF NOT EXISTS idx_{FILES_TABLE}_path ON {FILES_TABLE} (path);"""
 # half the unit's WatchdogSec=30s (a write that times out is retried later).
 BUSY_TIMEOUT = 10
 FILE_COLUMNS = "video_id, path, dev, ino, size, mtime_ns"
-UPSERT_FILES = (f"INSERT INTO {FILES_TABLE} ({FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+UPSERT_FILES = (f"INSERT INTO {FILES_TABLE} ({FILE_COLUMNS}) VALUES {{}} "
                 "ON CONFLICT (video_id) DO UPDATE SET path = excluded.path, dev = excluded.dev, "
                 "ino = excluded.ino, size = excluded.size, mtime_ns = excluded.mtime_ns")
 IN_LIST = 500
@@ -107,9 +107,7 @@ class SQLiteStore:
     def insert(self, videos: Sequence[NewVideo]) -> list[int]:
         def write(conn: sqlite3.Connection) -> list[int]:
             ids: list[int] = []
-            # A statement may hold at most SQLITE_LIMIT_VARIABLE_NUMBER placeholders (32,766 here).
-            per_statement = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 6)
-            for part in chunks(videos, per_statement):
+            for part in chunks(videos, _per_statement(conn, 3)):
                 last = conn.execute("INSERT INTO videos (main_dir, des_video_path, status, des_url) VALUES "
                                     + ", ".join(["(?, ?, 1, ?)"] * len(part)),
                                     [value for v in part for value in (v.main_dir, v.path, v.url)]).lastrowid
@@ -132,8 +130,10 @@ class SQLiteStore:
         entries = last_per_key(entries)
         for part in chunks([e.path for e in entries], IN_LIST):
             conn.execute(f"DELETE FROM {FILES_TABLE} WHERE path IN ({_marks(part)})", list(part))
-        conn.executemany(UPSERT_FILES, [(e.video_id, e.path, _signed(e.version.dev), _signed(e.version.ino),
-                                         e.version.size, e.version.mtime_ns) for e in entries])
+        for part in chunks(entries, _per_statement(conn, 6)):
+            conn.execute(UPSERT_FILES.format(", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part))),
+                         [value for e in part for value in (e.video_id, e.path, _signed(e.version.dev),
+                                                             _signed(e.version.ino), *e.version[2:])])
 
     def resignal(self, changes: Sequence[Remembered]) -> None:
         def write(conn: sqlite3.Connection) -> None:
@@ -264,6 +264,11 @@ class SQLiteStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _per_statement(conn: sqlite3.Connection, columns: int) -> int:
+    """Rows per multi-row statement: at most SQLITE_LIMIT_VARIABLE_NUMBER placeholders (32,766 here)."""
+    return max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // columns)
 
 
 def _marks(part: Sequence) -> str:
