@@ -368,3 +368,18 @@ def test_no_backend_imports_the_factory() -> None:
             "print('vfs_notifier.store_factory' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_call_while_a_stream_is_open_is_refused_not_silently_truncated(backend: Backend) -> None:
+    store = backend.store()
+    ids = store.insert([video(f"/r/{n}.mp4", n) for n in range(3)])
+    stream = store.remembered()
+    next(stream)
+    with pytest.raises(RuntimeError):
+        store.existing(ids)
+    assert len(list(stream)) == 2                               # the stream was not drained
+    assert store.existing(ids) == set(ids)
+    stream = store.remembered()
+    next(stream)
+    stream.close()                                              # abandoning one is fine
+    assert store.existing(ids) == set(ids)

@@ -81,6 +81,7 @@ class MySQLStore:
         self._conn: Optional[pymysql.connections.Connection] = None
         self._claims_conn: Optional[pymysql.connections.Connection] = None
         self._claimed: set[str] = set()
+        self._streaming = False  # an SSCursor's rows are still arriving on self._conn
         where = f"socket {database.socket}" if database.socket else f"{database.host}:{database.port}"
         self.description = f"MySQL {database.user}@{where}/{database.name}"
 
@@ -154,6 +155,7 @@ class MySQLStore:
         with self._guard():
             assert self._conn is not None
             cursor = self._conn.cursor(pymysql.cursors.SSCursor)
+            self._streaming = True
             try:
                 cursor.execute(query, args or None)
                 while True:
@@ -162,6 +164,7 @@ class MySQLStore:
                         break
                     yield from batch
             finally:
+                self._streaming = False
                 cursor.close()
 
     # --- writing --------------------------------------------------------------------
@@ -291,6 +294,7 @@ class MySQLStore:
 
     def _close_main(self) -> None:
         self._conn, conn = None, self._conn
+        self._streaming = False
         _quietly_close(conn)
 
     def _close_claims(self) -> None:
@@ -299,6 +303,9 @@ class MySQLStore:
         _quietly_close(conn)
 
     def _guard(self) -> "_Transaction":
+        if self._streaming:
+            # PyMySQL would silently drain the rest of the stream to run this statement.
+            raise RuntimeError("a store call while a stream is still being read: finish or close it first")
         if self._conn is None:
             raise StoreUnavailable("not connected")
         return _Transaction(self)

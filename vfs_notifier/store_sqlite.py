@@ -56,6 +56,7 @@ class SQLiteStore:
         self.description = f"SQLite {path}"
         self._conn: Optional[sqlite3.Connection] = None
         self._claims: dict[str, int] = {}  # root -> the descriptor holding its flock
+        self._streaming = False
 
     def open(self) -> None:
         self._close_main()
@@ -97,10 +98,13 @@ class SQLiteStore:
 
     def _stream(self, query: str, args: tuple) -> Iterator[tuple]:
         conn = self._connection()
+        self._streaming = True
         try:
             yield from conn.execute(query, args)
         except sqlite3.Error as err:
             raise StoreUnavailable(f"{self.path}: {err}") from None
+        finally:
+            self._streaming = False
 
     # --- writing --------------------------------------------------------------------
 
@@ -200,6 +204,10 @@ class SQLiteStore:
             pass
 
     def _connection(self) -> sqlite3.Connection:
+        if self._streaming:
+            # SQLite would cope; MySQL cannot (one result at a time per connection), and the
+            # registrar must not learn habits here that break there.
+            raise RuntimeError("a store call while a stream is still being read: finish or close it first")
         if self._conn is None:
             raise StoreUnavailable("not open")
         return self._conn
@@ -261,6 +269,7 @@ class SQLiteStore:
         self._close_main()
 
     def _close_main(self) -> None:
+        self._streaming = False
         if self._conn is not None:
             self._conn.close()
             self._conn = None
