@@ -305,6 +305,8 @@ def test_a_second_claim_is_refused_naming_the_holder(backend: Backend) -> None:
     first, second = backend.store(), backend.store()
     assert first.claim("/srv/a") is None and first.holds("/srv/a")
     assert first.claim("/srv/a") is None                      # claiming again is harmless
+    first.open()                                              # a reconnect keeps the claim
+    assert first.holds("/srv/a")
     refusal = second.claim("/srv/a")
     assert refusal is not None and refusal.endswith(f"pid {os.getpid()}")
     assert not second.holds("/srv/a")
@@ -383,3 +385,16 @@ def test_a_call_while_a_stream_is_open_is_refused_not_silently_truncated(backend
     next(stream)
     stream.close()                                              # abandoning one is fine
     assert store.existing(ids) == set(ids)
+
+
+def test_renames_that_only_change_case_or_hold_like_wildcards(backend: Backend) -> None:
+    store = backend.store()
+    paths = ["/r/dir/x.mp4", "/r/50%_off!/y.mp4", "/r/50%_off!/z/w.mp4", "/r/50x_off!/y.mp4", "/r/a.mp4"]
+    ids = store.insert([video(p, n) for n, p in enumerate(paths)])
+    assert store.move("/r/dir", "/r/Dir", "/r", "http://media.test/r/dir", "http://media.test/r/Dir") == 1
+    assert store.move("/r/a.mp4", "/r/A.mp4", "/r", "http://media.test/r/a.mp4", "http://media.test/r/A.mp4") == 1
+    assert store.move("/r/50%_off!", "/r/sale", "/r", "http://media.test/r/50%_off!",
+                      "http://media.test/r/sale") == 2
+    assert {v.id: v.path for v in store.videos()} == dict(zip(ids, [
+        "/r/Dir/x.mp4", "/r/sale/y.mp4", "/r/sale/z/w.mp4", "/r/50x_off!/y.mp4", "/r/A.mp4"]))
+    assert sorted(r.path for r in store.remembered_below("/r/sale")) == ["/r/sale/y.mp4", "/r/sale/z/w.mp4"]
