@@ -252,6 +252,8 @@ def test_a_data_error_rejects_the_whole_batch_and_the_store_goes_on(backend: Bac
     store = backend.store()
     with pytest.raises(RowsRejected):
         store.insert([video("/r/good.mp4"), NewVideo("/r", None, "u", Version(1, 2, 3, 4))])
+    with pytest.raises(RowsRejected):                           # a name that is not UTF-8
+        store.insert([video("/r/good.mp4"), video("/r/bad\udcff.mp4")])
     if backend.kind == "mysql":                                  # varchar(1024) counts characters
         with pytest.raises(RowsRejected):
             store.insert([video("/r/" + "é" * 1100 + ".mp4")])

@@ -76,6 +76,10 @@ def like_below(directory: str) -> str:
 
 
 class MySQLStore:
+    """Two connections: one for rows (reopened by open()), one kept only for claims, so a
+    reconnect after an outage keeps the claims while their connection lives. Any failure on
+    the claims connection drops it and with it every claim: holds() then says False."""
+
     def __init__(self, database: Database) -> None:
         self._db = database
         self._conn: Optional[pymysql.connections.Connection] = None

@@ -51,6 +51,9 @@ def _entry(row: tuple) -> Remembered:
 
 
 class SQLiteStore:
+    """One connection for rows (autocommit; writes in explicit IMMEDIATE transactions) and
+    one open descriptor per claimed root."""
+
     def __init__(self, path: str) -> None:
         self.path = path
         self.description = f"SQLite {path}"
