@@ -64,9 +64,8 @@ class Backend:
             return list(cur.fetchall())
 
 
-@pytest.fixture(params=["sqlite", "mysql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "sqlite":
+def make_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if kind == "sqlite":
         database = Database("", 0, "", "", "", "", str(tmp_path / "db" / "videos.sqlite3"))
         b = Backend("sqlite", database, opened=[])
     else:
@@ -77,6 +76,21 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path):
     yield b
     for store in b.opened:
         store.close()
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from make_backend(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def mysql(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from make_backend("mysql", request, tmp_path)
+
+
+@pytest.fixture
+def sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from make_backend("sqlite", request, tmp_path)
 
 
 def video(path: str, ino: int = 1, main_dir: str = "/r", size: int = 100) -> NewVideo:
@@ -261,16 +275,13 @@ def test_a_data_error_rejects_the_whole_batch_and_the_store_goes_on(backend: Bac
     assert len(store.insert([video("/r/good.mp4")])) == 1
 
 
-def test_sqlite_uses_wal(backend: Backend) -> None:
-    if backend.kind != "sqlite":
-        pytest.skip("SQLite only")
-    backend.store()
-    assert backend.sql("PRAGMA journal_mode") == [("wal",)]
+def test_sqlite_uses_wal(sqlite: Backend) -> None:
+    sqlite.store()
+    assert sqlite.sql("PRAGMA journal_mode") == [("wal",)]
 
 
-def test_a_stopped_server_is_unavailable_and_never_shows_the_password(backend: Backend) -> None:
-    if backend.kind != "mysql":
-        pytest.skip("the server outage is MySQL's")
+def test_a_stopped_server_is_unavailable_and_never_shows_the_password(mysql: Backend) -> None:
+    backend = mysql
     store = backend.store()
     store.insert([video("/r/a.mp4")])
     assert store.claim("/r") is None
@@ -292,10 +303,8 @@ def test_a_stopped_server_is_unavailable_and_never_shows_the_password(backend: B
     assert [r.path for r in store.remembered()] == ["/r/a.mp4"]
 
 
-def test_a_wrong_password_is_unavailable_without_the_password(backend: Backend) -> None:
-    if backend.kind != "mysql":
-        pytest.skip("MySQL only")
-    wrong = Database(**{**backend.database.__dict__, "password": "not-the-Pw-42"})
+def test_a_wrong_password_is_unavailable_without_the_password(mysql: Backend) -> None:
+    wrong = Database(**{**mysql.database.__dict__, "password": "not-the-Pw-42"})
     with pytest.raises(StoreUnavailable) as err:
         open_store(wrong).open()
     assert "not-the-Pw-42" not in str(err.value) and "Access denied" in str(err.value)
