@@ -7,6 +7,10 @@ which file each row was registered for, so that a restart, a rescan or a standby
 another host knows what was registered without trusting paths alone (a consumer may
 delete rows; a file may be renamed or overwritten).
 
+Reads are streamed (generators): finish or close one before the next call on the same
+store, since a MySQL connection carries one result at a time; both backends raise
+RuntimeError when this is broken, so a registrar tested on SQLite is right on MySQL too.
+
 Every failure reaches the registrar as one of two exceptions: the store is unavailable
 (retry later, whatever the cause), or it refused particular rows (a data error).
 Which backend to use is chosen in store_factory, which no backend imports.

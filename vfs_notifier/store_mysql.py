@@ -76,11 +76,16 @@ def like_below(directory: str) -> str:
 
 
 class MySQLStore:
+    """Two connections: one for rows (reopened by open()), one kept only for claims, so a
+    reconnect after an outage keeps the claims while their connection lives. Any failure on
+    the claims connection drops it and with it every claim: holds() then says False."""
+
     def __init__(self, database: Database) -> None:
         self._db = database
         self._conn: Optional[pymysql.connections.Connection] = None
         self._claims_conn: Optional[pymysql.connections.Connection] = None
         self._claimed: set[str] = set()
+        self._streaming = False  # an SSCursor's rows are still arriving on self._conn
         where = f"socket {database.socket}" if database.socket else f"{database.host}:{database.port}"
         self.description = f"MySQL {database.user}@{where}/{database.name}"
 
@@ -154,6 +159,7 @@ class MySQLStore:
         with self._guard():
             assert self._conn is not None
             cursor = self._conn.cursor(pymysql.cursors.SSCursor)
+            self._streaming = True
             try:
                 cursor.execute(query, args or None)
                 while True:
@@ -162,6 +168,7 @@ class MySQLStore:
                         break
                     yield from batch
             finally:
+                self._streaming = False
                 cursor.close()
 
     # --- writing --------------------------------------------------------------------
@@ -291,6 +298,7 @@ class MySQLStore:
 
     def _close_main(self) -> None:
         self._conn, conn = None, self._conn
+        self._streaming = False
         _quietly_close(conn)
 
     def _close_claims(self) -> None:
@@ -299,6 +307,9 @@ class MySQLStore:
         _quietly_close(conn)
 
     def _guard(self) -> "_Transaction":
+        if self._streaming:
+            # PyMySQL would silently drain the rest of the stream to run this statement.
+            raise RuntimeError("a store call while a stream is still being read: finish or close it first")
         if self._conn is None:
             raise StoreUnavailable("not connected")
         return _Transaction(self)
@@ -376,7 +387,7 @@ def _by_size(videos: Sequence[NewVideo]) -> Iterator[Sequence[NewVideo]]:
     """Batches as one statement each, unless one would outgrow STATEMENT_BYTES."""
     start, size = 0, 0
     for index, video in enumerate(videos):
-        cost = sum(len(text.encode("utf-8")) for text in video[:3]) + 16
+        cost = sum(len((text or "").encode("utf-8")) for text in video[:3]) + 16
         if size + cost > STATEMENT_BYTES and index > start:
             yield videos[start:index]
             start, size = index, 0

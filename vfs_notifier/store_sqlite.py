@@ -33,7 +33,7 @@ CREATE INDEX IF NOT EXISTS idx_{FILES_TABLE}_path ON {FILES_TABLE} (path);"""
 # half the unit's WatchdogSec=30s (a write that times out is retried later).
 BUSY_TIMEOUT = 10
 FILE_COLUMNS = "video_id, path, dev, ino, size, mtime_ns"
-UPSERT_FILES = (f"INSERT INTO {FILES_TABLE} ({FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+UPSERT_FILES = (f"INSERT INTO {FILES_TABLE} ({FILE_COLUMNS}) VALUES {{}} "
                 "ON CONFLICT (video_id) DO UPDATE SET path = excluded.path, dev = excluded.dev, "
                 "ino = excluded.ino, size = excluded.size, mtime_ns = excluded.mtime_ns")
 IN_LIST = 500
@@ -51,11 +51,15 @@ def _entry(row: tuple) -> Remembered:
 
 
 class SQLiteStore:
+    """One connection for rows (autocommit; writes in explicit IMMEDIATE transactions) and
+    one open descriptor per claimed root."""
+
     def __init__(self, path: str) -> None:
         self.path = path
         self.description = f"SQLite {path}"
         self._conn: Optional[sqlite3.Connection] = None
         self._claims: dict[str, int] = {}  # root -> the descriptor holding its flock
+        self._streaming = False
 
     def open(self) -> None:
         self._close_main()
@@ -97,19 +101,20 @@ class SQLiteStore:
 
     def _stream(self, query: str, args: tuple) -> Iterator[tuple]:
         conn = self._connection()
+        self._streaming = True
         try:
             yield from conn.execute(query, args)
         except sqlite3.Error as err:
             raise StoreUnavailable(f"{self.path}: {err}") from None
+        finally:
+            self._streaming = False
 
     # --- writing --------------------------------------------------------------------
 
     def insert(self, videos: Sequence[NewVideo]) -> list[int]:
         def write(conn: sqlite3.Connection) -> list[int]:
             ids: list[int] = []
-            # A statement may hold at most SQLITE_LIMIT_VARIABLE_NUMBER placeholders (32,766 here).
-            per_statement = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 6)
-            for part in chunks(videos, per_statement):
+            for part in chunks(videos, _per_statement(conn, 3)):
                 last = conn.execute("INSERT INTO videos (main_dir, des_video_path, status, des_url) VALUES "
                                     + ", ".join(["(?, ?, 1, ?)"] * len(part)),
                                     [value for v in part for value in (v.main_dir, v.path, v.url)]).lastrowid
@@ -132,8 +137,10 @@ class SQLiteStore:
         entries = last_per_key(entries)
         for part in chunks([e.path for e in entries], IN_LIST):
             conn.execute(f"DELETE FROM {FILES_TABLE} WHERE path IN ({_marks(part)})", list(part))
-        conn.executemany(UPSERT_FILES, [(e.video_id, e.path, _signed(e.version.dev), _signed(e.version.ino),
-                                         e.version.size, e.version.mtime_ns) for e in entries])
+        for part in chunks(entries, _per_statement(conn, 6)):
+            conn.execute(UPSERT_FILES.format(", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part))),
+                         [value for e in part for value in (e.video_id, e.path, _signed(e.version.dev),
+                                                             _signed(e.version.ino), *e.version[2:])])
 
     def resignal(self, changes: Sequence[Remembered]) -> None:
         def write(conn: sqlite3.Connection) -> None:
@@ -200,6 +207,10 @@ class SQLiteStore:
             pass
 
     def _connection(self) -> sqlite3.Connection:
+        if self._streaming:
+            # SQLite would cope; MySQL cannot (one result at a time per connection), and the
+            # registrar must not learn habits here that break there.
+            raise RuntimeError("a store call while a stream is still being read: finish or close it first")
         if self._conn is None:
             raise StoreUnavailable("not open")
         return self._conn
@@ -261,9 +272,15 @@ class SQLiteStore:
         self._close_main()
 
     def _close_main(self) -> None:
+        self._streaming = False
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _per_statement(conn: sqlite3.Connection, columns: int) -> int:
+    """Rows per multi-row statement: at most SQLITE_LIMIT_VARIABLE_NUMBER placeholders (32,766 here)."""
+    return max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // columns)
 
 
 def _marks(part: Sequence) -> str:
