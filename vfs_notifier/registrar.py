@@ -285,6 +285,12 @@ class Registrar:
         assert self.memory is not None
         while self.moves:
             move = self.moves[0]
+            replaced = None if move.is_dir else self.memory.get(move.new)
+            if replaced is not None and self.forget_removed:
+                # Renamed over a registered file: that file is gone, and its row with it.
+                self.store.withdraw([replaced.video_id])
+                self.memory.remove(move.new)
+                self.withdrawn += 1
             moved = self.store.move(move.old, move.new, move.main_dir, move.old_url, move.new_url)
             if move.is_dir:
                 below = list(self.store.remembered_below(move.new))

@@ -60,6 +60,9 @@ IO_TIMEOUT = 10
 STATEMENT_BYTES = 1_500_000
 IN_LIST = 500
 
+# See claim(): a claim whose holder stops asking for this long is released by the server.
+CLAIM_IDLE_SECONDS = 60
+
 # MySQL error numbers that mean "not allowed to", as opposed to "cannot reach".
 _DENIED = {1044, 1142, 1227}
 # Data errors: the rows are at fault, not the server.
@@ -243,6 +246,11 @@ class MySQLStore:
             if self._claims_conn is None:
                 self._claims_conn = self._connect(autocommit=True)
                 self._claimed.clear()
+                # A holder host that dies without closing its TCP connection would keep the
+                # lock until keepalive gives up (hours). The holder asks holds() every
+                # poll_interval, so an idle minute means it is gone: the server drops it.
+                with self._claims_conn.cursor() as cursor:
+                    cursor.execute("SET SESSION wait_timeout = %s", (CLAIM_IDLE_SECONDS,))
             with self._claims_conn.cursor() as cursor:
                 cursor.execute("SELECT GET_LOCK(%s, 0)", (name,))
                 got = cursor.fetchone()[0]
