@@ -22,7 +22,8 @@ from typing import Optional, Union
 # The containers the service knows; m4v and friends are MP4 inside.
 CONTAINERS = ("mp4", "mov", "mkv", "avi")
 ALIASES = {"m4v": "mp4", "3gp": "mp4", "m4a": "mp4", "webm": "mkv", "qt": "mov"}
-# Variants: name -> (container, extra ffmpeg output options).
+# Variants: name -> (container, extra ffmpeg output options). "streamed-mkv" is written to a
+# pipe, as a live muxer writes: its Segment has no size.
 VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "mp4": ("mp4", ()),
     "mov": ("mov", ()),
@@ -30,7 +31,9 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "avi": ("avi", ()),
     "faststart": ("mp4", ("-movflags", "+faststart")),
     "fragmented": ("mp4", ("-movflags", "+frag_keyframe+empty_moov", "-g", "3")),
+    "streamed-mkv": ("matroska", ()),
 }
+PIPED = {"streamed-mkv"}
 SOURCE = ("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "1", "-pix_fmt", "yuv420p")
 TEXT = b"not a video: a plain text file\n"
 
@@ -76,9 +79,13 @@ def _make(kind: str, directory: Path) -> bytes:
     # Written beside the cache under a private name, then renamed: concurrent sessions
     # never read half a file.
     temp = directory / f".{kind}.{os.getpid()}.{time.monotonic_ns()}"
-    subprocess.run([_ffmpeg(), "-nostdin", "-loglevel", "error", "-y", *SOURCE, *options,
-                    "-f", muxer, str(temp)], check=True, timeout=60)
-    data = temp.read_bytes()
+    command = [_ffmpeg(), "-nostdin", "-loglevel", "error", "-y", *SOURCE, *options, "-f", muxer]
+    if kind in PIPED:
+        data = subprocess.run([*command, "pipe:1"], check=True, timeout=60, capture_output=True).stdout
+        temp.write_bytes(data)
+    else:
+        subprocess.run([*command, str(temp)], check=True, timeout=60)
+        data = temp.read_bytes()
     os.replace(temp, directory / f"{kind}.bin")
     return data
 
@@ -162,3 +169,31 @@ def _vint(data: bytes, offset: int) -> tuple[int, int]:
 def _encode_vint(value: int, length: int) -> bytes:
     assert value < (1 << (7 * length)) - 1
     return ((1 << (7 * length)) | value).to_bytes(length, "big")
+
+
+def killed_ffmpeg(path: Union[str, Path], muxer: str, at_least: int = 100_000,
+                  timeout: float = 30) -> Path:
+    """What ffmpeg leaves behind when it is killed (SIGKILL) while writing `path` directly:
+    it is killed once the file holds `at_least` bytes. MPEG-4 part 2 at 320x240 gets bytes to
+    the disk within a fraction of a second (libx264 would buffer for seconds first)."""
+    path = Path(path)
+    path.unlink(missing_ok=True)        # an old file's size must not stop the writer at once
+    process = subprocess.Popen(
+        [_ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+         "testsrc=size=320x240:rate=25", "-t", "600", "-c:v", "mpeg4", "-q:v", "2",
+         "-f", muxer, str(path)], stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if path.stat().st_size >= at_least:
+                    break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.01)
+        else:
+            raise RuntimeError(f"ffmpeg wrote less than {at_least} bytes to {path} in {timeout} s")
+    finally:
+        process.kill()
+        process.wait()
+    return path
