@@ -9,6 +9,7 @@ costs one ffmpeg run and 20,000 plain writes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -48,6 +49,7 @@ def _ffmpeg() -> str:
     return path
 
 
+@functools.lru_cache(maxsize=1)
 def _cache_dir() -> Path:
     version = subprocess.run([_ffmpeg(), "-version"], capture_output=True, check=True).stdout
     key = hashlib.sha1(version + repr((SOURCE, VARIANTS)).encode()).hexdigest()[:16]
