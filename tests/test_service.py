@@ -126,7 +126,7 @@ def test_restart_registers_what_came_meanwhile_and_doubles_nothing(store_tree, s
 def _burst(root, count, prefix="burst"):
     paths = []
     for i in range(count):
-        paths.append(write_file(root / f"{prefix}{i // 100}" / f"{prefix}-{i}.mp4", b"v"))
+        paths.append(write_file(root / f"{prefix}{i // 100}" / f"{prefix}-{i}.mp4"))
     return paths
 
 

@@ -32,6 +32,7 @@ import pytest
 
 from tests.support import debian_root  # its cache, mirror and helpers
 from tests.support.daemon import run_cli
+from tests.support.media import tagged_video
 from tests.support.table import Table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -340,7 +341,7 @@ def test_compose_deployment_registers_and_serves(images, mysql_env, container_na
     # (inotify does), it must become a row.
     clip = videos / "sub dir" / "clip #1 ü.mp4"
     clip.parent.mkdir()
-    content = b"\x00\x00\x00\x18ftypmp42" + os.urandom(50_000)
+    content = tagged_video("mp4", os.urandom(50_000))   # a real, finished MP4
     incoming = clip.with_name(".clip.part")
     incoming.write_bytes(content)
     incoming.rename(clip)
