@@ -149,3 +149,45 @@ def test_extensions_are_lower_cased_without_dots():
 def test_nested_roots_are_refused():
     message = error(env={**BASE_ENV, "STORAGE_PC_VIDEO_DIR": "/srv/v/videos/inner"})
     assert "inside another watched root" in message
+
+
+# --- registration: what "finished" means (judge.py) ----------------------------------------
+
+def test_registration_defaults():
+    s = settle()
+    assert (s.check_structure, s.ignore, s.settle_seconds) == (True, (), 2.0)
+    assert s.provenance["registration.check_structure"] == ("true", "default")
+    assert s.provenance["registration.settle_seconds"] == ("2", "default")
+
+
+def test_registration_from_the_file():
+    s = settle({"registration": {"check_structure": False, "ignore": ["*.sample.mp4", "proxies/*"],
+                                 "settle_seconds": 5.5}})
+    assert (s.check_structure, s.ignore, s.settle_seconds) == (False, ("*.sample.mp4", "proxies/*"), 5.5)
+    assert s.provenance["registration.ignore"] == ("*.sample.mp4, proxies/*", "/etc/vfs-notifier.toml")
+
+
+def test_registration_environment_wins_and_ignore_is_comma_separated():
+    data = {"registration": {"check_structure": True, "ignore": ["from-file*"], "settle_seconds": 9}}
+    s = settle(data, VFS_NOTIFIER_CHECK_STRUCTURE="off", VFS_NOTIFIER_IGNORE=" *.tmp.mp4 , raw/* ,",
+               VFS_NOTIFIER_SETTLE_SECONDS="0.5")
+    assert (s.check_structure, s.ignore, s.settle_seconds) == (False, ("*.tmp.mp4", "raw/*"), 0.5)
+    assert s.provenance["registration.check_structure"] == ("false", "environment (VFS_NOTIFIER_CHECK_STRUCTURE)")
+    assert settle(data, VFS_NOTIFIER_IGNORE="").ignore == ()
+
+
+@pytest.mark.parametrize("var, value, problem", [
+    ("VFS_NOTIFIER_CHECK_STRUCTURE", "sometimes", "not true or false ('sometimes')"),
+    ("VFS_NOTIFIER_SETTLE_SECONDS", "soon", "not a number of seconds ('soon')"),
+    ("VFS_NOTIFIER_SETTLE_SECONDS", "-1", "not a number of seconds from 0 up ('-1')"),
+    ("VFS_NOTIFIER_IGNORE", "/srv/abs/*", "not a glob relative to a watched root ('/srv/abs/*')"),
+])
+def test_wrong_registration_values_name_the_variable(var, value, problem):
+    assert error(env={**BASE_ENV, var: value}) == f"{var}: {problem} (from environment)"
+
+
+def test_wrong_registration_values_in_the_file_name_the_key():
+    assert error({"registration": {"ignore": [1, 2]}}) == \
+        "registration.ignore: not a list of glob patterns ([1, 2]) (from /etc/vfs-notifier.toml)"
+    assert error({"registration": {"check_structur": True}}).startswith(
+        "registration.check_structur: unknown setting")

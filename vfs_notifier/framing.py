@@ -63,15 +63,18 @@ class Reader:
 
     def read(self, offset: int, length: int) -> bytes:
         """Up to `length` bytes at `offset`; fewer at the end of the file."""
-        length = max(0, min(length, self.size - offset))
-        if length == 0:
+        end = min(offset + length, self.size)
+        if end <= offset:
             return b""
-        if length > BLOCK:
-            return self._pread(offset, length)
-        first, last = offset // BLOCK, (offset + length - 1) // BLOCK
-        data = b"".join(self._block(index) for index in range(first, last + 1))
+        if end - offset > BLOCK:
+            return self._pread(offset, end - offset)
+        first, last = offset // BLOCK, (end - 1) // BLOCK
+        if first == last:
+            start = offset - first * BLOCK
+            return self._block(first)[start:start + end - offset]
+        data = self._block(first) + self._block(last)
         start = offset - first * BLOCK
-        return data[start:start + length]
+        return data[start:start + end - offset]
 
     def _block(self, index: int) -> bytes:
         block = self._blocks.get(index)
@@ -139,8 +142,11 @@ def _box_name(kind: bytes) -> str:
     return kind.decode("latin-1")
 
 
+_PRINTABLE = bytes(range(0x20, 0x7F))
+
+
 def _printable_fourcc(kind: bytes, extra: bytes = b"") -> bool:
-    return len(kind) == 4 and all(0x20 <= c <= 0x7E or c in extra for c in kind)
+    return len(kind) == 4 and not kind.translate(None, _PRINTABLE + extra)
 
 
 def _not_a_type(kind: bytes, offset: int, what: str) -> _Decided:

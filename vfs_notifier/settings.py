@@ -62,6 +62,11 @@ class Settings:
     extensions: tuple[str, ...]
     log_directory: str
     log_level: str
+    # What "finished" means (judge.py): the container framing check, the operator's ignore
+    # globs on top of the built-in names, and the stability window where framing cannot tell.
+    check_structure: bool = True
+    ignore: tuple[str, ...] = ()
+    settle_seconds: float = 2.0
     # setting name -> (value as shown to people, where it came from)
     provenance: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
     warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
@@ -154,6 +159,18 @@ def _extensions(raw: Any) -> tuple[str, ...]:
     return cleaned
 
 
+def _globs(raw: Any) -> tuple[str, ...]:
+    """Glob patterns: a TOML list, or one comma-separated string (the environment)."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"not a list of glob patterns ({raw!r})")
+    patterns = tuple(item.strip() for item in items if item.strip())
+    for pattern in patterns:
+        if "\0" in pattern or pattern.startswith("/"):
+            raise ValueError(f"not a glob relative to a watched root ({pattern!r})")
+    return patterns
+
+
 def _level(raw: Any) -> str:
     text = _text(raw).strip().lower()
     if text not in ("debug", "info", "warning", "error"):
@@ -186,6 +203,9 @@ _SPECS = (
     _Spec("service.rescan_interval", ("VFS_NOTIFIER_RESCAN_INTERVAL",), _seconds, 0.0),
     _Spec("service.forget_removed", ("VFS_NOTIFIER_FORGET_REMOVED",), _boolean, True),
     _Spec("service.extensions", ("VFS_NOTIFIER_EXTENSIONS",), _extensions, ("mp4", "avi", "mov", "mkv")),
+    _Spec("registration.check_structure", ("VFS_NOTIFIER_CHECK_STRUCTURE",), _boolean, True),
+    _Spec("registration.ignore", ("VFS_NOTIFIER_IGNORE",), _globs, ()),
+    _Spec("registration.settle_seconds", ("VFS_NOTIFIER_SETTLE_SECONDS",), _seconds, 2.0),
     _Spec("logging.directory", ("LOG_BASE_DIRECTORY",), _path, optional=True),
     _Spec("logging.level", ("VFS_NOTIFIER_LOG_LEVEL",), _level, "info"),
 )
@@ -394,6 +414,9 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
         forget_removed=values["service.forget_removed"],
         extensions=values["service.extensions"],
         log_directory=log_directory, log_level=values["logging.level"],
+        check_structure=values["registration.check_structure"],
+        ignore=values["registration.ignore"],
+        settle_seconds=values["registration.settle_seconds"],
         provenance=res.provenance,
     )
 
