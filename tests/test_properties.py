@@ -16,7 +16,7 @@ from vfs_notifier.settings import ConfigError, Root, resolve
 PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BASE_PATH = "/srv/media"
 BASE_URL = "http://media.test/v"
-ROOT = Root(path="/srv/media/videos", watch_path="/srv/media/videos", base_url=BASE_URL, base_path=BASE_PATH)
+ROOT = Root(path="/srv/media/videos", base_url=BASE_URL, base_path=BASE_PATH)
 EXT = frozenset({"mp4", "avi", "mov", "mkv"})
 UNRESERVED = set(string.ascii_letters + string.digits + "-._~")
 MARK = "\u2603"   # only secrets hold it, so finding it anywhere else is a leak
@@ -122,17 +122,17 @@ def test_printable_is_one_line(dirs):
 
 
 @PROFILE
-@given(dirs=st.lists(segment, max_size=3), name=segment,
-       inside=st.sampled_from(["/videos", "/data/videos", "/mnt/x"]))
-def test_internal_path_only_changes_where_files_are_seen(dirs, name, inside):
-    """In a container the service sees the root at `watch_path`; rows still name `path`."""
-    moved = Root(path=ROOT.path, watch_path=inside, base_url=BASE_URL, base_path=BASE_PATH)
+@given(dirs=st.lists(segment, max_size=3), name=segment)
+def test_a_copy_row_is_the_file_row_moved_below_copy_to(dirs, name):
+    """Copy mode changes where the row's path points, never the rest of the row."""
     try:
-        here = RowMaker(ROOT).row("/".join([ROOT.watch_path, *dirs]), name)
+        here = RowMaker(ROOT).row("/".join([ROOT.path, *dirs]), name)
     except Unstorable:
         return
-    there = RowMaker(moved).row("/".join([inside, *dirs]), name)
-    assert there == here
+    copy = RowMaker(ROOT, copy_to=BASE_PATH + "/copies").row("/".join([ROOT.path, *dirs]), name)
+    assert copy.main_dir == here.main_dir
+    assert copy.path == BASE_PATH + "/copies" + here.path[len(ROOT.path):]
+    assert copy.url == BASE_URL + "/copies" + here.url[len(BASE_URL + "/videos"):]
 
 
 # --- the settings parser ------------------------------------------------------------------
@@ -166,7 +166,7 @@ def toml_data(draw):
     for section in draw(st.lists(st.sampled_from([*known_keys, "roots", "extra"]), max_size=4, unique=True)):
         if section == "roots":
             tables = draw(st.lists(st.dictionaries(
-                st.sampled_from(["path", "internal_path", "base_url", "base_path", "bogus"]),
+                st.sampled_from(["path", "base_url", "base_path", "bogus"]),
                 st.one_of(toml_scalar, st.sampled_from(["/srv/media/videos", "/srv/media/two", "/elsewhere"]))),
                 max_size=3))
             data["roots"] = draw(st.one_of(st.just(tables), toml_scalar))

@@ -15,6 +15,8 @@ from typing import Optional, Sequence
 
 from . import __version__
 from . import settings as settings_module
+from .copier import Copier
+from .copy_mode import CopyRegistration
 from .logs import Logs
 from .reconciler import SETTLE_SECONDS, Reconciler
 from .registrar import Registrar
@@ -75,8 +77,11 @@ def check_config(settings: Settings) -> int:
     print(f"store: {open_store(settings.database).description}")
     for root in settings.roots:
         from .rows import RowMaker
-        example = RowMaker(root).row(root.watch_path, "example.mp4")
-        print(f"{root.path}/example.mp4 -> {example.url}")
+        example = RowMaker(root, settings.copy_to).row(root.path, "example.mp4")
+        if settings.copy_to:
+            print(f"{root.path}/example.mp4 -> copied to {example.path} -> {example.url}")
+        else:
+            print(f"{root.path}/example.mp4 -> {example.url}")
     for warning in settings.warnings:
         print(f"warning: {warning}")
     return 0
@@ -96,15 +101,22 @@ def scan(settings: Settings) -> int:
                           roots=[root.path for root in settings.roots])
     if not registrar.connect():
         raise StoreUnavailable(registrar.problem)
-    reconciler = Reconciler(settings.roots, settings.extensions, registrar)
+    copying = (CopyRegistration(Copier(clean_below=settings.copy_to), registrar, settings.copy_to)
+               if settings.registration_mode == "copy" else None)
+    reconciler = Reconciler(settings.roots, settings.extensions, registrar, copying=copying)
     for root in settings.roots:
         if os.path.isdir(root.watch_path):
             reconciler.reconcile(root)
         else:
             log.warning("watched directory %s does not exist", root.watch_path)
     deadline = time.monotonic() + 10 * SETTLE_SECONDS
-    while reconciler.walking or registrar.pending or reconciler.settling:
-        reconciler.step()
+    while reconciler.walking or registrar.pending or reconciler.settling or (copying and copying.pending):
+        if copying is not None:
+            copying.turn()
+            if copying.busy or (copying.pending and not reconciler.walking):
+                time.sleep(0.05)   # copies run in their threads; rows follow as they finish
+        if copying is None or not copying.busy:
+            reconciler.step()
         registrar.flush()
         if not registrar.connected:
             raise StoreUnavailable(registrar.problem)
@@ -113,6 +125,8 @@ def scan(settings: Settings) -> int:
                 break
             time.sleep(0.2)
             reconciler.settle()
+    if copying is not None:
+        copying.close()
     registrar.close()
     counts = reconciler.counts
     print(f"found {counts.found}, newly registered {counts.new}, already registered {counts.already}, "

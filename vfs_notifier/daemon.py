@@ -19,6 +19,8 @@ import time
 from typing import Callable, Optional
 
 from . import settings as settings_module
+from .copier import Copier
+from .copy_mode import CopyRegistration
 from .logs import Logs
 from .reconciler import Reconciler
 from .registrar import Registrar
@@ -53,8 +55,11 @@ class Service:
         self.watcher = Watcher()
         self.registrar = Registrar(open_store(settings.database), settings.forget_removed,
                                    roots=[root.path for root in settings.roots])
+        # Copy mode: copies run beside the loop; a finished file's row is offered once its copy is in place.
+        self.copying = (CopyRegistration(Copier(clean_below=settings.copy_to), self.registrar, settings.copy_to)
+                        if settings.registration_mode == "copy" else None)
         self.reconciler = Reconciler(settings.roots, settings.extensions, self.registrar,
-                                     watch_directory=self._watch_directory)
+                                     watch_directory=self._watch_directory, copying=self.copying)
         reconciler = self.reconciler
         self._file_changes = {FILE_DONE: reconciler.file_done, FILE_GONE: reconciler.file_gone,
                               FILE_LINKED: reconciler.file_linked, DIR_ARRIVED: reconciler.directory_arrived,
@@ -97,6 +102,8 @@ class Service:
         self.reconciler.reconcile(root)
 
     def _teardown(self) -> None:
+        if self.copying is not None:
+            self.copying.close()
         self.registrar.close()
         self.watcher.close()
 
@@ -136,19 +143,23 @@ class Service:
         poller.register(wake_read, select.POLLIN)
         watch_fd = self.watcher.fileno()
         poller.register(watch_fd, select.POLLIN)
+        copy_fd = self._register_copy_fd(poller)
         try:
             while not self.stop_requested:
                 for fd, _ in poller.poll(self._timeout_ms()):
-                    if fd == wake_read:
-                        _drain(wake_read)
+                    if fd == wake_read or fd == copy_fd:
+                        _drain(fd)
                     elif fd == watch_fd:
                         for change in self.watcher.read():
                             self._apply(change)
                 if self.reload_requested:
                     poller.unregister(watch_fd)
+                    if copy_fd is not None:
+                        poller.unregister(copy_fd)
                     self._reload()
                     watch_fd = self.watcher.fileno()
                     poller.register(watch_fd, select.POLLIN)
+                    copy_fd = self._register_copy_fd(poller)
                 self._turn()
             self._stop()
         finally:
@@ -157,9 +168,18 @@ class Service:
             os.close(wake_write)
         return 0
 
+    def _register_copy_fd(self, poller: select.poll) -> Optional[int]:
+        """Copy mode: a finished copy wakes the loop, so its row goes in at once."""
+        if self.copying is None:
+            return None
+        poller.register(self.copying.fileno(), select.POLLIN)
+        return self.copying.fileno()
+
     def _turn(self) -> None:
         """Everything but reading events: one turn's worth of walking, writing and housekeeping."""
         registrar = self.registrar
+        if self.copying is not None:
+            self.copying.turn()
         if not registrar.connected and registrar.connect():
             # Also after a start without a database: the walk that ran meanwhile could
             # not tell which registered files are gone, so it is done again now.
@@ -167,7 +187,8 @@ class Service:
                      "back" if self.ever_connected else "reachable")
             self.reconciler.reconcile_all()
             self.ever_connected = True
-        if self.reconciler.walking and (len(registrar.queue) < 2000 or not registrar.connected):
+        if self.reconciler.walking and (len(registrar.queue) < 2000 or not registrar.connected) \
+                and not (self.copying is not None and self.copying.busy):
             self.reconciler.step()
         registrar.flush()
         if not self.ready_sent and not self.reconciler.walking:
@@ -217,7 +238,9 @@ class Service:
         registrar = self.registrar
         if self.stop_requested or self.reload_requested:
             return 0
-        if self.reconciler.walking or (registrar.connected and registrar.pending):
+        if self.reconciler.walking and not (self.copying is not None and self.copying.busy):
+            return 0
+        if registrar.connected and registrar.pending:
             return 0
         now = time.monotonic()
         deadlines = [self.next_housekeeping]
@@ -267,6 +290,8 @@ class Service:
         parts.append(f"{registrar.registered} registered since start")
         if registrar.pending:
             parts.append(f"{registrar.pending} waiting")
+        if self.copying is not None and self.copying.pending:
+            parts.append(f"{self.copying.pending} copies waiting")
         if self.missing_roots:
             parts.append("waiting for " + ", ".join(sorted(r.watch_path for r in self.missing_roots)))
         if self.unwatched:

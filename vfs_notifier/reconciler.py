@@ -16,6 +16,7 @@ import time
 from collections import deque
 from typing import Callable, Iterator, Optional
 
+from .copy_mode import CopyRegistration
 from .registrar import Registrar
 from .rows import Row, RowMaker, Unstorable, is_video, printable
 from .settings import Root
@@ -52,8 +53,11 @@ class _Job:
 class Reconciler:
     def __init__(self, roots: tuple[Root, ...], extensions: tuple[str, ...], registrar: Registrar,
                  watch_directory: Optional[Callable[[str], Optional[str]]] = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.makers = [(root, RowMaker(root)) for root in roots]
+                 clock: Callable[[], float] = time.time,
+                 copying: Optional[CopyRegistration] = None) -> None:
+        # Copy mode: rows (and the paths the registrar dedups on) name the copies.
+        self.copying = copying
+        self.makers = [(root, RowMaker(root, copying.copy_to if copying else "")) for root in roots]
         self.extensions = frozenset(extensions)
         self.registrar = registrar
         self.watch_directory = watch_directory or (lambda directory: None)
@@ -117,7 +121,8 @@ class Reconciler:
     def file_gone(self, path: str) -> None:
         self.settling.pop(path, None)
         found = self._root_of(path)
-        if found is not None and is_video(path.rpartition("/")[2], self.extensions):
+        # Copy mode: a copy and its row outlive the file they were made from.
+        if found is not None and self.copying is None and is_video(path.rpartition("/")[2], self.extensions):
             try:
                 self.registrar.withdraw(found[1].row_for_path(path).path)
             except Unstorable:
@@ -215,7 +220,7 @@ class Reconciler:
         if self.clock() - st.st_mtime < SETTLE_SECONDS:
             self.settling[path] = (st.st_mtime, st.st_size, self.clock())
             return
-        self.registrar.offer(row, announce)
+        self._register(row, path, announce)
         self.counts.new += 1
 
     def settle(self) -> None:
@@ -242,10 +247,17 @@ class Reconciler:
         except Unstorable as err:
             self._skip(directory + "/" + name, str(err))
             return
-        if self.registrar.offer(row, announce):
+        if self._register(row, directory + "/" + name, announce):
             self.counts.new += 1
         else:
             self.counts.already += 1
+
+    def _register(self, row: Row, source: str, announce: bool) -> bool:
+        """Offer a finished file's row; in copy mode copy the file first (the row names the copy)."""
+        if self.copying is None:
+            return self.registrar.offer(row, announce)
+        self.copying.offer(row, source, announce)
+        return True
 
     def _skip(self, path: str, why: str) -> None:
         self.counts.skipped += 1
