@@ -350,7 +350,7 @@ class Copier:
                 self._failed.append((job.token, failed))
             else:
                 self._completed.append((job.token, job.destination))
-                self._cleared(job)
+            self._cleared(job, succeeded=not failed)
         self._wake()
 
     def _retry(self, job: _Job, err: OSError) -> None:
@@ -372,12 +372,17 @@ class Copier:
             log.debug("copy of %s to %s still fails: %s", printable(job.source),
                       printable(job.destination), err.strerror or err)
 
-    def _cleared(self, job: _Job) -> None:
-        """A copy succeeded: the problems it proves gone are said to be over (lock held)."""
-        directory = os.path.dirname(job.destination)
-        for key in [k for k in self._problems
-                    if k == job.problem or k[0] in WHOLE_FILE_SYSTEM or k[1] == directory]:
-            del self._problems[key]
+    def _cleared(self, job: _Job, succeeded: bool) -> None:
+        """A copy that had a problem is done: once no copy waits with that problem any more,
+        it is over (lock held). Another file's success proves nothing: a small file fits
+        where a large one does not."""
+        key = job.problem
+        if key is None or key not in self._problems:
+            return
+        if any(other.problem == key for other in self._jobs.values()):
+            return
+        del self._problems[key]
+        if succeeded:
             log.info("copying works again (was: %s)", key[2])
 
     def _wake(self) -> None:
