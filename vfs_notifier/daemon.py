@@ -323,6 +323,8 @@ class Service:
     def _drain_queue(self) -> None:
         """Write what is queued before letting go of the store (bounded in time)."""
         deadline = time.monotonic() + STOP_FLUSH_SECONDS
+        if self.copying is not None:
+            self.copying.turn()   # copies already in place get their rows now
         while self.registrar.connected and self.registrar.pending and time.monotonic() < deadline:
             self.registrar.flush()
 

@@ -45,8 +45,9 @@ pytestmark = pytest.mark.e2e
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
 LIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
-SERVICE_IMAGE = "localhost/vfs-notifier-test:latest"
-NGINX_IMAGE = "localhost/vfs-notifier-nginx-test:latest"
+# Overridable, so that two checkouts testing at once on one machine do not swap images.
+SERVICE_IMAGE = os.environ.get("VFS_TEST_SERVICE_IMAGE", "localhost/vfs-notifier-test:latest")
+NGINX_IMAGE = os.environ.get("VFS_TEST_NGINX_IMAGE", "localhost/vfs-notifier-nginx-test:latest")
 RECIPE_LABEL = "org.vfs-notifier.base-recipe"
 
 # What makes the debootstrap tree look like Docker's debian:bookworm-slim: its dpkg and apt
