@@ -142,7 +142,7 @@ VARIABLES = ["MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASS", "MYSQL_PASS
              "NGINX_INTERNAL_PATH", "NGINX_SERVE_DIRECTORY", "BASE_PATH", "FOLDER_POLL_INTERVAL",
              "STORAGE_PC_VIDEO_DIR", "STORAGE_PC_BASE_URL", "LOG_BASE_DIRECTORY", "VFS_NOTIFIER_SQLITE_PATH",
              "VFS_NOTIFIER_RESCAN_INTERVAL", "VFS_NOTIFIER_FORGET_REMOVED", "VFS_NOTIFIER_LOG_LEVEL",
-             "VFS_NOTIFIER_EXTENSIONS"]
+             "VFS_NOTIFIER_EXTENSIONS", "VFS_NOTIFIER_REGISTRATION_MODE"]
 VALID_ENV = {"CLIENT_VIDEO_DIR": "/srv/media/videos", "BASE_PATH": "/srv/media", "NGINX_BASE_URL": BASE_URL,
              "MYSQL_HOST": "db", "MYSQL_USER": "u", "MYSQL_DB_NAME": "videos", "MYSQL_PASS": MARK + "pw"}
 FILE = "/etc/vfs-notifier.toml"
@@ -150,14 +150,15 @@ FILE = "/etc/vfs-notifier.toml"
 plain = st.text(st.characters(blacklist_characters=MARK, blacklist_categories=("Cs",)), max_size=30)
 env_value = st.one_of(plain, st.sampled_from(
     ["", " ", "0", "-1", "1e400", "nan", "inf", "abc", "/", "/srv/media", "/srv/media/videos/x", "relative",
-     "http://", "http://x", "ftp://x", "true", "no", "65536", "3306", "/etc/passwd", "a,b", ",", "debug"]))
+     "http://", "http://x", "ftp://x", "true", "no", "65536", "3306", "/etc/passwd", "a,b", ",", "debug", "copy", "in-place", "/srv/media/internal"]))
 secret = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20).map(lambda s: MARK + s)
 toml_scalar = st.one_of(plain, st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=True),
                         st.booleans(), st.lists(plain, max_size=3))
 known_keys = {"database": ["host", "port", "socket", "user", "name", "password", "password_file", "sqlite_path"],
               "urls": ["base_url", "base_path", "nginx_root"],
               "service": ["poll_interval", "rescan_interval", "forget_removed", "extensions"],
-              "logging": ["directory", "level"]}
+              "logging": ["directory", "level"],
+              "registration": ["mode", "copy_to"]}
 
 
 @st.composite
