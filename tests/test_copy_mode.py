@@ -192,7 +192,7 @@ def test_check_config_shows_where_copies_go(tree):
     env = earlier_env(tree, VFS_NOTIFIER_REGISTRATION_MODE="copy")
     shown = run_cli("check-config", env=env)
     assert shown.returncode == 0, shown.stderr
-    assert f"registration.copy_to" in shown.stdout and "environment (INTERNAL_VIDEO_FOLDER_PATH)" in shown.stdout
+    assert "registration.copy_to" in shown.stdout and "environment (INTERNAL_VIDEO_FOLDER_PATH)" in shown.stdout
     assert f"{tree.root}/example.mp4 -> copied to {tree.base}/internal/example.mp4 -> " \
            f"{BASE_URL}/internal/example.mp4" in shown.stdout
     in_place = run_cli("check-config", env={**env, "VFS_NOTIFIER_REGISTRATION_MODE": "in-place"})
@@ -208,3 +208,17 @@ def test_copy_mode_refuses_a_destination_inside_the_watched_directory(tree):
     assert refused.stderr.strip().endswith(f"INTERNAL_VIDEO_FOLDER_PATH: {tree.root}/internal lies inside the "
                                            f"watched directory {tree.root}: copies would be seen as new files "
                                            f"(from environment)")
+
+
+def test_copy_mode_survives_a_reload(tree, start_service):
+    env = earlier_env(tree, VFS_NOTIFIER_REGISTRATION_MODE="copy")
+    internal = Path(env["INTERNAL_VIDEO_FOLDER_PATH"])
+    daemon = start_service()
+    arrive(tree, tree.root / "a.mp4", small_video)
+    tree.table.wait_for_paths([internal / "a.mp4"])
+    seen = len(daemon.notify.messages)
+    daemon.signal(signal.SIGHUP)
+    daemon.notify.wait_for("READY=1", after=seen)
+    arrive(tree, tree.root / "b.mp4", small_video)
+    tree.table.wait_for_paths([internal / "a.mp4", internal / "b.mp4"])
+    assert daemon.stop() == 0
