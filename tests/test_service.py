@@ -228,15 +228,6 @@ def test_second_root_uses_its_own_base_url(tree, start_service):
     assert rows[str(b)].url == "http://storage.test/x/storage/b.mp4" and rows[str(b)].main_dir == str(storage)
 
 
-def test_internal_path_is_watched_and_rows_name_the_host_path(tree, start_service, tmp_path):
-    inside = tmp_path / "container-view"
-    inside.mkdir()
-    start_service(INTERNAL_VIDEO_FOLDER_PATH=str(inside))
-    write_file(inside / "c.mp4")
-    rows = tree.table.wait_for_paths([tree.root / "c.mp4"])
-    assert rows[0].url == f"{BASE_URL}/videos/c.mp4"
-
-
 def test_dated_log_file_holds_the_registrations(tree, start_service):
     daemon = start_service()
     write_file(tree.root / "logged.mp4")

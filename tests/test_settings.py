@@ -56,9 +56,6 @@ def test_storage_pc_variables_make_a_second_root():
         ("/srv/v/videos", "http://h/v"), ("/srv/v/storage", "http://storage/v")]
 
 
-def test_internal_video_folder_path_is_where_the_service_looks():
-    s = settle(INTERNAL_VIDEO_FOLDER_PATH="/mnt/in")
-    assert s.roots[0].watch_path == "/mnt/in" and s.roots[0].path == "/srv/v/videos"
 
 
 def test_nginx_serve_directory_is_the_alternative_name():
@@ -191,3 +188,72 @@ def test_wrong_registration_values_in_the_file_name_the_key():
         "registration.ignore: not a list of glob patterns ([1, 2]) (from /etc/vfs-notifier.toml)"
     assert error({"registration": {"check_structur": True}}).startswith(
         "registration.check_structur: unknown setting")
+# --- registration: in place (the default) or copied to INTERNAL_VIDEO_FOLDER_PATH ---------
+
+EARLIER_ENV = {**BASE_ENV, "CLIENT_VIDEO_DIR": "/srv/v/client", "INTERNAL_VIDEO_FOLDER_PATH": "/srv/v/internal"}
+
+
+def test_client_video_dir_is_watched_and_internal_video_folder_path_unused_in_place():
+    s = resolve({}, "/etc/vfs-notifier.toml", EARLIER_ENV)
+    assert s.roots[0].path == s.roots[0].watch_path == "/srv/v/client"
+    assert s.registration_mode == "in-place" and s.copy_to == ""
+    (warning,) = s.warnings
+    assert warning.startswith("INTERNAL_VIDEO_FOLDER_PATH is set (/srv/v/internal, from environment) "
+                              "but unused: registration.mode is in-place")
+    assert "VFS_NOTIFIER_REGISTRATION_MODE=copy" in warning
+
+
+def test_no_warning_without_internal_video_folder_path():
+    assert settle().warnings == ()
+    assert settle(INTERNAL_VIDEO_FOLDER_PATH="").warnings == ()   # an empty line of an old .env
+
+
+def test_copy_mode_copies_to_internal_video_folder_path():
+    s = resolve({}, "f.toml", {**EARLIER_ENV, "VFS_NOTIFIER_REGISTRATION_MODE": "copy"})
+    assert (s.registration_mode, s.copy_to, s.roots[0].path) == ("copy", "/srv/v/internal", "/srv/v/client")
+    assert s.warnings == ()
+    assert s.provenance["registration.copy_to"] == ("/srv/v/internal", "environment (INTERNAL_VIDEO_FOLDER_PATH)")
+    assert s.provenance["registration.mode"] == ("copy", "environment (VFS_NOTIFIER_REGISTRATION_MODE)")
+
+
+def test_copy_mode_from_the_file():
+    data = {"registration": {"mode": "copy", "copy_to": "/srv/v/copies/"}}
+    s = resolve(data, "f.toml", BASE_ENV)
+    assert s.copy_to == "/srv/v/copies" and s.provenance["registration.copy_to"][1] == "f.toml"
+
+
+def test_unknown_mode_names_the_variable():
+    assert error(env={**BASE_ENV, "VFS_NOTIFIER_REGISTRATION_MODE": "move"}) == (
+        "VFS_NOTIFIER_REGISTRATION_MODE: not one of in-place, copy ('move') (from environment)")
+
+
+def test_copy_mode_needs_copy_to():
+    assert error({"registration": {"mode": "copy"}}) == (
+        "registration.copy_to (INTERNAL_VIDEO_FOLDER_PATH): required when registration.mode is copy "
+        "(/etc/vfs-notifier.toml), set neither in /etc/vfs-notifier.toml nor in the environment")
+
+
+@pytest.mark.parametrize("copy_to, problem", [
+    ("internal", "INTERNAL_VIDEO_FOLDER_PATH: not an absolute path ('internal') (from environment)"),
+    ("/srv/v/client", "INTERNAL_VIDEO_FOLDER_PATH: /srv/v/client is the watched directory /srv/v/client: "
+                      "copies would be seen as new files (from environment)"),
+    ("/srv/v/client/in", "INTERNAL_VIDEO_FOLDER_PATH: /srv/v/client/in lies inside the watched directory "
+                         "/srv/v/client: copies would be seen as new files (from environment)"),
+    ("/srv/v", "INTERNAL_VIDEO_FOLDER_PATH: the watched directory /srv/v/client lies inside /srv/v: "
+               "copies would be seen as new files (from environment)"),
+    ("/data/internal", "INTERNAL_VIDEO_FOLDER_PATH: /data/internal is not below BASE_PATH /srv/v, so "
+                       "copies would have no URL (from environment)"),
+])
+def test_a_copy_destination_that_cannot_work_is_refused(copy_to, problem):
+    env = {**EARLIER_ENV, "INTERNAL_VIDEO_FOLDER_PATH": copy_to, "VFS_NOTIFIER_REGISTRATION_MODE": "copy"}
+    assert error(env=env) == problem
+
+
+def test_copy_mode_refuses_a_second_root():
+    env = {**EARLIER_ENV, "VFS_NOTIFIER_REGISTRATION_MODE": "copy", "STORAGE_PC_VIDEO_DIR": "/srv/v/storage"}
+    assert error(env=env).startswith("STORAGE_PC_VIDEO_DIR: copy mode copies one watched directory")
+
+
+def test_the_retired_internal_path_key_says_what_replaced_it():
+    assert error({"roots": [{"path": "/srv/v/videos", "internal_path": "/videos"}]}).startswith(
+        "roots[0].internal_path: no longer a setting: `path` is watched where it is")

@@ -14,6 +14,8 @@ from typing import Optional, Sequence
 
 from . import __version__
 from . import settings as settings_module
+from .copier import Copier
+from .copy_mode import CopyRegistration
 from .logs import Logs
 from .settings import EX_CONFIG, ConfigError, Settings
 from .store import StoreUnavailable
@@ -79,8 +81,11 @@ def check_config(settings: Settings) -> int:
     print(f"store: {open_store(settings.database).description}")
     for root in settings.roots:
         from .rows import RowMaker
-        example = RowMaker(root).row(root.watch_path, "example.mp4")
-        print(f"{root.path}/example.mp4 -> {example.url}")
+        example = RowMaker(root, settings.copy_to).row(root.path, "example.mp4")
+        if settings.copy_to:
+            print(f"{root.path}/example.mp4 -> copied to {example.path} -> {example.url}")
+        else:
+            print(f"{root.path}/example.mp4 -> {example.url}")
     for warning in settings.warnings:
         print(f"warning: {warning}")
     return 0

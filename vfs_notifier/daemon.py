@@ -13,7 +13,7 @@ import os
 import select
 import signal
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 from . import settings as settings_module
 from .housekeeping import Housekeeping
@@ -48,16 +48,20 @@ class Loop:
         poller.register(wake_read, select.POLLIN)
         watch_fd = self.service.watcher.fileno()
         poller.register(watch_fd, select.POLLIN)
+        copy_fd = self._register_copy_fd(poller)
         try:
             while not self.stop_requested:
                 for fd, _ in poller.poll(self._timeout_ms()):
-                    if fd == wake_read:
-                        _drain(wake_read)
+                    if fd == wake_read or fd == copy_fd:
+                        _drain(fd)
                 if self.reload_requested:
                     poller.unregister(watch_fd)
+                    if copy_fd is not None:
+                        poller.unregister(copy_fd)
                     self._reload()
                     watch_fd = self.service.watcher.fileno()
                     poller.register(watch_fd, select.POLLIN)
+                    copy_fd = self._register_copy_fd(poller)
                 self._pass()
             self._stop()
         finally:
@@ -65,6 +69,14 @@ class Loop:
             os.close(wake_read)
             os.close(wake_write)
         return 0
+
+    def _register_copy_fd(self, poller: select.poll) -> Optional[int]:
+        """Copy mode: a finished copy wakes the loop, so its row goes in at once."""
+        copying = self.service.copying
+        if copying is None:
+            return None
+        poller.register(copying.fileno(), select.POLLIN)
+        return copying.fileno()
 
     def _pass(self) -> None:
         service = self.service

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from typing import Iterator, Optional
 
+from .copy_mode import CopyRegistration
 from .judge import FINISHED, HELD, Judge, Verdict
 from .registrar import Registrar, version_of
 from .rows import RowMaker, Unstorable, printable
@@ -71,8 +72,13 @@ class _Job:
 
 class Gate:
     def __init__(self, roots: tuple[Root, ...], extensions: tuple[str, ...], judge: Judge,
-                 registrar: Registrar, watcher: Optional[Watcher] = None) -> None:
-        self.makers = [(root, RowMaker(root)) for root in roots]
+                 registrar: Registrar, watcher: Optional[Watcher] = None,
+                 copying: Optional[CopyRegistration] = None) -> None:
+        # Copy mode: rows name the copies, which the service owns: a rename or a deletion
+        # in the watched tree leaves them (and their rows) alone, and a renamed file is new.
+        self.copying = copying
+        self.mirror = copying is None
+        self.makers = [(root, RowMaker(root, copying.copy_to if copying else "")) for root in roots]
         self.extensions = frozenset(extensions)
         self.judge = judge
         self.registrar = registrar
@@ -113,7 +119,7 @@ class Gate:
             self._judge_and_offer(path, closed=False, announce=True)
         # While the store is away, walks wait: every file they find would only queue a
         # row in memory, and the reconcile after reconnecting walks again anyway.
-        while self.jobs and self.registrar.accepting and budget.left:
+        while self.jobs and self.accepting and budget.left:
             self._walk(budget)
 
     # --- events ---------------------------------------------------------------------
@@ -145,7 +151,7 @@ class Gate:
                 self._judge_and_offer(download, closed=True, announce=True)
             return
         found = self._root_of(path)
-        if found is None:
+        if found is None or not self.mirror:
             return
         try:
             row = found[1].row_for_path(path)
@@ -157,7 +163,9 @@ class Gate:
         old, new = change.source, change.path
         self.judge.forget(old)
         source, target = self._root_of(old), self._root_of(new)
-        if source is not None and target is not None:
+        if not self.mirror:
+            pass
+        elif source is not None and target is not None:
             try:
                 old_row, new_row = source[1].row_for_path(old), target[1].row_for_path(new)
             except Unstorable:
@@ -173,7 +181,9 @@ class Gate:
         old, new = change.source, change.path
         self.judge.forget_below(old)
         source, target = self._root_of(old), self._root_of(new)
-        if source is not None and target is not None:
+        if not self.mirror:
+            pass
+        elif source is not None and target is not None:
             try:
                 old_row = source[1].directory_row(old)
                 new_row = target[1].directory_row(new)
@@ -196,7 +206,7 @@ class Gate:
         path = change.path
         self.judge.forget_below(path)
         found = self._root_of(path)
-        if found is not None:
+        if found is not None and self.mirror:
             root = found[0]
             self.registrar.withdraw(root.path + path[len(root.watch_path):], is_dir=True)
 
@@ -267,7 +277,7 @@ class Gate:
                         registrar.found_registered(job.root)
                 else:
                     self._judge_and_offer(path, closed=False, announce=not job.full)
-            if not budget.spend() or not registrar.accepting:
+            if not budget.spend() or not self.accepting:
                 return
         self.jobs.popleft()
         for problem in job.problems:
@@ -301,7 +311,15 @@ class Gate:
             self._skip(path, str(err))
             return
         assert verdict.stat is not None
-        if self.registrar.offer(row, version_of(verdict.stat), announce):
+        version = version_of(verdict.stat)
+        if self.copying is not None:
+            if self.registrar.is_current(row.path, version):
+                self.counts.already += 1
+            else:
+                self.copying.offer(row, version, path, announce)   # registered once copied
+                self.counts.new += 1
+            return
+        if self.registrar.offer(row, version, announce):
             self.counts.new += 1
             if was_held is not None:
                 log.info("%s is finished now (was held: %s)", printable(path), was_held)

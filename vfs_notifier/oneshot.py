@@ -11,6 +11,8 @@ import os
 import time
 from typing import TextIO
 
+from .copier import Copier
+from .copy_mode import CopyRegistration
 from .gate import Budget, Gate
 from .judge import Judge, Names
 from .registrar import Registrar
@@ -25,6 +27,7 @@ SETTLE_WAIT_FACTOR = 3     # `scan` waits this many settle windows for files sti
 
 
 def _pipeline(settings: Settings, connect: bool) -> tuple[Registrar, Judge, Gate]:
+    """The service's pipeline without the watcher; copy mode only when it may write."""
     registrar = Registrar(open_store(settings.database), settings.roots, settings.forget_removed)
     registrar.dry_run = not connect
     registrar.connect()
@@ -32,7 +35,9 @@ def _pipeline(settings: Settings, connect: bool) -> tuple[Registrar, Judge, Gate
                   settle_seconds=settings.settle_seconds)
     if connect and not registrar.connected:
         raise StoreUnavailable(registrar.problem)
-    gate = Gate(settings.roots, settings.extensions, judge, registrar)
+    copying = (CopyRegistration(Copier(clean_below=settings.copy_to), registrar, settings.copy_to)
+               if settings.registration_mode == "copy" and connect else None)
+    gate = Gate(settings.roots, settings.extensions, judge, registrar, copying=copying)
     for root in settings.roots:
         if not os.path.isdir(root.watch_path):
             log.warning("watched directory %s does not exist", root.watch_path)
@@ -45,12 +50,18 @@ def _pipeline(settings: Settings, connect: bool) -> tuple[Registrar, Judge, Gate
 
 def _run(registrar: Registrar, judge: Judge, gate: Gate, wait_settling: bool) -> None:
     deadline = time.monotonic() + SETTLE_WAIT_FACTOR * judge.settle_seconds
+    copying = gate.copying
     while True:
+        if copying is not None:
+            copying.turn()
         gate.step(Budget(0.5))
         registrar.flush()
         if not registrar.dry_run and not registrar.connected:
             raise StoreUnavailable(registrar.problem)
         if gate.walking or gate.changes or (registrar.connected and registrar.pending):
+            continue
+        if copying is not None and copying.pending:
+            time.sleep(0.05)   # copies run in their threads; rows follow as they finish
             continue
         settling = [p for p, why in judge.held.items() if why.startswith("settling")]
         if not wait_settling or not settling or time.monotonic() > deadline:
@@ -63,6 +74,8 @@ def scan(settings: Settings, out: TextIO, resync: bool = False) -> int:
     registrar, judge, gate = _pipeline(settings, connect=True)
     registrar.resync = resync
     _run(registrar, judge, gate, wait_settling=True)
+    if gate.copying is not None:
+        gate.copying.close()
     registrar.close()
     counts = gate.counts
     print(f"found {counts.found}, newly registered {registrar.registered}, already registered "

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from .copier import Copier
+from .copy_mode import CopyRegistration
 from .gate import Budget, Gate
 from .judge import Judge, Names
 from .logs import Logs
@@ -38,7 +40,11 @@ class Service:
         self.judge = Judge(Names(settings.extensions, settings.ignore),
                            check_structure=settings.check_structure,
                            settle_seconds=settings.settle_seconds)
-        self.gate = Gate(settings.roots, settings.extensions, self.judge, self.registrar, self.watcher)
+        # Copy mode: copies run beside the loop; a finished file's row is offered once its copy is in place.
+        self.copying = (CopyRegistration(Copier(clean_below=settings.copy_to), self.registrar, settings.copy_to)
+                        if settings.registration_mode == "copy" else None)
+        self.gate = Gate(settings.roots, settings.extensions, self.judge, self.registrar, self.watcher,
+                         self.copying)
         self.active: set[Root] = set()        # watched and fed to the gate
         self.missing: set[Root] = set()       # not there (yet)
         self.root_ids: dict[Root, tuple[int, int]] = {}   # (st_dev, st_ino) each root was watched as
@@ -112,6 +118,8 @@ class Service:
             self.settle_roots()
             gate.reconcile_all()
         budget = Budget(TURN_SECONDS)
+        if self.copying is not None:
+            self.copying.turn()
         if len(gate.changes) < CHANGES_HELD_MAX:
             self.apply(self.watcher.read())
         gate.step(budget)
@@ -159,10 +167,14 @@ class Service:
     def drain(self) -> None:
         """Write what is queued before letting go of the store (bounded in time)."""
         deadline = time.monotonic() + STOP_FLUSH_SECONDS
+        if self.copying is not None:
+            self.copying.turn()   # copies already in place get their rows now
         while self.registrar.connected and self.registrar.pending and time.monotonic() < deadline:
             self.registrar.flush()
 
     def close(self) -> None:
+        if self.copying is not None:
+            self.copying.close()
         self.registrar.close()
         self.watcher.close()
 
