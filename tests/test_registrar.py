@@ -25,7 +25,7 @@ class Fixture:
         self.root_dir = self.base / "videos"
         self.root_dir.mkdir(parents=True)
         self.db = str(tmp_path / "db.sqlite3")
-        self.root = Root(path=str(self.root_dir), watch_path=str(self.root_dir),
+        self.root = Root(path=str(self.root_dir),
                          base_url="http://h/v", base_path=str(self.base))
         self.maker = RowMaker(self.root)
 

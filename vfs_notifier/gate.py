@@ -84,6 +84,7 @@ class Gate:
         self.registrar = registrar
         self.watcher = watcher
         self.changes: deque[Change] = deque()
+        self.rejudge: deque[str] = deque()     # held files the judge wants to look at again
         self.jobs: deque[_Job] = deque()
         self.counts = Counts()
         self.paused: set[Root] = set()       # roots another instance holds: nothing done there
@@ -103,7 +104,12 @@ class Gate:
     @property
     def busy(self) -> bool:
         """Work is waiting that the next turn should do at once."""
-        return bool(self.changes) or (bool(self.jobs) and self.registrar.accepting)
+        return bool(self.changes or self.rejudge) or (bool(self.jobs) and self.accepting)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether walks may go on: not while the store is away or the copies are behind."""
+        return self.registrar.accepting and (self.copying is None or not self.copying.busy)
 
     def step(self, budget: Budget) -> None:
         """Handle queued changes, re-judge what is due, advance walks: as the budget allows."""
@@ -113,10 +119,10 @@ class Gate:
             handler = self._handlers.get(change.kind)
             if handler is not None:
                 handler(change)
-        for path in self.judge.due():
-            if not budget.spend():
-                return
-            self._judge_and_offer(path, closed=False, announce=True)
+        rejudge = self.rejudge
+        rejudge.extend(self.judge.due())
+        while rejudge and budget.spend():
+            self._judge_and_offer(rejudge.popleft(), closed=False, announce=True)
         # While the store is away, walks wait: every file they find would only queue a
         # row in memory, and the reconcile after reconnecting walks again anyway.
         while self.jobs and self.accepting and budget.left:

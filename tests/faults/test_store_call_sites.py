@@ -63,7 +63,7 @@ def test_a_connection_dropped_at_each_store_call_loses_nothing(site, mariadb, my
     base = tmp_path / "srv"
     root_dir = base / "videos"
     (root_dir / "d").mkdir(parents=True)
-    root = Root(path=str(root_dir), watch_path=str(root_dir), base_url="http://h/v", base_path=str(base))
+    root = Root(path=str(root_dir), base_url="http://h/v", base_path=str(base))
     maker = RowMaker(root)
 
     def offer(reg: Registrar, path: Path) -> None:
