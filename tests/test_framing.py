@@ -252,9 +252,12 @@ def test_avi_riff_size_that_is_wrong_is_incomplete(judge_bytes):
 
 # --- killed ffmpeg writing straight into the tree ---------------------------------------
 
-@pytest.mark.parametrize("muxer, extension", [("mp4", "mp4"), ("matroska", "mkv"), ("avi", "avi")])
-def test_killed_ffmpeg_output_is_incomplete(tmp_path, muxer, extension):
-    path = killed_ffmpeg(tmp_path / f"killed.{extension}", muxer, at_least=40_000)
+@pytest.mark.parametrize("muxer, extension, options", [
+    ("mp4", "mp4", ()), ("matroska", "mkv", ()), ("avi", "avi", ()),
+    ("mp4", "mp4", ("-g", "5", "-movflags", "+frag_keyframe+empty_moov")),
+], ids=["mp4", "mkv", "avi", "fragmented-mp4"])
+def test_killed_ffmpeg_output_is_incomplete(tmp_path, muxer, extension, options):
+    path = killed_ffmpeg(tmp_path / f"killed.{extension}", muxer, at_least=40_000, options=options)
     fd = os.open(path, os.O_RDONLY)
     try:
         reader = framing.Reader(fd, os.fstat(fd).st_size)

@@ -174,7 +174,7 @@ def _encode_vint(value: int, length: int) -> bytes:
 
 
 def killed_ffmpeg(path: Union[str, Path], muxer: str, at_least: int = 100_000,
-                  timeout: float = 30) -> Path:
+                  timeout: float = 30, options: tuple[str, ...] = ()) -> Path:
     """What ffmpeg leaves behind when it is killed (SIGKILL) while writing `path` directly:
     it is killed once the file holds `at_least` bytes. MPEG-4 part 2 at 320x240 gets bytes to
     the disk within a fraction of a second (libx264 would buffer for seconds first)."""
@@ -182,7 +182,7 @@ def killed_ffmpeg(path: Union[str, Path], muxer: str, at_least: int = 100_000,
     path.unlink(missing_ok=True)        # an old file's size must not stop the writer at once
     process = subprocess.Popen(
         [_ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-         "testsrc=size=320x240:rate=25", "-t", "600", "-c:v", "mpeg4", "-q:v", "2",
+         "testsrc=size=320x240:rate=25", "-t", "600", "-c:v", "mpeg4", "-q:v", "2", *options,
          "-f", muxer, str(path)], stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
