@@ -378,3 +378,33 @@ def test_without_lease_rights_the_structure_alone_decides():
     lines = dict(line.split("|", 1) for line in out.splitlines())
     assert lines["theirs.mp4"].startswith(FINISHED + "|complete"), out
     assert lines["live.mkv"].startswith(HELD + "|settling"), out
+
+
+LEASE_HOLDER = ("import fcntl, os, signal, sys\n"
+                "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+                "def give_up(*_):\n"
+                "    fcntl.fcntl(fd, 1024, fcntl.F_UNLCK)\n"
+                "    print('released', flush=True)\n"
+                "signal.signal(signal.SIGIO, give_up)\n"
+                "fcntl.fcntl(fd, 1024, fcntl.F_WRLCK)\n"
+                "print('leased', flush=True)\n"
+                "sys.stdin.read()\n")
+
+
+def test_a_file_under_another_programs_lease_is_held_then_judged_once_released(judge, clock, tmp_path):
+    """Samba's kernel oplocks hold write leases on files its clients have open: our open is
+    refused at once (O_NONBLOCK), the holder is told to give the lease up, and a moment later
+    the file is judged."""
+    path = write_video(tmp_path / "smb.mp4")
+    holder = subprocess.Popen([sys.executable, "-c", LEASE_HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "leased"
+        verdict = ask(judge, tmp_path, "smb.mp4")
+        assert verdict[:2] == (HELD, "open by another program holding a lease"), verdict
+        assert judge.next_due() == clock.now + 1.0
+        assert holder.stdout.readline().strip() == "released"
+        assert ask(judge, tmp_path, "smb.mp4").state == FINISHED
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
