@@ -125,6 +125,19 @@ def write_video(path: Union[str, Path], mtime_ago: Optional[float] = None, kind:
     return path
 
 
+
+def cut_video(kind: str, fraction: float = 0.5) -> bytes:
+    """The first `fraction` of a real video: what an interrupted copy leaves (incomplete)."""
+    data = video_bytes(kind)
+    return data[:max(1, int(len(data) * fraction))]
+
+
+def preallocated_video(kind: str, fraction: float = 0.5) -> bytes:
+    """A real video at its full length whose tail is still zeros, as aria2c leaves it."""
+    data = video_bytes(kind)
+    keep = max(1, int(len(data) * fraction))
+    return data[:keep] + b"\0" * (len(data) - keep)
+
 def tagged_video(kind: str, tag: bytes) -> bytes:
     """A complete video of `kind` that also carries `tag`, so that files can be told apart by
     their bytes (a web server test compares what it serves). The tag sits where players skip
