@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.media import killed_ffmpeg, video_bytes
+from tests.support.media import cut_video, killed_ffmpeg, preallocated_video, video_bytes
 from vfs_notifier import framing
 from vfs_notifier.framing import Framing
 
@@ -188,6 +188,14 @@ def test_zero_filled_tail_is_incomplete(judge_bytes, kind, extension, keep):
     filled = data[:keep] + b"\0" * (len(data) - keep)
     result = verdict(judge_bytes, filled, extension)
     assert result.complete is False, result
+
+
+@pytest.mark.parametrize("extension", ["mp4", "mov", "mkv", "avi"])
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
+def test_the_suites_interrupted_fixtures_are_incomplete(judge_bytes, extension, fraction):
+    """Other tests write cut_video() / preallocated_video() as unfinished uploads."""
+    assert verdict(judge_bytes, cut_video(extension, fraction), extension).complete is False
+    assert verdict(judge_bytes, preallocated_video(extension, fraction), extension).complete is False
 
 
 def test_zero_fill_at_a_box_boundary_says_preallocated(judge_bytes):
