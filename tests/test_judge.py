@@ -341,3 +341,70 @@ def test_forget_and_forget_below(judge, tmp_path):
     assert judge.next_due() is None
     judge.forget(str(tmp_path / "c.mp4"))
     assert list(judge.held) == [str(tmp_path / "ab/z.mp4")]
+
+
+AS_ANOTHER_USER = (
+    "import sys; sys.path.insert(0, sys.argv[1])\n"
+    "from vfs_notifier.judge import Judge, Names\n"
+    "judge = Judge(Names(['mp4', 'mkv']), clock=lambda: 0.0)\n"
+    "for name in sys.argv[3:]:\n"
+    "    v = judge.judge(sys.argv[2] + '/' + name, name, True)\n"
+    "    print(name, v.state, v.reason, sep='|')\n")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the judge as another user")
+def test_without_lease_rights_the_structure_alone_decides():
+    """The service user may not lease others' files (no CAP_LEASE, or PrivateUsers=yes):
+    then a complete file is finished on its structure, a file of unknown framing settles."""
+    import shutil
+    import tempfile
+    from tests.faults.helpers import NOBODY, package_copy
+    top = Path(tempfile.mkdtemp(prefix="vfs-judge-"))   # pytest's tmp_path is 0700 up the tree
+    try:
+        top.chmod(0o755)
+        path = write_video(top / "theirs.mp4")
+        write_video(top / "live.mkv", kind="streamed-mkv")
+        code = package_copy(top)
+        writer = hold_open_for_writing(path)
+        try:
+            out = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                                  sys.executable, "-c", AS_ANOTHER_USER, code, str(top),
+                                  "theirs.mp4", "live.mkv"],
+                                 capture_output=True, text=True, timeout=30, check=True).stdout
+        finally:
+            release(writer)
+    finally:
+        shutil.rmtree(top)
+    lines = dict(line.split("|", 1) for line in out.splitlines())
+    assert lines["theirs.mp4"].startswith(FINISHED + "|complete"), out
+    assert lines["live.mkv"].startswith(HELD + "|settling"), out
+
+
+LEASE_HOLDER = ("import fcntl, os, signal, sys\n"
+                "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+                "def give_up(*_):\n"
+                "    fcntl.fcntl(fd, 1024, fcntl.F_UNLCK)\n"
+                "    print('released', flush=True)\n"
+                "signal.signal(signal.SIGIO, give_up)\n"
+                "fcntl.fcntl(fd, 1024, fcntl.F_WRLCK)\n"
+                "print('leased', flush=True)\n"
+                "sys.stdin.read()\n")
+
+
+def test_a_file_under_another_programs_lease_is_held_then_judged_once_released(judge, clock, tmp_path):
+    """Samba's kernel oplocks hold write leases on files its clients have open: our open is
+    refused at once (O_NONBLOCK), the holder is told to give the lease up, and a moment later
+    the file is judged."""
+    path = write_video(tmp_path / "smb.mp4")
+    holder = subprocess.Popen([sys.executable, "-c", LEASE_HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "leased"
+        verdict = ask(judge, tmp_path, "smb.mp4")
+        assert verdict[:2] == (HELD, "open by another program holding a lease"), verdict
+        assert judge.next_due() == clock.now + 1.0
+        assert holder.stdout.readline().strip() == "released"
+        assert ask(judge, tmp_path, "smb.mp4").state == FINISHED
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)

@@ -28,6 +28,7 @@ BLOCK = 4096                   # reads are served from 4 KB blocks: a small file
 MAX_TABLE_BYTES = 1 << 20      # a chunk-offset table larger than this: only its last entry is read
 MAX_ELEMENTS = 20_000          # boxes / elements / chunks walked per file, at most
 MAX_SAMPLES_PER_CHUNK = 1 << 16
+SMALL_PARENT = 16384           # a box this small is read whole and walked in memory
 # Children of a Segment of known size walked, at most: enough for a whole small file and the
 # head of a large one; past them the Segment's declared size vouches for the rest (walking
 # every Cluster of a film would cost one disk seek each).
@@ -143,6 +144,8 @@ def _box_name(kind: bytes) -> str:
 
 
 _PRINTABLE = bytes(range(0x20, 0x7F))
+_BOX_TYPE_BYTES = _PRINTABLE + b"\xa9"      # © (0xA9) starts Apple's metadata box types
+_BOX_HEAD = struct.Struct(">I4s")
 
 
 def _printable_fourcc(kind: bytes, extra: bytes = b"") -> bool:
@@ -159,16 +162,20 @@ def _not_a_type(kind: bytes, offset: int, what: str) -> _Decided:
 def _boxes(reader: Reader, start: int, end: int, parent: str) -> Iterator[_Box]:
     """The boxes tiling [start, end); a box that is cut short or malformed decides the walk."""
     offset, count = start, 0
+    # A small parent (a moov of a short clip) is read once and walked in memory.
+    buffered = reader.read(start, end - start) if end - start <= SMALL_PARENT else None
     while offset < end:
         count += 1
         if count > MAX_ELEMENTS:
             raise _Decided(None, f"more than {_n(MAX_ELEMENTS)} boxes in {parent}: not walked to the end")
-        head = reader.read(offset, 16)
+        if buffered is not None:
+            head = buffered[offset - start:offset - start + 16]
+        else:
+            head = reader.read(offset, 16)
         if len(head) < 8 or offset + 8 > end:
             raise _incomplete(f"truncated: a box header at byte {_n(offset)} is cut short")
-        size, kind = struct.unpack(">I4s", head[:8])
-        # © (0xA9) starts Apple's metadata box types.
-        if not _printable_fourcc(kind, b"\xa9"):
+        size, kind = _BOX_HEAD.unpack_from(head)
+        if kind.translate(None, _BOX_TYPE_BYTES):
             raise _not_a_type(kind, offset, "box")
         header = 8
         if size == 1:

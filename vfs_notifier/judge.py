@@ -50,6 +50,7 @@ WRITER_RECHECK_SECONDS = 1.0     # at least this long between probes of a file h
 EMPTY = "empty"
 OPEN_FOR_WRITING = "open for writing"
 SETTLING = "settling"
+LEASED = "open by another program holding a lease"
 
 
 class Verdict(NamedTuple):
@@ -156,7 +157,14 @@ class Judge:
 
         fd = _open(path)
         if isinstance(fd, Verdict):
-            return self._settle(path, st, None, fd.reason) if fd.state == HELD else self._gone(path, fd)
+            if fd.reason == LEASED:
+                # Our open asked the holder to give its lease up (the kernel sends it a
+                # break); the next attempt, a moment later, normally gets in.
+                return self._hold(path, LEASED, st, due=self.clock() + WRITER_RECHECK_SECONDS)
+            if fd.state == HELD:
+                return self._settle(path, st, None, fd.reason)
+            self.forget(path)
+            return fd
         try:
             st = os.fstat(fd)              # the file we read, whatever happened to the name
             if not stat.S_ISREG(st.st_mode):
@@ -214,10 +222,6 @@ class Judge:
             self._seen.pop(path, None)
         return Verdict(HELD, reason, st)
 
-    def _gone(self, path: str, verdict: Verdict) -> Verdict:
-        self.forget(path)
-        return verdict
-
     # --- the loop's side ----------------------------------------------------------------
 
     def due(self) -> list[str]:
@@ -265,5 +269,5 @@ def _open(path: str) -> "int | Verdict":
             return Verdict(NOT_CANDIDATE, "not a regular file", None)
         if err.errno == errno.EWOULDBLOCK:
             # Another program holds a write lease (Samba's kernel oplocks): it has the file open.
-            return Verdict(HELD, "open by another program", None)
+            return Verdict(HELD, LEASED, None)
         return Verdict(HELD, f"cannot read it to check its framing: {err.strerror}", None)

@@ -125,6 +125,19 @@ def write_video(path: Union[str, Path], mtime_ago: Optional[float] = None, kind:
     return path
 
 
+
+def cut_video(kind: str, fraction: float = 0.5) -> bytes:
+    """The first `fraction` of a real video: what an interrupted copy leaves (incomplete)."""
+    data = video_bytes(kind)
+    return data[:max(1, int(len(data) * fraction))]
+
+
+def preallocated_video(kind: str, fraction: float = 0.5) -> bytes:
+    """A real video at its full length whose tail is still zeros, as aria2c leaves it."""
+    data = video_bytes(kind)
+    keep = max(1, int(len(data) * fraction))
+    return data[:keep] + b"\0" * (len(data) - keep)
+
 def tagged_video(kind: str, tag: bytes) -> bytes:
     """A complete video of `kind` that also carries `tag`, so that files can be told apart by
     their bytes (a web server test compares what it serves). The tag sits where players skip
@@ -174,7 +187,7 @@ def _encode_vint(value: int, length: int) -> bytes:
 
 
 def killed_ffmpeg(path: Union[str, Path], muxer: str, at_least: int = 100_000,
-                  timeout: float = 30) -> Path:
+                  timeout: float = 30, options: tuple[str, ...] = ()) -> Path:
     """What ffmpeg leaves behind when it is killed (SIGKILL) while writing `path` directly:
     it is killed once the file holds `at_least` bytes. MPEG-4 part 2 at 320x240 gets bytes to
     the disk within a fraction of a second (libx264 would buffer for seconds first)."""
@@ -182,7 +195,7 @@ def killed_ffmpeg(path: Union[str, Path], muxer: str, at_least: int = 100_000,
     path.unlink(missing_ok=True)        # an old file's size must not stop the writer at once
     process = subprocess.Popen(
         [_ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-         "testsrc=size=320x240:rate=25", "-t", "600", "-c:v", "mpeg4", "-q:v", "2",
+         "testsrc=size=320x240:rate=25", "-t", "600", "-c:v", "mpeg4", "-q:v", "2", *options,
          "-f", muxer, str(path)], stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
