@@ -24,6 +24,7 @@ from .settings import EX_CONFIG, ConfigError, Settings
 from .store import StoreUnavailable, open_store
 
 log = logging.getLogger("vfs_notifier")
+COPY_PROBLEM_SECONDS = 30.0   # scan: how long copies may stay held up by a disk problem
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,9 +111,14 @@ def scan(settings: Settings) -> int:
         else:
             log.warning("watched directory %s does not exist", root.watch_path)
     deadline = time.monotonic() + 10 * SETTLE_SECONDS
+    copy_deadline = time.monotonic() + COPY_PROBLEM_SECONDS
     while reconciler.walking or registrar.pending or reconciler.settling or (copying and copying.pending):
         if copying is not None:
             copying.turn()
+            if not copying.copier.problems:
+                copy_deadline = time.monotonic() + COPY_PROBLEM_SECONDS
+            elif time.monotonic() > copy_deadline and not reconciler.walking and not registrar.pending:
+                break   # a full disk will not clear itself during a scan: the service retries
             if copying.busy or (copying.pending and not reconciler.walking):
                 time.sleep(0.05)   # copies run in their threads; rows follow as they finish
         if copying is None or not copying.busy:
@@ -125,11 +131,12 @@ def scan(settings: Settings) -> int:
                 break
             time.sleep(0.2)
             reconciler.settle()
+    not_copied = copying.pending if copying is not None else 0
     if copying is not None:
         copying.close()
     registrar.close()
     counts = reconciler.counts
     print(f"found {counts.found}, newly registered {counts.new}, already registered {counts.already}, "
           f"skipped {counts.skipped}, still being written {len(reconciler.settling)}, "
-          f"forgotten {registrar.forgotten}")
+          f"forgotten {registrar.forgotten}" + (f", not copied {not_copied}" if not_copied else ""))
     return 0

@@ -292,6 +292,8 @@ class Service:
             parts.append(f"{registrar.pending} waiting")
         if self.copying is not None and self.copying.pending:
             parts.append(f"{self.copying.pending} copies waiting")
+            if self.copying.copier.problems:
+                parts.append("copies held up (see the log), retrying")
         if self.missing_roots:
             parts.append("waiting for " + ", ".join(sorted(r.watch_path for r in self.missing_roots)))
         if self.unwatched:
