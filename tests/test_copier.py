@@ -168,8 +168,9 @@ def test_close_in_the_middle_of_a_copy_leaves_no_temporary(tmp_path):
     while not (out.exists() and temporaries(out)) and time.monotonic() < deadline:
         time.sleep(0.002)
     copier.close()
-    assert temporaries(out) == [] and not (out / "big.mkv").exists() or \
-        filecmp.cmp(big, out / "big.mkv", shallow=False)
+    assert temporaries(out) == []
+    # Stopped mid-copy: no copy under the real name (or, on a fast disk, the whole one).
+    assert not (out / "big.mkv").exists() or filecmp.cmp(big, out / "big.mkv", shallow=False)
 
 
 def test_a_full_disk_is_logged_once_retried_and_does_not_block_others(tmp_path, copier_factory, caplog):

@@ -222,3 +222,18 @@ def test_copy_mode_survives_a_reload(tree, start_service):
     arrive(tree, tree.root / "b.mp4", small_video)
     tree.table.wait_for_paths([internal / "a.mp4", internal / "b.mp4"])
     assert daemon.stop() == 0
+
+
+def test_scan_in_copy_mode_copies_then_registers(store_tree):
+    from tests.support.daemon import run_cli
+    tree = store_tree
+    env = earlier_env(tree, VFS_NOTIFIER_REGISTRATION_MODE="copy")
+    internal = Path(env["INTERNAL_VIDEO_FOLDER_PATH"])
+    sources = [small_video(tree.root / f"{i}.mp4", mtime_ago=60) for i in range(3)]
+    done = run_cli("scan", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "found 3, newly registered 3" in done.stdout
+    tree.table.wait_for_paths([internal / s.name for s in sources], timeout=5)
+    again = run_cli("scan", env=env)
+    assert "newly registered 0, already registered 3" in again.stdout
+    assert len(tree.table.rows()) == 3 and temporaries(internal) == []

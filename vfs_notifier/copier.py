@@ -256,9 +256,9 @@ class Copier:
 
     @property
     def pending(self) -> int:
-        """Copies accepted and not yet completed or failed (waiting, running, retrying)."""
+        """Copies accepted and not yet handed back by completed() or failed()."""
         with self._lock:
-            return len(self._jobs)
+            return len(self._jobs) + len(self._completed) + len(self._failed)
 
     @property
     def full(self) -> bool:
