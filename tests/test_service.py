@@ -13,6 +13,7 @@ from datetime import date
 import pytest
 
 from tests.conftest import BASE_URL, write_file
+from tests.support.media import video_bytes
 
 
 def test_a_single_file_lands_in_milliseconds(store_tree, start_service):
@@ -29,12 +30,13 @@ def test_a_single_file_lands_in_milliseconds(store_tree, start_service):
 def test_a_file_still_open_is_registered_only_when_closed(store_tree, start_service):
     start_service()
     path = store_tree.root / "growing.mkv"
+    data = video_bytes("mkv")
     with open(path, "wb") as handle:
-        handle.write(b"x" * 1000)
+        handle.write(data[:len(data) // 2])
         handle.flush()
         time.sleep(1.5)
         assert store_tree.table.paths() == []
-        handle.write(b"y" * 1000)
+        handle.write(data[len(data) // 2:])
     store_tree.table.wait_for_paths([path], timeout=10)
 
 
