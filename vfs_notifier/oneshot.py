@@ -28,7 +28,8 @@ SETTLE_WAIT_FACTOR = 3     # `scan` waits this many settle windows for files sti
 
 def _pipeline(settings: Settings, connect: bool) -> tuple[Registrar, Judge, Gate]:
     """The service's pipeline without the watcher; copy mode only when it may write."""
-    registrar = Registrar(open_store(settings.database), settings.roots, settings.forget_removed)
+    registrar = Registrar(open_store(settings.database), settings.roots, settings.forget_removed,
+                           copy_to=settings.copy_to)
     registrar.dry_run = not connect
     registrar.connect()
     judge = Judge(Names(settings.extensions, settings.ignore), check_structure=settings.check_structure,

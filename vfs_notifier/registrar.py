@@ -68,9 +68,12 @@ class _Reconcile:
 
 class Registrar:
     def __init__(self, store: Store, roots: Sequence[Root], forget_removed: bool,
-                 clock: Callable[[], float] = time.monotonic, queue_cap: int = QUEUE_CAP) -> None:
+                 clock: Callable[[], float] = time.monotonic, queue_cap: int = QUEUE_CAP,
+                 copy_to: str = "") -> None:
         self.store = store
         self.roots = tuple(roots)
+        # The paths this instance's rows name: below its roots, or in copy mode below copy_to.
+        self.prefixes = tuple(root.path + "/" for root in roots) + ((copy_to + "/",) if copy_to else ())
         self.forget_removed = forget_removed
         self.clock = clock
         self.queue_cap = queue_cap
@@ -200,7 +203,7 @@ class Registrar:
 
     def _read_memory(self) -> None:
         memory = VersionMemory(root.path for root in self.roots)
-        prefixes = tuple(root.path + "/" for root in self.roots)
+        prefixes = self.prefixes
         for entry in self.store.remembered():
             if entry.path.startswith(prefixes):
                 memory.put(entry.path, entry.version, entry.video_id)

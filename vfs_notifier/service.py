@@ -36,7 +36,8 @@ class Service:
         self.logs = logs
         self.settings = settings
         self.watcher = Watcher()
-        self.registrar = Registrar(open_store(settings.database), settings.roots, settings.forget_removed)
+        self.registrar = Registrar(open_store(settings.database), settings.roots, settings.forget_removed,
+                           copy_to=settings.copy_to)
         self.judge = Judge(Names(settings.extensions, settings.ignore),
                            check_structure=settings.check_structure,
                            settle_seconds=settings.settle_seconds)
