@@ -71,7 +71,7 @@ def test_odd_names_get_correct_rows_and_invalid_utf8_is_skipped(store_tree, star
     good = [write_file(store_tree.root / name) for name in ODD_NAMES]
     bad = os.path.join(os.fsencode(store_tree.root), b"latin1-\xe9t\xe9.mp4")
     with open(bad, "wb") as handle:
-        handle.write(b"x")
+        handle.write(video_bytes("mp4"))
     after = write_file(store_tree.root / "after-the-bad-one.mp4")
     rows = store_tree.table.wait_for_paths(good + [after], timeout=15)
     from urllib.parse import unquote
@@ -168,7 +168,7 @@ def test_systemd_notifications_on_a_real_socket(tree, start_service):
     seen = len(notify.messages)
     notify.wait_for("WATCHDOG=1", timeout=5, after=seen)   # it keeps coming, at half the timeout
     write_file(tree.root / "x.mp4")
-    notify.wait_for("1 registered since start", timeout=10)
+    notify.wait_for("(1 since start)", timeout=10)
     seen = len(notify.messages)
     daemon.signal(signal.SIGHUP)
     notify.wait_for("RELOADING=1", timeout=10, after=seen)

@@ -81,7 +81,9 @@ class Loop:
     def _pass(self) -> None:
         service = self.service
         service.turn()
-        if not self.ready_sent and not service.gate.walking:
+        # Ready once every watch is in place; or at once while the database is away: walks
+        # wait for it (and place their watches then), and STATUS says what is wrong.
+        if not self.ready_sent and (not service.gate.walking or not service.registrar.connected):
             self.ready_sent = True
             self.notifier.ready(describe(service))
             log.info("watching %d directories below %s", service.watcher.watch_count(),

@@ -62,12 +62,13 @@ class Counts:
 class _Job:
     """One walk in progress."""
 
-    __slots__ = ("root", "maker", "full", "files", "problems")
+    __slots__ = ("root", "maker", "full", "files", "problems", "started")
 
     def __init__(self, root: Root, maker: RowMaker, full: bool, files: Iterator[Found],
                  problems: list[WalkProblem]) -> None:
         self.root, self.maker, self.files, self.problems = root, maker, files, problems
         self.full = full    # a whole-root reconcile: rows it does not meet are checked
+        self.started = False
 
 
 class Gate:
@@ -226,7 +227,7 @@ class Gate:
 
     def reconcile(self, root: Root) -> None:
         """Queue a full walk of a root, unless one is queued and not started yet."""
-        if root in self.paused or any(job.full and job.root == root for job in list(self.jobs)[1:]):
+        if root in self.paused or any(job.full and job.root == root and not job.started for job in self.jobs):
             return
         maker = next(m for r, m in self.makers if r == root)
         self.jobs.append(self._job(root, maker, root.watch_path, full=True))
@@ -246,8 +247,6 @@ class Gate:
     def _job(self, root: Root, maker: RowMaker, directory: str, full: bool) -> _Job:
         problems: list[WalkProblem] = []
         files = walk(directory, self.extensions, self._watch, problems)
-        if full:
-            self.registrar.begin_reconcile(root)
         return _Job(root, maker, full, files, problems)
 
     def _watch(self, directory: str) -> Optional[str]:
@@ -265,6 +264,11 @@ class Gate:
     def _walk(self, budget: Budget) -> None:
         job = self.jobs[0]
         registrar = self.registrar
+        if not job.started:
+            job.started = True
+            if job.full:
+                # Counted now, not when queued: the memory may have been read meanwhile.
+                registrar.begin_reconcile(job.root)
         for found in job.files:
             self.counts.found += 1
             path = found.directory + "/" + found.name
@@ -276,10 +280,11 @@ class Gate:
             except OSError:
                 pass   # gone since the listing
             else:
-                if registrar.is_current(stored, version_of(st)):
+                version = version_of(st)
+                if registrar.is_current(stored, version):
                     # Most files of a warm restart: registered as this very version.
                     self.counts.already += 1
-                    if job.full:
+                    if job.full and registrar.remembered_as(stored, version):
                         registrar.found_registered(job.root)
                 else:
                     self._judge_and_offer(path, closed=False, announce=not job.full)
@@ -302,19 +307,22 @@ class Gate:
         root, maker = located
         if root in self.paused:
             return
+        relative = path[len(root.watch_path) + 1:]
+        if self.judge.names.not_candidate(relative):
+            return
+        directory, _, name = path.rpartition("/")
+        try:
+            row = maker.row(directory, name)   # a name no row can hold is said before anything else
+        except Unstorable as err:
+            self._skip(path, str(err))
+            return
         was_held = self.judge.held.get(path)
-        verdict = self.judge.judge(path, path[len(root.watch_path) + 1:], closed)
+        verdict = self.judge.judge(path, relative, closed)
         if verdict.state == HELD:
             if was_held != verdict.reason:
                 self._tell_held(path, verdict, was_held)
             return
         if verdict.state != FINISHED:
-            return
-        directory, _, name = path.rpartition("/")
-        try:
-            row = maker.row(directory, name)
-        except Unstorable as err:
-            self._skip(path, str(err))
             return
         assert verdict.stat is not None
         version = version_of(verdict.stat)

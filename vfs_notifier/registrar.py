@@ -115,6 +115,10 @@ class Registrar:
         queued = self.queue.get(path)
         if queued is not None:
             return queued.version == version
+        return self.remembered_as(path, version)
+
+    def remembered_as(self, path: str, version: Version) -> bool:
+        """True when the memory holds this very version (a queued row does not count)."""
         if self.resync:
             return False
         entry = self.lookup(path)

@@ -54,7 +54,11 @@ FILE_COLUMNS = "`video_id`, `path`, `dev`, `ino`, `size`, `mtime_ns`"
 # A server that stops answering (a network partition sends no RST) blocks the service's
 # loop for this long at most; it must stay well below half the unit's WatchdogSec=30s, or
 # systemd kills the service in the middle of an outage it is meant to ride out.
-IO_TIMEOUT = 10
+IO_TIMEOUT = 6
+CONNECT_TIMEOUT = 3
+# Claims are one-line queries on their own connection; housekeeping asks them in the same
+# loop pass as a batch may be written, so both together must stay below half WatchdogSec.
+CLAIM_IO_TIMEOUT = 2
 # Bytes of values per INSERT statement: below max_allowed_packet (4 MB on MySQL 5.7, 16 MB
 # on MariaDB) even if escaping doubled every byte.
 STATEMENT_BYTES = 1_500_000
@@ -92,14 +96,14 @@ class MySQLStore:
         where = f"socket {database.socket}" if database.socket else f"{database.host}:{database.port}"
         self.description = f"MySQL {database.user}@{where}/{database.name}"
 
-    def _connect(self, autocommit: bool) -> pymysql.connections.Connection:
+    def _connect(self, autocommit: bool, timeout: int = IO_TIMEOUT) -> pymysql.connections.Connection:
         db = self._db
         try:
             return pymysql.connect(
                 host=db.host or "localhost", port=db.port, unix_socket=db.socket or None,
                 user=db.user, password=db.password, database=db.name, charset="utf8mb4",
-                autocommit=autocommit, connect_timeout=5, read_timeout=IO_TIMEOUT,
-                write_timeout=IO_TIMEOUT)
+                autocommit=autocommit, connect_timeout=min(CONNECT_TIMEOUT, timeout),
+                read_timeout=timeout, write_timeout=timeout)
         except pymysql.MySQLError as err:
             raise StoreUnavailable(_reason(err)) from None
         except OSError as err:
@@ -244,7 +248,7 @@ class MySQLStore:
         name = lock_name(self._db.name, root)
         try:
             if self._claims_conn is None:
-                self._claims_conn = self._connect(autocommit=True)
+                self._claims_conn = self._connect(autocommit=True, timeout=CLAIM_IO_TIMEOUT)
                 self._claimed.clear()
                 # A holder host that dies without closing its TCP connection would keep the
                 # lock until keepalive gives up (hours). The holder asks holds() every
