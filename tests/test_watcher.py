@@ -205,8 +205,36 @@ def test_a_files_attributes_changed(kernel, tmp_path):
     settle(w)
     target.chmod(0o600)
     os.utime(target, (1, 1))
-    changes = collect(w, has(watcher.FILE_ATTRIB, target)) + settle(w)
-    assert changes == [Change(watcher.FILE_ATTRIB, str(target))]   # two changes of it, one change
+    time.sleep(0.2)                                      # both in one read
+    assert w.read() == [Change(watcher.FILE_ATTRIB, str(target))]   # two changes of it, one change
+    os.utime(target, (2, 2))
+    collect(w, has(watcher.FILE_ATTRIB, target))          # and again in a later read
+
+
+def test_a_directorys_attributes_changed(kernel, tmp_path):
+    """The parent's event names it; the directory's own watch says it too, only a root's counts."""
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    w = kernel()
+    watch_tree(w, root)
+    (root / "sub").chmod(0o700)
+    root.chmod(0o700)
+    changes = collect(w, has(watcher.DIR_ATTRIB, root)) + settle(w)
+    assert sorted(changes) == [Change(watcher.DIR_ATTRIB, str(root)), Change(watcher.DIR_ATTRIB, str(root / "sub"))]
+
+
+def test_a_temporary_file_given_its_times_then_renamed(kernel, tmp_path):
+    """rsync's way: write .name.XXXXXX, set its times, rename it into place: one move, no ATTRIB."""
+    root = tmp_path / "root"
+    root.mkdir()
+    w = kernel()
+    watch_tree(w, root)
+    temporary = touch(root / ".clip.mp4.Ab12Cd")
+    os.utime(temporary, (1, 1))
+    os.rename(temporary, root / "clip.mp4")
+    time.sleep(0.2)                                      # all of it in one read
+    assert w.read() == [Change(watcher.FILE_LINKED, str(temporary)), Change(watcher.FILE_DONE, str(temporary)),
+                        Change(watcher.FILE_MOVED, str(root / "clip.mp4"), str(temporary))]
 
 
 def test_a_burst_copied_with_its_times_costs_no_extra_changes(kernel, tmp_path):
