@@ -178,16 +178,58 @@ def test_systemd_notifications_on_a_real_socket(tree, start_service):
     assert any("STOPPING=1" in m for m in notify_after)
 
 
-def test_without_notify_socket_nothing_is_sent(tree):
+NOTIFY_WORDS = ("READY=1", "STATUS=", "WATCHDOG=1", "STOPPING=1", "RELOADING=1")
+
+
+def _traced_run(tree, env: dict) -> str:
+    """Run the service under strace until one file is registered; every socket send it made."""
     from tests.support.daemon import PYTHON, REPO
-    proc = subprocess.Popen([PYTHON, "-m", "vfs_notifier", "run"],
-                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **tree.env},
+    if not shutil.which("strace"):
+        pytest.skip("strace is not installed (scripts/test installs it)")
+    trace = tree.work / f"trace-{time.monotonic_ns()}.txt"
+    proc = subprocess.Popen(["strace", "-f", "-qq", "--seccomp-bpf", "-s", "512", "-o", str(trace),
+                             "-e", "trace=sendmsg,sendto,sendmmsg,connect",
+                             PYTHON, "-m", "vfs_notifier", "run"],
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **tree.env, **env},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    time.sleep(1.0)
-    write_file(tree.root / "x.mp4")
-    tree.table.wait_for_paths([tree.root / "x.mp4"])
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=20) == 0
+    try:
+        name = f"x-{time.monotonic_ns()}.mp4"
+        deadline = time.monotonic() + 20
+        while not tree.table.paths() and time.monotonic() < deadline:
+            write_file(tree.root / name)   # again until seen: the first may land before the watch
+            time.sleep(0.5)
+        tree.table.wait_for(lambda rows: len(rows) >= 1, what="a row from the traced service")
+        time.sleep(1.2)                    # a STATUS update would follow the registration
+        # To the service, not to strace (which would detach and leave it running).
+        service_pid = int(open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()[0])
+        os.kill(service_pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, proc.stdout.read().decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return trace.read_text(errors="replace")
+
+
+def test_without_notify_socket_nothing_is_sent(tree):
+    """Outside systemd the service runs, registers, stops cleanly, and sends no notification.
+
+    strace sees every message the process sends through a socket: with NOTIFY_SOCKET the same
+    trace shows READY=1 and STATUS= (so the check can fail), without it none of them.
+    """
+    from tests.support.daemon import NotifySocket
+    listener = NotifySocket(tree.work / "control.sock")
+    try:
+        with_socket = _traced_run(tree, {"NOTIFY_SOCKET": listener.path})
+    finally:
+        listener.close()
+    assert "READY=1" in with_socket and "STATUS=" in with_socket, with_socket[-2000:]
+    assert any("READY=1" in m for m in listener.messages)
+
+    (tree.work / "videos.sqlite3").unlink()   # a fresh table: the next run must register anew
+    without = _traced_run(tree, {})
+    sent = [line for line in without.splitlines() if any(word in line for word in NOTIFY_WORDS)]
+    assert sent == []
 
 
 def test_reload_applies_a_changed_base_url(tree, start_service):

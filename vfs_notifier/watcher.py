@@ -100,7 +100,7 @@ class Watcher:
         self._held_paths: dict[str, int] = {}
         self._release_at = 0.0             # when the reader thread must wake the loop for held moves
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._control_read, self._control_write = os.pipe2(os.O_CLOEXEC)
+        self._control_read, self._control_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._reader = threading.Thread(target=self._drain_kernel_queue, name="inotify-reader", daemon=True)
         self._reader.start()
 
@@ -260,18 +260,23 @@ class Watcher:
         touched = self._touched
         held_paths = self._held_paths
         append = changes.append
+        last_wd, last_name = -1, b""
         offset, size = 0, len(data)
         while offset < size:
             wd, mask, cookie, length = _HEADER.unpack_from(data, offset)
             name_at = offset + 16
             offset = name_at + length
-            if mask & _RARE:
+            if mask & _RARE or not length:
                 self._rare(wd, mask, changes)
                 continue
+            name = data[name_at:offset]
+            if mask & _ATTRIB and wd == last_wd and name == last_name:
+                continue  # the file of the event before (closed, then its times set): nothing new
+            last_wd, last_name = wd, name
             directory = paths.get(wd)
             if directory is None:
                 continue  # from a watch already removed
-            path = directory + "/" + os.fsdecode(data[name_at:name_at + length].rstrip(b"\0"))
+            path = directory + "/" + os.fsdecode(name.rstrip(b"\0"))
             if held_paths and path in held_paths:
                 # The name is used again before its MOVED_FROM was paired: that one left first.
                 self._release(held_paths[path], changes)
@@ -310,7 +315,7 @@ class Watcher:
                 append(Change(FILE_GONE, path))
 
     def _rare(self, wd: int, mask: int, changes: list[Optional[Change]]) -> None:
-        """Overflow, a watch removed by the kernel, a watched directory itself gone."""
+        """Overflow, a watch removed by the kernel, something about a watched directory itself."""
         if mask & pyinotify.IN_Q_OVERFLOW:
             self._overflow(changes)
         elif mask & pyinotify.IN_IGNORED:
@@ -319,13 +324,18 @@ class Watcher:
             if wd in self._wm.watches:
                 self._wm.del_watch(wd)
         else:
-            # DELETE_SELF, MOVE_SELF, UNMOUNT. A subdirectory's parent reports it as
-            # DELETE / MOVED_FROM; only a root, whose parent is not watched, needs this.
+            # DELETE_SELF, MOVE_SELF, UNMOUNT, ATTRIB of the watched directory itself. A
+            # subdirectory's parent reports the same with its name; only a root, whose
+            # parent is not watched, needs these.
             root = self._roots.get(wd)
-            if root is not None:
+            if root is None:
+                return
+            if mask & (pyinotify.IN_DELETE_SELF | pyinotify.IN_MOVE_SELF | pyinotify.IN_UNMOUNT):
                 self.unwatch_tree(root)
                 gone = ROOT_UNMOUNTED if mask & pyinotify.IN_UNMOUNT else ROOT_GONE
                 changes.append(Change(gone, root))
+            elif mask & _ATTRIB:
+                changes.append(Change(DIR_ATTRIB, root))
 
     def _overflow(self, changes: list[Optional[Change]]) -> None:
         # A move's other half may be among what was dropped: held ones count as gone.
@@ -356,6 +366,8 @@ class Watcher:
                 changes.append(Change(FILE_DONE, path))
             return
         del self._held_paths[source.path]
+        if self._attrib_at and source.path in self._attrib_at:
+            self._supersede(source.path, changes)   # rsync sets a temporary file's times, then renames it
         if is_dir:
             self._move_tree(source.path, path)
             changes.append(Change(DIR_MOVED, path, source.path))
@@ -381,12 +393,18 @@ class Watcher:
                 # Not yet: the reader thread wakes the loop when it is, if nothing else does.
                 if first.until != self._release_at:
                     self._release_at = first.until
-                    os.write(self._control_write, b"t")
+                    self._order(b"t")
                 return
             self._release(cookie, changes)
 
+    def _order(self, order: bytes) -> None:
+        try:
+            os.write(self._control_write, order)
+        except BlockingIOError:
+            pass  # a full pipe: the reader thread is gone, or has orders enough to wake on
+
     def close(self) -> None:
-        os.write(self._control_write, b"q")
+        self._order(b"q")
         self._reader.join(timeout=5)
         self._wm.close()
         for fd in (self._wake_read, self._wake_write, self._control_read, self._control_write):

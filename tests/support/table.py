@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import sqlite3
 import time
 from typing import Callable, Mapping, NamedTuple
@@ -26,15 +27,17 @@ class Table:
         return bool(self.env.get("MYSQL_HOST"))
 
     def rows(self) -> list[Video]:
+        """Every row, by id; [] while the service has not created the table yet.
+
+        A database that cannot be reached raises: an assertion that "nothing was
+        registered" must not pass because nothing could be read.
+        """
         query = "SELECT main_dir, des_video_path, des_url, status FROM videos ORDER BY id"
         if self.is_mysql:
             env = self.env
-            try:
-                conn = pymysql.connect(host=env["MYSQL_HOST"], port=int(env["MYSQL_PORT"]),
-                                       user=env["MYSQL_USER"], password=env["MYSQL_PASS"],
-                                       database=env["MYSQL_DB_NAME"], charset="utf8mb4", connect_timeout=5)
-            except pymysql.MySQLError:
-                return []
+            conn = pymysql.connect(host=env["MYSQL_HOST"], port=int(env["MYSQL_PORT"]),
+                                   user=env["MYSQL_USER"], password=env["MYSQL_PASS"],
+                                   database=env["MYSQL_DB_NAME"], charset="utf8mb4", connect_timeout=5)
             try:
                 with conn.cursor() as cur:
                     cur.execute("SHOW TABLES LIKE 'videos'")
@@ -44,14 +47,16 @@ class Table:
                     return [Video(*r) for r in cur.fetchall()]
             finally:
                 conn.close()
-        try:
-            conn = sqlite3.connect(f"file:{self.env['VFS_NOTIFIER_SQLITE_PATH']}?mode=ro", uri=True, timeout=10)
-        except sqlite3.OperationalError:
-            return []
+        path = self.env["VFS_NOTIFIER_SQLITE_PATH"]
+        if not os.path.exists(path):
+            return []   # the service creates the file with the table
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         try:
             return [Video(*r) for r in conn.execute(query)]
-        except sqlite3.OperationalError:
-            return []
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return []
+            raise
         finally:
             conn.close()
 

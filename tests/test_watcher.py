@@ -1,0 +1,402 @@
+"""The kernel side alone: the real Watcher on real inotify and real directories, no service.
+
+The change kinds are reached through the module (`watcher.FILE_MOVED`), not imported by
+name, so that the stall regression test below also runs against an old watcher.py, where
+it must fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from vfs_notifier import watcher
+from vfs_notifier.watcher import Change, Watcher
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def kernel():
+    started: list[Watcher] = []
+
+    def start(**options) -> Watcher:
+        started.append(Watcher(**options))
+        return started[-1]
+
+    yield start
+    for instance in started:
+        instance.close()
+
+
+def collect(w: Watcher, until: Callable[[list[Change]], bool], timeout: float = 10) -> list[Change]:
+    """Read as the service does (poll the watcher's fd, then read) until `until` holds."""
+    poller = select.poll()
+    poller.register(w.fileno(), select.POLLIN)
+    seen: list[Change] = []
+    deadline = time.monotonic() + timeout
+    while not until(seen):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out; changes so far: {seen[-20:]}")
+        if poller.poll(min(left, 0.5) * 1000):
+            seen += w.read()
+    return seen
+
+
+def settle(w: Watcher, quiet: float = 0.3) -> list[Change]:
+    """Everything until nothing has come for `quiet` seconds."""
+    poller = select.poll()
+    poller.register(w.fileno(), select.POLLIN)
+    seen: list[Change] = []
+    while poller.poll(quiet * 1000):
+        seen += w.read()
+    return seen
+
+
+def has(kind: str, path, source=None) -> Callable[[list[Change]], bool]:
+    def check(changes: list[Change]) -> bool:
+        return any(c.kind == kind and c.path == str(path) and (source is None or c.source == str(source))
+                   for c in changes)
+    return check
+
+
+def watch_tree(w: Watcher, top: Path, is_root: bool = True) -> int:
+    assert w.watch(str(top), is_root=is_root) is None
+    count = 1
+    for directory, subdirs, _ in os.walk(top):
+        for name in subdirs:
+            assert w.watch(os.path.join(directory, name)) is None
+            count += 1
+    return count
+
+
+def touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(b"x")
+    return path
+
+
+# --- renames -----------------------------------------------------------------------------
+
+def test_a_file_renamed_inside_the_tree_is_one_move(kernel, tmp_path):
+    root = tmp_path / "root"
+    touch(root / "sub" / "a.mp4")
+    w = kernel()
+    watch_tree(w, root)
+    os.rename(root / "sub" / "a.mp4", root / "b.mp4")
+    changes = collect(w, has(watcher.FILE_MOVED, root / "b.mp4", root / "sub" / "a.mp4"))
+    changes += settle(w)
+    assert [c for c in changes if c.kind != watcher.FILE_ATTRIB] == [
+        Change(watcher.FILE_MOVED, str(root / "b.mp4"), str(root / "sub" / "a.mp4"))]
+
+
+def test_a_directory_renamed_deep_in_the_tree_carries_its_watches(kernel, tmp_path):
+    root = tmp_path / "root"
+    deep = root / "a" / "b" / "c" / "d" / "e"
+    deep.mkdir(parents=True)
+    (root / "other").mkdir()
+    w = kernel()
+    count = watch_tree(w, root)
+    old, new = root / "a" / "b", root / "other" / "B"
+    os.rename(old, new)
+    changes = collect(w, has(watcher.DIR_MOVED, new, old))
+    assert not any(c.kind in (watcher.DIR_LEFT, watcher.DIR_ARRIVED) for c in changes + settle(w))
+    assert w.watch_count() == count                      # re-keyed, not dropped and added
+    paths = {watch.path for watch in w._wm.watches.values()}
+    assert str(new / "c" / "d" / "e") in paths and not any(p.startswith(str(old)) for p in paths)
+    # An event from below the renamed directory carries the new path.
+    touch(new / "c" / "d" / "e" / "x.mp4")
+    collect(w, has(watcher.FILE_DONE, new / "c" / "d" / "e" / "x.mp4"))
+    # ... and removing the renamed tree removes exactly its watches.
+    w.unwatch_tree(str(new))
+    assert w.watch_count() == count - 4
+
+
+def test_a_rename_over_a_read_boundary_is_still_paired(kernel, tmp_path):
+    """The two halves of a rename read apart: the MOVED_FROM waits for the next read."""
+    root = tmp_path / "root"
+    touch(root / "a.mp4")
+    w = kernel()
+    watch_tree(w, root)
+    settle(w)
+    os.rename(root / "a.mp4", root / "b.mp4")
+    time.sleep(0.2)
+    # Split the reader's chunk between the two events, as a read ending there would.
+    chunk = b"".join(w._chunks)
+    w._chunks.clear()
+    first = 16 + int.from_bytes(chunk[12:16], "little")
+    w._chunks.append(chunk[:first])
+    assert [c for c in w.read() if c.kind != watcher.FILE_ATTRIB] == []    # held, not gone
+    w._chunks.append(chunk[first:])
+    assert w.read() == [Change(watcher.FILE_MOVED, str(root / "b.mp4"), str(root / "a.mp4"))]
+
+
+def test_moved_out_is_gone_and_moved_in_is_new(kernel, tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    touch(root / "file.mp4")
+    touch(root / "dir" / "deeper" / "v.mp4")
+    touch(outside / "in.mp4")
+    touch(outside / "indir" / "w.mp4")
+    w = kernel()
+    count = watch_tree(w, root)
+    assert count == 3
+    os.rename(root / "file.mp4", outside / "file.mp4")
+    os.rename(root / "dir", outside / "dir")
+    changes = collect(w, lambda cs: has(watcher.FILE_GONE, root / "file.mp4")(cs)
+                      and has(watcher.DIR_LEFT, root / "dir")(cs))
+    assert w.watch_count() == 1                          # the moved-away tree is not watched
+    os.rename(outside / "in.mp4", root / "in.mp4")
+    os.rename(outside / "indir", root / "indir")
+    changes += collect(w, lambda cs: has(watcher.FILE_DONE, root / "in.mp4")(cs)
+                       and has(watcher.DIR_ARRIVED, root / "indir")(cs))
+    changes += settle(w)
+    assert not any(c.kind in (watcher.FILE_MOVED, watcher.DIR_MOVED) for c in changes)
+    # Nothing from the moved-away tree reaches us any more.
+    touch(outside / "dir" / "deeper" / "later.mp4")
+    assert settle(w) == []
+
+
+def test_a_held_move_out_is_released_within_milliseconds(kernel, tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    touch(root / "a.mp4")
+    outside.mkdir()
+    w = kernel()
+    watch_tree(w, root)
+    settle(w)
+    os.rename(root / "a.mp4", outside / "a.mp4")
+    started = time.monotonic()
+    collect(w, has(watcher.FILE_GONE, root / "a.mp4"), timeout=2)
+    assert time.monotonic() - started < 0.5              # no later event needed to release it
+
+
+def test_a_name_reused_before_the_move_pairs_comes_out_in_order(kernel, tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    touch(root / "a.mp4")
+    outside.mkdir()
+    w = kernel()
+    watch_tree(w, root)
+    settle(w)
+    os.rename(root / "a.mp4", outside / "a.mp4")
+    touch(root / "a.mp4")
+    changes = [c for c in collect(w, has(watcher.FILE_DONE, root / "a.mp4")) + settle(w)
+               if c.kind != watcher.FILE_ATTRIB]
+    assert [c.kind for c in changes] == [watcher.FILE_GONE, watcher.FILE_LINKED, watcher.FILE_DONE]
+
+
+# --- attributes ----------------------------------------------------------------------------
+
+def test_a_files_attributes_changed(kernel, tmp_path):
+    root = tmp_path / "root"
+    target = touch(root / "held.mp4")
+    w = kernel()
+    watch_tree(w, root)
+    settle(w)
+    target.chmod(0o600)
+    os.utime(target, (1, 1))
+    time.sleep(0.2)                                      # both in one read
+    assert w.read() == [Change(watcher.FILE_ATTRIB, str(target))]   # two changes of it, one change
+    os.utime(target, (2, 2))
+    collect(w, has(watcher.FILE_ATTRIB, target))          # and again in a later read
+
+
+def test_a_directorys_attributes_changed(kernel, tmp_path):
+    """The parent's event names it; the directory's own watch says it too, only a root's counts."""
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    w = kernel()
+    watch_tree(w, root)
+    (root / "sub").chmod(0o700)
+    root.chmod(0o700)
+    changes = collect(w, has(watcher.DIR_ATTRIB, root)) + settle(w)
+    assert sorted(changes) == [Change(watcher.DIR_ATTRIB, str(root)), Change(watcher.DIR_ATTRIB, str(root / "sub"))]
+
+
+def test_a_temporary_file_given_its_times_then_renamed(kernel, tmp_path):
+    """rsync's way: write .name.XXXXXX, set its times, rename it into place: one move, no ATTRIB."""
+    root = tmp_path / "root"
+    root.mkdir()
+    w = kernel()
+    watch_tree(w, root)
+    temporary = touch(root / ".clip.mp4.Ab12Cd")
+    os.utime(temporary, (1, 1))
+    os.rename(temporary, root / "clip.mp4")
+    time.sleep(0.2)                                      # all of it in one read
+    assert w.read() == [Change(watcher.FILE_LINKED, str(temporary)), Change(watcher.FILE_DONE, str(temporary)),
+                        Change(watcher.FILE_MOVED, str(root / "clip.mp4"), str(temporary))]
+
+
+def test_a_burst_copied_with_its_times_costs_no_extra_changes(kernel, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    w = kernel()
+    watch_tree(w, root)
+    old = time.time() - 3600
+    for index in range(2000):
+        path = touch(root / f"f{index:05d}.mp4")
+        os.utime(path, (old, old))                       # as cp -p, rsync -t, tar -x do
+    changes = collect(w, lambda cs: sum(c.kind == watcher.FILE_DONE for c in cs) == 2000) + settle(w)
+    assert sum(c.kind == watcher.FILE_ATTRIB for c in changes) == 0
+    assert len(changes) == 4000                          # FILE_LINKED and FILE_DONE per file, as before
+
+
+# --- the reader's buffer -------------------------------------------------------------------
+
+def test_a_full_buffer_is_one_overflow_then_events_again(kernel, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    w = kernel(buffer_limit=4096)
+    watch_tree(w, root)
+    for index in range(3000):                           # ~200 kB of events, nobody reading
+        touch(root / f"f{index:05d}.mp4")
+    time.sleep(0.5)                                      # the reader thread drains the kernel
+    changes = w.read()
+    assert [c for c in changes if c.kind == watcher.OVERFLOW] == [Change(watcher.OVERFLOW, "")]
+    assert sum(len(c) for c in w._chunks if c) <= 4096
+    after = touch(root / "after.mp4")
+    collect(w, has(watcher.FILE_DONE, after))
+
+
+# --- watch failures as values --------------------------------------------------------------
+
+def test_refused_watches_are_kept_for_the_service(tmp_path):
+    """ENOSPC, in a user namespace with its own tiny watch limit (the machine's is untouched)."""
+    for index in range(6):
+        (tmp_path / f"d{index}").mkdir()
+    program = f"""
+import json, sys
+sys.path.insert(0, {str(REPO)!r})
+open("/proc/sys/user/max_inotify_watches", "w").write("3")
+from vfs_notifier.watcher import Watcher
+w = Watcher()
+problems = [w.watch({str(tmp_path)!r} + f"/d{{i}}") for i in range(6)]
+print(json.dumps({{"problems": problems, "refused": sorted(w.refused), "limit": w.limit_reached,
+                  "count": w.watch_count()}}))
+w.unwatch_tree({str(tmp_path)!r} + "/d5")
+print(json.dumps(sorted(w.refused)))
+"""
+    result = subprocess.run(["unshare", "--user", "--map-root-user", sys.executable, "-c", program],
+                            capture_output=True, text=True, timeout=30)
+    if result.returncode != 0 and "unshare" in result.stderr:
+        pytest.skip(f"no user namespace here: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.splitlines()
+    report = json.loads(first)
+    assert report["problems"] == [None] * 3 + [28] * 3  # ENOSPC
+    assert report["refused"] == [str(tmp_path / f"d{i}") for i in (3, 4, 5)]
+    assert report["limit"] is True and report["count"] == 3
+    assert json.loads(second) == [str(tmp_path / f"d{i}") for i in (3, 4)]
+
+
+# --- removing a tree -----------------------------------------------------------------------
+
+def make_dirs(top: Path, count: int) -> None:
+    for index in range(count):
+        (top / f"p{index // 50:04d}" / f"c{index % 50:02d}").mkdir(parents=True)
+
+
+def test_unwatching_costs_the_same_whatever_else_is_watched(kernel, tmp_path):
+    """200 directories unwatched one by one (as rm -rf reports them) among 500 or 10,000 other
+    watches: the old way scanned every watch per directory, 20 x the watches, 20 x the time."""
+    timings = []
+    for others in (500, 10000):
+        base = tmp_path / f"case{others}"
+        make_dirs(base / "others", others)
+        w = kernel()
+        watched = watch_tree(w, base)
+        assert watched > others
+        best = float("inf")
+        for attempt in range(3):
+            gone = [base / f"gone{attempt}" / f"d{index:03d}" for index in range(200)]
+            for directory in gone:
+                directory.mkdir(parents=True)
+                w.watch(str(directory))
+            started = time.thread_time()
+            for directory in gone:
+                w.unwatch_tree(str(directory))
+            best = min(best, time.thread_time() - started)
+        timings.append(best)
+        assert w.watch_count() == watched                # exactly those watches went
+    assert timings[1] < timings[0] * 4 + 0.005, timings
+
+
+def test_rm_rf_is_read_in_time_linear_in_the_tree(kernel, tmp_path):
+    """rm -rf of 2,000 then 8,000 watched directories: the reads take ~4 x as long, not ~16 x."""
+    spent = {}
+    for count in (2000, 8000):
+        top = tmp_path / f"tree{count}"
+        make_dirs(top, count)
+        w = kernel()
+        watched = watch_tree(w, top)
+        shutil.rmtree(top / "p0000")                     # warm up: imports, caches
+        settle(w)
+        shutil.rmtree(top)
+        time.sleep(0.3)
+        started = time.thread_time()
+        while w.watch_count():
+            w.read()
+            assert time.thread_time() - started < 30
+        spent[count] = time.thread_time() - started
+        assert watched > count
+    assert spent[8000] < spent[2000] * 8 + 0.05, spent
+
+
+# --- the stall fixed in 125677a (issue 9 item 4) --------------------------------------------
+
+def test_back_to_back_bursts_never_stall_the_reader(kernel, tmp_path):
+    """Bursts one after another, read as the service reads them: the reader thread once wrote
+    its wake-up only when it found the deque empty, and the loop could empty it between that
+    check and the append; no wake-up came again and every later event waited forever. On that
+    code (5b95cf2) this fails nearly every run, within a few bursts."""
+    root = tmp_path / "root"
+    root.mkdir()
+    w = kernel()
+    assert w.watch(str(root), is_root=True) is None
+    bursts, per_burst = 6, 3000
+    stop = threading.Event()
+
+    def write() -> None:
+        for burst in range(bursts):
+            directory = root / f"b{burst:02d}"
+            directory.mkdir()
+            w.watch(str(directory))
+            for index in range(per_burst):
+                if stop.is_set():
+                    return
+                with open(directory / f"f{index:05d}.mp4", "wb") as handle:
+                    handle.write(b"x")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    poller = select.poll()
+    poller.register(w.fileno(), select.POLLIN)
+    done = 0
+    heard = time.monotonic()
+    try:
+        while done < bursts * per_burst and time.monotonic() - heard < 3:
+            if poller.poll(100):
+                done += sum(1 for c in w.read() if c.kind == watcher.FILE_DONE)
+                heard = time.monotonic()
+                # The service's work on what it read (the gate, the registrar) holds the
+                # interpreter for a while; the reader thread runs meanwhile.
+                busy_until = time.perf_counter() + 0.001
+                while time.perf_counter() < busy_until:
+                    pass
+    finally:
+        stop.set()
+        writer.join()
+        shutil.rmtree(root, ignore_errors=True)   # 18,000 files need not outlive the test
+    waiting = sum(1 for chunk in w._chunks if chunk)
+    assert done == bursts * per_burst, f"stalled: {done} of {bursts * per_burst} closes read, " \
+                                       f"{waiting} chunks waiting without a wake-up"
