@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from tests.conftest import write_file
@@ -116,3 +119,72 @@ def test_scan_with_database_down_exits_1(tree, mysql_env):
     env = {**tree.env, **mysql_env, "MYSQL_PORT": "1"}
     result = run_cli("scan", env=env)
     assert result.returncode == 1 and "database unavailable" in result.stderr
+
+
+def _insert_foreign_row(env) -> None:
+    """A row another program wrote, with every nullable column NULL (the table allows it)."""
+    sql = "INSERT INTO videos (main_dir, des_video_path, status, des_url) VALUES (NULL, '/elsewhere/x.mp4', NULL, NULL)"
+    if env.get("MYSQL_HOST"):
+        import pymysql
+        with pymysql.connect(host=env["MYSQL_HOST"], port=int(env["MYSQL_PORT"]), user=env["MYSQL_USER"],
+                             password=env["MYSQL_PASS"], database=env["MYSQL_DB_NAME"]) as conn:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+            conn.commit()
+    else:
+        import sqlite3
+        with sqlite3.connect(env["VFS_NOTIFIER_SQLITE_PATH"]) as conn:
+            conn.execute(sql)
+
+
+def test_list_prints_the_rows_as_a_table_and_as_json(store_tree):
+    root = store_tree.root
+    names = ["a.mp4", "My Show #1/ep 1.mkv", "odd\nname.mov"]
+    for name in names:
+        write_file(root / name, mtime_ago=60)
+    assert run_cli("scan", env=store_tree.env).returncode == 0
+    _insert_foreign_row(store_tree.env)
+    rows = store_tree.table.rows()
+    assert len(rows) == 4
+
+    as_json = run_cli("list", "--json", env=store_tree.env)
+    assert as_json.returncode == 0, as_json.stderr
+    listed = json.loads(as_json.stdout)
+    assert [set(item) for item in listed] == [{"id", "status", "created", "path", "url", "main_dir"}] * 4
+    assert [item["path"] for item in listed] == [row.path for row in rows]        # by id
+    assert [item["url"] for item in listed] == [row.url for row in rows]
+    ids = [item["id"] for item in listed]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", item["created"]) for item in listed)
+    assert listed[-1] == {"id": ids[-1], "status": None, "created": listed[-1]["created"],
+                          "path": "/elsewhere/x.mp4", "url": None, "main_dir": None}
+    assert {item["main_dir"] for item in listed[:3]} == {str(root)}
+
+    table = run_cli("list", env=store_tree.env)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["id", "status", "created", "path", "url"]
+    assert len(lines) == 5                       # the newline in a name is escaped, not printed
+    for line, item in zip(lines[1:], listed):
+        path = item["path"].replace("\n", "\\n")
+        assert line.startswith(str(item["id"])) and path in line
+        assert line.endswith(item["url"] or "NULL")
+    url_column = lines[0].index("url")
+    assert all(line[url_column:].strip() in {i["url"] or "NULL" for i in listed} for line in lines[1:])
+
+
+def test_list_on_a_fresh_machine_creates_nothing(tree):
+    database = tree.work / "videos.sqlite3"
+    result = run_cli("list", "--json", env=tree.env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+    assert "does not exist yet" in result.stderr
+    assert not database.exists() and not (tree.work / "log").exists()
+    table = run_cli("list", env=tree.env)
+    assert table.returncode == 0 and table.stdout.split() == ["id", "status", "created", "path", "url"]
+
+
+def test_list_with_database_down_exits_1(tree, mysql_env):
+    result = run_cli("list", env={**tree.env, **mysql_env, "MYSQL_PORT": "1"})
+    assert result.returncode == 1 and "database unavailable" in result.stderr
+    assert mysql_env["MYSQL_PASS"] not in result.stderr

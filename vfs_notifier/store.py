@@ -7,12 +7,24 @@ unavailable (retry later, whatever the cause), or it refused particular rows.
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, Iterator, NamedTuple, Optional, Protocol, Sequence
 
 from .rows import Row
 from .settings import Database
 
 TABLE = "videos"
+
+
+class VideoRow(NamedTuple):
+    """One row of `videos` as it is (for `vfs-notifier list`); columns the table allows to be
+    NULL may be None. created_date is text, 'YYYY-MM-DD HH:MM:SS', as both backends hold it."""
+
+    id: int
+    main_dir: Optional[str]
+    path: str
+    status: Optional[int]
+    created_date: Optional[str]
+    url: Optional[str]
 
 
 class StoreUnavailable(Exception):
@@ -40,6 +52,9 @@ class Store(Protocol):
 
     def delete(self, paths: Sequence[str]) -> int:
         """Delete the rows of these exact paths; returns how many rows went."""
+
+    def videos(self) -> Iterator[VideoRow]:
+        """Every row of `videos`, by id, streamed."""
 
     def close(self) -> None:
         """Drop the connection; open() may be called again."""

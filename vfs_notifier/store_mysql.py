@@ -9,7 +9,7 @@ import pymysql.cursors
 
 from .rows import Row
 from .settings import Database
-from .store import RowsRejected, StoreUnavailable, chunks
+from .store import RowsRejected, StoreUnavailable, VideoRow, chunks
 
 # Exactly the table existing deployments have; never altered on their side.
 CREATE_TABLE = """\
@@ -98,6 +98,22 @@ class MySQLStore:
             finally:
                 cursor.close()
             self._conn.commit()  # ends the read transaction: later reads see new rows
+
+    def videos(self) -> Iterator[VideoRow]:
+        assert self._conn is not None
+        with self._guard():
+            cursor = self._conn.cursor(pymysql.cursors.SSCursor)
+            try:
+                cursor.execute("SELECT `id`, `main_dir`, `des_video_path`, `status`, `created_date`, "
+                               "`des_url` FROM `videos` ORDER BY `id`")
+                while True:
+                    batch = cursor.fetchmany(10000)
+                    if not batch:
+                        break
+                    for id_, main_dir, path, status, created, url in batch:
+                        yield VideoRow(id_, main_dir, path, status, created and str(created), url)
+            finally:
+                cursor.close()
 
     def insert(self, rows: Sequence[Row]) -> None:
         values = [(r.main_dir, r.path, 1, r.url) for r in rows]

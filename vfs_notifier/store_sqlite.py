@@ -8,7 +8,7 @@ import sqlite3
 from typing import Iterator, Optional, Sequence
 
 from .rows import Row
-from .store import RowsRejected, StoreUnavailable, chunks
+from .store import RowsRejected, StoreUnavailable, VideoRow, chunks
 
 CREATE_TABLE = """\
 CREATE TABLE IF NOT EXISTS videos (
@@ -56,6 +56,15 @@ class SQLiteStore:
         try:
             for (path,) in conn.execute(query, args):
                 yield path
+        except sqlite3.Error as err:
+            raise StoreUnavailable(f"{self.path}: {err}") from None
+
+    def videos(self) -> Iterator[VideoRow]:
+        conn = self._connection()
+        try:
+            for row in conn.execute("SELECT id, main_dir, des_video_path, status, created_date, des_url "
+                                    "FROM videos ORDER BY id"):
+                yield VideoRow(*row)
         except sqlite3.Error as err:
             raise StoreUnavailable(f"{self.path}: {err}") from None
 
