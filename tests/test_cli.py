@@ -188,3 +188,67 @@ def test_list_with_database_down_exits_1(tree, mysql_env):
     result = run_cli("list", env={**tree.env, **mysql_env, "MYSQL_PORT": "1"})
     assert result.returncode == 1 and "database unavailable" in result.stderr
     assert mysql_env["MYSQL_PASS"] not in result.stderr
+
+
+def _check_config_lines(env) -> dict[str, tuple[str, str]]:
+    result = run_cli("check-config", env=env)
+    assert result.returncode == 0, result.stderr
+    shown = {}
+    for line in result.stdout.splitlines():
+        match = re.fullmatch(r"(\S+)\s+= (.*?)    \((.*)\)", line)
+        if match:
+            shown[match.group(1)] = (match.group(2), match.group(3))
+    return shown
+
+
+def test_check_config_shows_every_setting_set_or_not(tree):
+    """Nothing set but the three required variables: every other setting is printed, an unset
+    one as (unset), each with where its value or default comes from."""
+    shown = _check_config_lines(tree.env)
+    settings = {"database.host", "database.port", "database.socket", "database.user",
+                "database.name", "database.password", "database.password_file",
+                "database.sqlite_path", "urls.base_url", "urls.base_path", "urls.nginx_root",
+                "service.poll_interval", "service.rescan_interval", "service.forget_removed",
+                "service.extensions", "logging.directory", "logging.level",
+                "roots[0].path", "roots[0].internal_path", "roots[0].base_url", "roots[0].base_path"}
+    assert set(shown) == settings
+    for key in ("database.host", "database.user", "database.name", "database.socket",
+                "database.password", "database.password_file", "urls.nginx_root",
+                "roots[0].internal_path"):
+        value, source = shown[key]
+        assert value == "(unset)" and source.startswith("default"), (key, shown[key])
+    assert shown["database.host"][1] == "default: no server: the embedded SQLite store"
+    assert shown["roots[0].internal_path"][1].startswith("default: roots[0].path")
+    assert shown["roots[0].base_url"] == ("http://media.test/videos", "default: urls.base_url")
+    assert shown["roots[0].base_path"] == (tree.env["BASE_PATH"], "default: urls.base_path")
+    assert shown["database.port"] == ("3306", "default")
+    assert shown["logging.level"] == ("info", "default")
+
+
+def test_check_config_names_systemds_directories_as_the_defaults(tree):
+    env = {k: v for k, v in tree.env.items() if k not in ("VFS_NOTIFIER_SQLITE_PATH", "LOG_BASE_DIRECTORY")}
+    plain = _check_config_lines(env)
+    assert plain["database.sqlite_path"] == ("/var/lib/vfs-notifier/videos.sqlite3",
+                                             "default, as $STATE_DIRECTORY is unset")
+    assert plain["logging.directory"] == ("/var/log/vfs-notifier", "default, as $LOGS_DIRECTORY is unset")
+    state, logs = tree.work / "state", tree.work / "logs"
+    under_systemd = _check_config_lines({**env, "STATE_DIRECTORY": str(state), "LOGS_DIRECTORY": str(logs)})
+    assert under_systemd["database.sqlite_path"] == (f"{state}/videos.sqlite3",
+                                                     "default: $STATE_DIRECTORY, which systemd set")
+    assert under_systemd["logging.directory"] == (str(logs), "default: $LOGS_DIRECTORY, which systemd set")
+
+
+def test_check_config_with_everything_set_shows_no_unset(tree, mysql_env):
+    config = tree.work / "full.toml"
+    config.write_text(f'[database]\nsocket = "/run/mysqld/mysqld.sock"\npassword_file = "{tree.work}/pw"\n'
+                      f'[urls]\nnginx_root = "/srv/nginx"\n'
+                      f'[[roots]]\npath = "{tree.root}"\ninternal_path = "/inside/videos"\n')
+    (tree.work / "pw").write_text("secret-from-file\n")
+    env = {**tree.env, **mysql_env, "VFS_NOTIFIER_CONFIG": str(config)}
+    del env["CLIENT_VIDEO_DIR"], env["MYSQL_PASS"]
+    shown = _check_config_lines(env)
+    assert [key for key, (value, _) in shown.items() if value == "(unset)"] == []
+    assert shown["roots[0].internal_path"] == ("/inside/videos", str(config))
+    assert shown["urls.nginx_root"] == ("/srv/nginx", str(config))
+    assert shown["database.password"] == ("(hidden)", f"file {tree.work}/pw")
+    assert shown["database.host"] == (mysql_env["MYSQL_HOST"], "environment (MYSQL_HOST)")

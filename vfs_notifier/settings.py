@@ -168,25 +168,33 @@ class _Spec:
     parse: Callable[[Any], Any]
     default: Any = None       # None: required (unless `optional`)
     optional: bool = False    # an unset or empty optional value is ""
+    unset_means: str = ""     # what an unset optional setting does, for check-config
 
 
 _SPECS = (
-    _Spec("database.host", ("MYSQL_HOST",), _text, optional=True),
+    _Spec("database.host", ("MYSQL_HOST",), _text, optional=True,
+          unset_means="no server: the embedded SQLite store"),
     _Spec("database.port", ("MYSQL_PORT",), _port, 3306),
-    _Spec("database.socket", ("MYSQL_SOCKET",), _path, optional=True),
-    _Spec("database.user", ("MYSQL_USER",), _text, optional=True),
-    _Spec("database.name", ("MYSQL_DB_NAME",), _text, optional=True),
-    _Spec("database.password", ("MYSQL_PASS",), _text, optional=True),
-    _Spec("database.password_file", ("MYSQL_PASS_FILE",), _path, optional=True),
+    _Spec("database.socket", ("MYSQL_SOCKET",), _path, optional=True,
+          unset_means="TCP to database.host:database.port"),
+    _Spec("database.user", ("MYSQL_USER",), _text, optional=True,
+          unset_means="none; required with a MySQL server"),
+    _Spec("database.name", ("MYSQL_DB_NAME",), _text, optional=True,
+          unset_means="none; required with a MySQL server"),
+    _Spec("database.password", ("MYSQL_PASS",), _text, optional=True,
+          unset_means="no password, unless database.password_file or the systemd credential "
+                      "mysql-password gives one"),
+    _Spec("database.password_file", ("MYSQL_PASS_FILE",), _path, optional=True, unset_means="none"),
     _Spec("database.sqlite_path", ("VFS_NOTIFIER_SQLITE_PATH",), _path, optional=True),
     _Spec("urls.base_url", ("NGINX_BASE_URL",), _url),
     _Spec("urls.base_path", ("BASE_PATH",), _path),
-    _Spec("urls.nginx_root", ("NGINX_INTERNAL_PATH", "NGINX_SERVE_DIRECTORY"), _path, optional=True),
+    _Spec("urls.nginx_root", ("NGINX_INTERNAL_PATH", "NGINX_SERVE_DIRECTORY"), _path, optional=True,
+          unset_means="nginx sees the files at urls.base_path"),
     _Spec("service.poll_interval", ("FOLDER_POLL_INTERVAL",), _positive_seconds, 5.0),
     _Spec("service.rescan_interval", ("VFS_NOTIFIER_RESCAN_INTERVAL",), _seconds, 0.0),
     _Spec("service.forget_removed", ("VFS_NOTIFIER_FORGET_REMOVED",), _boolean, True),
     _Spec("service.extensions", ("VFS_NOTIFIER_EXTENSIONS",), _extensions, ("mp4", "avi", "mov", "mkv")),
-    _Spec("logging.directory", ("LOG_BASE_DIRECTORY",), _path, optional=True),
+    _Spec("logging.directory", ("LOG_BASE_DIRECTORY",), _path, optional=True),  # default: below
     _Spec("logging.level", ("VFS_NOTIFIER_LOG_LEVEL",), _level, "info"),
 )
 
@@ -198,6 +206,7 @@ _ROOT_ENV = {
     1: {"path": "STORAGE_PC_VIDEO_DIR", "base_url": "STORAGE_PC_BASE_URL"},
 }
 CREDENTIAL_NAME = "mysql-password"
+UNSET = "(unset)"   # how check-config shows an optional setting nobody set
 MAIN_DIR_CHARS = 512   # `main_dir` varchar(512): a watched root's path must fit
 SECRET_KEYS = frozenset({"database.password"})
 
@@ -214,7 +223,8 @@ class _Resolver:
         self.provenance: dict[str, tuple[str, str]] = {}
 
     def get(self, key: str, env_vars: tuple[str, ...], parse: Callable[[Any], Any],
-            file_value: Any, *, default: Any = None, optional: bool = False) -> Any:
+            file_value: Any, *, default: Any = None, optional: bool = False, note: str = "") -> Any:
+        """`note` says where a default comes from, or what an unset optional setting means."""
         for var in env_vars:
             raw = self.env.get(var)
             if raw is None or (raw == "" and optional):
@@ -222,10 +232,12 @@ class _Resolver:
             return self._parse(var, raw, parse, "environment", key)
         if file_value is not None and not (file_value == "" and optional):
             return self._parse(key, file_value, parse, self.file_label, key)
+        source = f"default: {note}" if note else "default"
         if default is not None:
-            self.provenance[key] = (_show(default), "default")
+            self.provenance[key] = (_show(default), source)
             return default
         if optional:
+            self.provenance[key] = (UNSET, source)
             return ""
         names = " or ".join(env_vars)
         raise ConfigError(f"{key} ({names})" if names else key,
@@ -303,15 +315,15 @@ def _resolve_roots(res: _Resolver, data: Mapping[str, Any], base_url: str, base_
     for index, table in enumerate(tables):
         names = _ROOT_ENV.get(index, {})
 
-        def one(name: str, default: Any = None, optional: bool = False) -> Any:
+        def one(name: str, default: Any = None, optional: bool = False, note: str = "") -> Any:
             env_vars = (names[name],) if name in names else ()
             return res.get(f"roots[{index}].{name}", env_vars, _ROOT_KEYS[name], table.get(name),
-                           default=default, optional=optional)
+                           default=default, optional=optional, note=note)
 
         path = one("path")
-        internal = one("internal_path", optional=True)
-        root_url = one("base_url", default=base_url)
-        root_base = one("base_path", default=base_path)
+        internal = one("internal_path", optional=True, note=f"roots[{index}].path: watched where rows name it")
+        root_url = one("base_url", default=base_url, note="urls.base_url")
+        root_base = one("base_path", default=base_path, note="urls.base_path")
         if os.path.commonpath([path, root_base]) != root_base:
             setting = names.get("path", f"roots[{index}].path")
             source = res.provenance[f"roots[{index}].path"][1]
@@ -344,7 +356,7 @@ def _resolve_roots(res: _Resolver, data: Mapping[str, Any], base_url: str, base_
 def _root_setting(res: _Resolver, index: int) -> tuple[str, str]:
     """The name and source of root `index`'s watched directory, for an error about it."""
     key = f"roots[{index}].internal_path"
-    if key not in res.provenance:
+    if res.provenance.get(key, (UNSET,))[0] == UNSET:
         key = f"roots[{index}].path"
     source = res.provenance.get(key, ("", res.file_label))[1]
     if source.startswith("environment ("):
@@ -366,7 +378,7 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
         section, name = spec.key.split(".")
         file_value = _section(data, section, file_label).get(name)
         values[spec.key] = res.get(spec.key, spec.env, spec.parse, file_value,
-                                   default=spec.default, optional=spec.optional)
+                                   default=spec.default, optional=spec.optional, note=spec.unset_means)
 
     db_host, db_socket = values["database.host"], values["database.socket"]
     if db_host or db_socket:
@@ -380,8 +392,10 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
         env.get("STATE_DIRECTORY", "").split(":")[0] or "/var/lib/vfs-notifier", "videos.sqlite3")
     log_directory = values["logging.directory"] or (
         env.get("LOGS_DIRECTORY", "").split(":")[0] or "/var/log/vfs-notifier")
-    res.provenance.setdefault("database.sqlite_path", (sqlite_path, "default"))
-    res.provenance.setdefault("logging.directory", (log_directory, "default"))
+    if not values["database.sqlite_path"]:
+        res.provenance["database.sqlite_path"] = (sqlite_path, _directory_default("STATE_DIRECTORY", env))
+    if not values["logging.directory"]:
+        res.provenance["logging.directory"] = (log_directory, _directory_default("LOGS_DIRECTORY", env))
 
     roots = _resolve_roots(res, data, values["urls.base_url"], values["urls.base_path"])
     database = Database(host=db_host, port=values["database.port"], socket=db_socket,
@@ -396,6 +410,14 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
         log_directory=log_directory, log_level=values["logging.level"],
         provenance=res.provenance,
     )
+
+
+def _directory_default(variable: str, env: Mapping[str, str]) -> str:
+    """Where a default directory came from: systemd's StateDirectory=/LogsDirectory= (which
+    set the variable), or the built-in path."""
+    if env.get(variable, "").split(":")[0]:
+        return f"default: ${variable}, which systemd set"
+    return f"default, as ${variable} is unset"
 
 
 def _resolve_password(res: _Resolver, values: dict[str, Any], read_secret: Callable[[str], str]) -> str:
