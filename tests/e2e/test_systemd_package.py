@@ -95,7 +95,7 @@ def test_unit_exposure_offline() -> None:
 @pytest.fixture(scope="module")
 def deb() -> Path:
     if os.geteuid() != 0:
-        pytest.skip("needs root (debootstrap, overlay mounts, systemd-nspawn)")
+        pytest.skip("needs root (debootstrap, overlay mounts, systemd-nspawn); as root: ./scripts/test")
     capabilities.skip_unless(capabilities.can_boot_nspawn())
     start = time.monotonic()
     proc = subprocess.run([str(REPO / "scripts" / "deb")], cwd=REPO, capture_output=True,
