@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.daemon import Daemon  # noqa: E402
 from tests.support.mariadb import MariaDB  # noqa: E402
+from tests.support.media import write_video  # noqa: E402
 from tests.support.table import Table  # noqa: E402
 
 BASE_URL = "http://media.test/videos"
@@ -93,13 +93,10 @@ def start_service(tree: Tree) -> Iterator[Callable[..., Daemon]]:
         daemon.kill()
 
 
-def write_file(path: Path, data: bytes = b"\0" * 64, mtime_ago: float = 0) -> Path:
-    """Write and close a file (and optionally age it, as a file from an earlier day)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:
-        handle.write(data)
-    if mtime_ago:
-        import time
-        old = time.time() - mtime_ago
-        os.utime(path, (old, old))
-    return path
+def write_file(path: Path, data: bytes | None = None, mtime_ago: float = 0) -> Path:
+    """Write and close a file (and optionally age it, as a file from an earlier day).
+
+    Without `data` it holds what its name says: a real video container made by ffmpeg for a
+    video ending (a.mkv holds Matroska; "movie.mp4.part" holds MP4), plain text otherwise.
+    """
+    return write_video(path, mtime_ago=mtime_ago or None, data=data)

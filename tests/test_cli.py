@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -137,12 +138,32 @@ def _insert_foreign_row(env) -> None:
             conn.execute(sql)
 
 
+def _register(env, root, names) -> None:
+    """Rows as the registrar writes them, through the store's own insert."""
+    import os
+
+    from vfs_notifier import settings as settings_module
+    from vfs_notifier.store import NewVideo, Version
+    from vfs_notifier.store_factory import open_store
+
+    store = open_store(settings_module.load(None, env).database)
+    store.open()
+    try:
+        videos = []
+        for name in names:
+            path = write_file(root / name, mtime_ago=60)
+            st = os.stat(path)
+            url = "http://media.test/videos/videos/" + quote(name)
+            videos.append(NewVideo(str(root), str(path), url,
+                                   Version(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)))
+        store.insert(videos)
+    finally:
+        store.close()
+
+
 def test_list_prints_the_rows_as_a_table_and_as_json(store_tree):
     root = store_tree.root
-    names = ["a.mp4", "My Show #1/ep 1.mkv", "odd\nname.mov"]
-    for name in names:
-        write_file(root / name, mtime_ago=60)
-    assert run_cli("scan", env=store_tree.env).returncode == 0
+    _register(store_tree.env, root, ["a.mp4", "My Show #1/ep 1.mkv", "odd\nname.mov"])
     _insert_foreign_row(store_tree.env)
     rows = store_tree.table.rows()
     assert len(rows) == 4
@@ -205,20 +226,15 @@ def test_check_config_shows_every_setting_set_or_not(tree):
     """Nothing set but the three required variables: every other setting is printed, an unset
     one as (unset), each with where its value or default comes from."""
     shown = _check_config_lines(tree.env)
-    settings = {"database.host", "database.port", "database.socket", "database.user",
-                "database.name", "database.password", "database.password_file",
-                "database.sqlite_path", "urls.base_url", "urls.base_path", "urls.nginx_root",
-                "service.poll_interval", "service.rescan_interval", "service.forget_removed",
-                "service.extensions", "logging.directory", "logging.level",
-                "roots[0].path", "roots[0].internal_path", "roots[0].base_url", "roots[0].base_path"}
+    from vfs_notifier.settings import _SPECS
+    settings = {spec.key for spec in _SPECS} | {"roots[0].path", "roots[0].base_url", "roots[0].base_path"}
     assert set(shown) == settings
     for key in ("database.host", "database.user", "database.name", "database.socket",
                 "database.password", "database.password_file", "urls.nginx_root",
-                "roots[0].internal_path"):
+                "registration.copy_to"):
         value, source = shown[key]
-        assert value == "(unset)" and source.startswith("default"), (key, shown[key])
+        assert value == "(unset)" and source.startswith("default: "), (key, shown[key])
     assert shown["database.host"][1] == "default: no server: the embedded SQLite store"
-    assert shown["roots[0].internal_path"][1].startswith("default: roots[0].path")
     assert shown["roots[0].base_url"] == ("http://media.test/videos", "default: urls.base_url")
     assert shown["roots[0].base_path"] == (tree.env["BASE_PATH"], "default: urls.base_path")
     assert shown["database.port"] == ("3306", "default")
@@ -242,13 +258,14 @@ def test_check_config_with_everything_set_shows_no_unset(tree, mysql_env):
     config = tree.work / "full.toml"
     config.write_text(f'[database]\nsocket = "/run/mysqld/mysqld.sock"\npassword_file = "{tree.work}/pw"\n'
                       f'[urls]\nnginx_root = "/srv/nginx"\n'
-                      f'[[roots]]\npath = "{tree.root}"\ninternal_path = "/inside/videos"\n')
+                      f'[registration]\nmode = "copy"\ncopy_to = "{tree.base}/copies"\n'
+                      f'[[roots]]\npath = "{tree.root}"\n')
     (tree.work / "pw").write_text("secret-from-file\n")
     env = {**tree.env, **mysql_env, "VFS_NOTIFIER_CONFIG": str(config)}
     del env["CLIENT_VIDEO_DIR"], env["MYSQL_PASS"]
     shown = _check_config_lines(env)
     assert [key for key, (value, _) in shown.items() if value == "(unset)"] == []
-    assert shown["roots[0].internal_path"] == ("/inside/videos", str(config))
+    assert shown["registration.copy_to"] == (f"{tree.base}/copies", str(config))
     assert shown["urls.nginx_root"] == ("/srv/nginx", str(config))
     assert shown["database.password"] == ("(hidden)", f"file {tree.work}/pw")
     assert shown["database.host"] == (mysql_env["MYSQL_HOST"], "environment (MYSQL_HOST)")

@@ -16,7 +16,7 @@ from vfs_notifier.settings import ConfigError, Root, resolve
 PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BASE_PATH = "/srv/media"
 BASE_URL = "http://media.test/v"
-ROOT = Root(path="/srv/media/videos", watch_path="/srv/media/videos", base_url=BASE_URL, base_path=BASE_PATH)
+ROOT = Root(path="/srv/media/videos", base_url=BASE_URL, base_path=BASE_PATH)
 EXT = frozenset({"mp4", "avi", "mov", "mkv"})
 UNRESERVED = set(string.ascii_letters + string.digits + "-._~")
 MARK = "\u2603"   # only secrets hold it, so finding it anywhere else is a leak
@@ -122,17 +122,17 @@ def test_printable_is_one_line(dirs):
 
 
 @PROFILE
-@given(dirs=st.lists(segment, max_size=3), name=segment,
-       inside=st.sampled_from(["/videos", "/data/videos", "/mnt/x"]))
-def test_internal_path_only_changes_where_files_are_seen(dirs, name, inside):
-    """In a container the service sees the root at `watch_path`; rows still name `path`."""
-    moved = Root(path=ROOT.path, watch_path=inside, base_url=BASE_URL, base_path=BASE_PATH)
+@given(dirs=st.lists(segment, max_size=3), name=segment)
+def test_a_copy_row_is_the_file_row_moved_below_copy_to(dirs, name):
+    """Copy mode changes where the row's path points, never the rest of the row."""
     try:
-        here = RowMaker(ROOT).row("/".join([ROOT.watch_path, *dirs]), name)
+        here = RowMaker(ROOT).row("/".join([ROOT.path, *dirs]), name)
     except Unstorable:
         return
-    there = RowMaker(moved).row("/".join([inside, *dirs]), name)
-    assert there == here
+    copy = RowMaker(ROOT, copy_to=BASE_PATH + "/copies").row("/".join([ROOT.path, *dirs]), name)
+    assert copy.main_dir == here.main_dir
+    assert copy.path == BASE_PATH + "/copies" + here.path[len(ROOT.path):]
+    assert copy.url == BASE_URL + "/copies" + here.url[len(BASE_URL + "/videos"):]
 
 
 # --- the settings parser ------------------------------------------------------------------
@@ -142,7 +142,7 @@ VARIABLES = ["MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASS", "MYSQL_PASS
              "NGINX_INTERNAL_PATH", "NGINX_SERVE_DIRECTORY", "BASE_PATH", "FOLDER_POLL_INTERVAL",
              "STORAGE_PC_VIDEO_DIR", "STORAGE_PC_BASE_URL", "LOG_BASE_DIRECTORY", "VFS_NOTIFIER_SQLITE_PATH",
              "VFS_NOTIFIER_RESCAN_INTERVAL", "VFS_NOTIFIER_FORGET_REMOVED", "VFS_NOTIFIER_LOG_LEVEL",
-             "VFS_NOTIFIER_EXTENSIONS"]
+             "VFS_NOTIFIER_EXTENSIONS", "VFS_NOTIFIER_REGISTRATION_MODE"]
 VALID_ENV = {"CLIENT_VIDEO_DIR": "/srv/media/videos", "BASE_PATH": "/srv/media", "NGINX_BASE_URL": BASE_URL,
              "MYSQL_HOST": "db", "MYSQL_USER": "u", "MYSQL_DB_NAME": "videos", "MYSQL_PASS": MARK + "pw"}
 FILE = "/etc/vfs-notifier.toml"
@@ -150,14 +150,15 @@ FILE = "/etc/vfs-notifier.toml"
 plain = st.text(st.characters(blacklist_characters=MARK, blacklist_categories=("Cs",)), max_size=30)
 env_value = st.one_of(plain, st.sampled_from(
     ["", " ", "0", "-1", "1e400", "nan", "inf", "abc", "/", "/srv/media", "/srv/media/videos/x", "relative",
-     "http://", "http://x", "ftp://x", "true", "no", "65536", "3306", "/etc/passwd", "a,b", ",", "debug"]))
+     "http://", "http://x", "ftp://x", "true", "no", "65536", "3306", "/etc/passwd", "a,b", ",", "debug", "copy", "in-place", "/srv/media/internal"]))
 secret = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20).map(lambda s: MARK + s)
 toml_scalar = st.one_of(plain, st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=True),
                         st.booleans(), st.lists(plain, max_size=3))
 known_keys = {"database": ["host", "port", "socket", "user", "name", "password", "password_file", "sqlite_path"],
               "urls": ["base_url", "base_path", "nginx_root"],
               "service": ["poll_interval", "rescan_interval", "forget_removed", "extensions"],
-              "logging": ["directory", "level"]}
+              "logging": ["directory", "level"],
+              "registration": ["mode", "copy_to"]}
 
 
 @st.composite
@@ -166,7 +167,7 @@ def toml_data(draw):
     for section in draw(st.lists(st.sampled_from([*known_keys, "roots", "extra"]), max_size=4, unique=True)):
         if section == "roots":
             tables = draw(st.lists(st.dictionaries(
-                st.sampled_from(["path", "internal_path", "base_url", "base_path", "bogus"]),
+                st.sampled_from(["path", "base_url", "base_path", "bogus"]),
                 st.one_of(toml_scalar, st.sampled_from(["/srv/media/videos", "/srv/media/two", "/elsewhere"]))),
                 max_size=3))
             data["roots"] = draw(st.one_of(st.just(tables), toml_scalar))

@@ -1,75 +1,237 @@
-"""The registrar against a real SQLite store: batching, dedup, forgetting, outages."""
+"""The registrar against real stores (SQLite here, MariaDB where marked): the life of a row.
+
+Every test works on real files in a temporary root, since the registrar checks the disk
+when it withdraws a row and remembers the version (device, inode, size, mtime) of each.
+"""
 
 from __future__ import annotations
 
-from vfs_notifier.registrar import Registrar
-from vfs_notifier.rows import Row
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from vfs_notifier.registrar import Registrar, version_of
+from vfs_notifier.rows import RowMaker
+from vfs_notifier.settings import Root
 from vfs_notifier.store import StoreUnavailable
 from vfs_notifier.store_sqlite import SQLiteStore
 
 
-def row(name: str) -> Row:
-    return Row("/r", f"/r/{name}", f"http://h/r/{name}")
+class Fixture:
+    def __init__(self, tmp_path: Path) -> None:
+        self.base = tmp_path / "srv"
+        self.root_dir = self.base / "videos"
+        self.root_dir.mkdir(parents=True)
+        self.db = str(tmp_path / "db.sqlite3")
+        self.root = Root(path=str(self.root_dir),
+                         base_url="http://h/v", base_path=str(self.base))
+        self.maker = RowMaker(self.root)
+
+    def registrar(self, forget: bool = True, **kwargs) -> Registrar:
+        reg = Registrar(SQLiteStore(self.db), [self.root], forget_removed=forget, **kwargs)
+        assert reg.connect()
+        return reg
+
+    def file(self, name: str, data: bytes = b"video") -> Path:
+        path = self.root_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    def offer(self, reg: Registrar, path: Path) -> bool:
+        return reg.offer(self.maker.row_for_path(str(path)), version_of(os.lstat(path)))
+
+    def rows(self) -> list[tuple]:
+        with sqlite3.connect(self.db) as conn:
+            return conn.execute("SELECT id, des_video_path, status, des_url FROM videos ORDER BY id").fetchall()
+
+    def sql(self, statement: str, *args) -> None:
+        with sqlite3.connect(self.db) as conn:
+            conn.execute(statement, args)
 
 
-def registrar(tmp_path, forget=True) -> Registrar:
-    reg = Registrar(SQLiteStore(str(tmp_path / "db.sqlite3")), forget_removed=forget)
+@pytest.fixture
+def fx(tmp_path: Path) -> Fixture:
+    return Fixture(tmp_path)
+
+
+def test_batches_and_never_doubles(fx):
+    reg = fx.registrar()
+    files = [fx.file(f"{i}.mp4") for i in range(2500)]
+    assert all(fx.offer(reg, f) for f in files)
+    assert not fx.offer(reg, files[7])
+    assert [reg.flush() for _ in range(4)] == [1000, 1000, 500, 0]
+    assert not fx.offer(reg, files[7])
+    assert len(fx.rows()) == 2500
+
+
+def test_the_memory_survives_a_restart(fx):
+    reg = fx.registrar()
+    path = fx.file("a.mp4")
+    fx.offer(reg, path)
+    reg.flush()
+    reg.close()
+    again = fx.registrar()
+    assert not fx.offer(again, path)
+    assert len(again.memory) == 1
+
+
+def test_a_row_a_consumer_deleted_is_never_resurrected_but_a_new_version_gets_one(fx):
+    reg = fx.registrar()
+    path = fx.file("a.mp4")
+    fx.offer(reg, path)
+    reg.flush()
+    fx.sql("DELETE FROM videos")
+    restarted = fx.registrar()
+    assert not fx.offer(restarted, path)          # same version: the consumer's delete stands
+    restarted.flush()
+    assert fx.rows() == []
+    os.unlink(path)
+    fx.file("a.mp4", b"another upload")           # a new file at that path is a new video
+    assert fx.offer(restarted, path)
+    restarted.flush()
+    assert [r[1] for r in fx.rows()] == [str(path)]
+
+
+def test_overwritten_in_place_is_signalled_once_on_the_same_row(fx):
+    reg = fx.registrar()
+    path = fx.file("a.mp4")
+    fx.offer(reg, path)
+    reg.flush()
+    fx.sql("UPDATE videos SET status = 3")
+    (first_id, *_), = fx.rows()
+    with open(path, "ab") as handle:
+        handle.write(b" and more")
+    assert fx.offer(reg, path)
+    reg.flush()
+    assert not fx.offer(reg, path)
+    assert [(r[0], r[2]) for r in fx.rows()] == [(first_id, 1)]
+    assert reg.signalled == 1
+
+
+def test_the_same_bytes_under_a_new_inode_are_not_a_change(fx):
+    reg = fx.registrar()
+    path = fx.file("a.mp4")
+    fx.offer(reg, path)
+    reg.flush()
+    fx.sql("UPDATE videos SET status = 3")
+    st = os.lstat(path)
+    copy = fx.root_dir / "tmp-copy"
+    copy.write_bytes(path.read_bytes())
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.rename(copy, path)
+    assert fx.offer(reg, path)
+    reg.flush()
+    assert [r[2] for r in fx.rows()] == [3] and reg.signalled == 0
+    assert not fx.offer(reg, path)
+
+
+def test_a_renamed_directory_keeps_its_rows_ids_and_statuses(fx):
+    reg = fx.registrar()
+    files = [fx.file(f"show/s{i}.mp4") for i in range(50)] + [fx.file("shows/x.mp4")]
+    for f in files:
+        fx.offer(reg, f)
+    reg.flush()
+    fx.sql("UPDATE videos SET status = 2")
+    before = {r[0]: r[1] for r in fx.rows()}
+    os.rename(fx.root_dir / "show", fx.root_dir / "Show 2")
+    reg.move(fx.maker.directory_row(str(fx.root_dir / "show")),
+             fx.maker.directory_row(str(fx.root_dir / "Show 2")), is_dir=True)
+    # Before the move is written, the new paths already count as registered.
+    assert not fx.offer(reg, fx.root_dir / "Show 2" / "s3.mp4")
+    reg.flush()
+    after = {r[0]: (r[1], r[2], r[3]) for r in fx.rows()}
+    assert after.keys() == before.keys()
+    assert all(status == 2 for _, status, _ in after.values())
+    moved = sorted(p for p, _, _ in after.values() if "/Show 2/" in p)
+    assert len(moved) == 50 and after[next(i for i, p in before.items() if p.endswith("shows/x.mp4"))][0].endswith("shows/x.mp4")
+    assert all(url.startswith("http://h/v/videos/Show%202/") for p, _, url in after.values() if "/Show 2/" in p)
+    assert not fx.offer(reg, fx.root_dir / "Show 2" / "s3.mp4")
+
+
+def test_a_withdrawal_checks_the_disk_when_it_deletes(fx):
+    reg = fx.registrar()
+    files = [fx.file(f"upload/{i}.mp4") for i in range(5)]
+    for f in files:
+        fx.offer(reg, f)
+    reg.flush()
+    # rm -rf upload; mv staging/upload upload: the directory left and came back, same names.
+    reg.withdraw(str(fx.root_dir / "upload"), is_dir=True)
+    os.unlink(files[0])
+    reg.flush()
+    assert sorted(r[1] for r in fx.rows()) == sorted(str(f) for f in files[1:])
+    assert reg.withdrawn == 1
+
+
+def test_forget_off_keeps_rows(fx):
+    reg = fx.registrar(forget=False)
+    path = fx.file("a.mp4")
+    fx.offer(reg, path)
+    reg.flush()
+    os.unlink(path)
+    reg.withdraw(str(path), is_dir=False)
+    reg.flush()
+    assert len(fx.rows()) == 1
+
+
+def test_rows_of_the_previous_version_are_adopted_not_doubled_nor_signalled(fx):
+    paths = [fx.file(f"old{i}.mp4") for i in range(3)]
+    fx.registrar().close()     # creates the tables
+    for p in paths:
+        fx.sql("INSERT INTO videos (main_dir, des_video_path, status, des_url) VALUES (?, ?, 2, ?)",
+               str(fx.root_dir), str(p), "http://h/v/videos/" + p.name)
+    reg = fx.registrar()
+    assert not any(fx.offer(reg, p) for p in paths)
+    reg.flush()
+    assert [r[2] for r in fx.rows()] == [2, 2, 2]
+
+
+def test_resync_brings_back_deleted_rows_only_when_asked(fx):
+    reg = fx.registrar()
+    path = fx.file("a.mp4")
+    fx.offer(reg, path)
+    reg.flush()
+    fx.sql("DELETE FROM videos")
+    reg.resync = True
+    assert fx.offer(reg, path)
+    reg.flush()
+    assert [r[1] for r in fx.rows()] == [str(path)]
+
+
+def test_an_unavailable_store_keeps_everything_queued_and_caps_the_queue(fx):
+    reg = fx.registrar(queue_cap=10)
+    files = [fx.file(f"{i}.mp4") for i in range(15)]
+    reg.store.close()
+    reg.store._conn = None     # the connection is gone, as after a server restart
+    for f in files:
+        fx.offer(reg, f)
+    assert len(reg.queue) == 10 and reg.reconcile_needed
+    assert reg.flush() == 0 and not reg.connected and reg.problem
+    reg.retry_at = 0
     assert reg.connect()
-    return reg
+    assert reg.flush() == 10
+    assert len(fx.rows()) == 10
 
 
-def stored(reg: Registrar) -> list[str]:
-    return sorted(reg.store.registered_paths())
+def test_a_second_registrar_stands_by_while_the_first_holds_the_root(fx):
+    first = fx.registrar()
+    assert fx.root.path in first.claimed
+    second = fx.registrar()
+    assert fx.root.path not in second.claimed and fx.root.path in second.standby
+    first.close()
+    gained, _ = second.claim_roots()
+    assert gained == [fx.root.path]
 
 
-def test_batches_and_never_doubles(tmp_path):
-    reg = registrar(tmp_path)
-    for i in range(2500):
-        assert reg.offer(row(f"{i}.mp4"))
-    assert not reg.offer(row("7.mp4"))
-    assert reg.flush() == 1000 and reg.flush() == 1000 and reg.flush() == 500 and reg.flush() == 0
-    assert not reg.offer(row("7.mp4"))
-    assert len(stored(reg)) == 2500
-
-
-def test_gone_and_back_before_the_deletion_is_written_keeps_the_row(tmp_path):
-    reg = registrar(tmp_path)
-    reg.offer(row("a.mp4"))
-    reg.flush()
-    reg.withdraw("/r/a.mp4")
-    assert not reg.is_registered("/r/a.mp4")
-    reg.offer(row("a.mp4"))
-    reg.flush()
-    assert stored(reg) == ["/r/a.mp4"]
-
-
-def test_withdrawn_tree_is_deleted_and_forget_off_keeps_rows(tmp_path):
-    reg = registrar(tmp_path)
-    for name in ("d/a.mp4", "d/b.mp4", "dd/c.mp4"):
-        reg.offer(row(name))
-    reg.flush()
-    reg.withdraw_tree("/r/d")
-    reg.flush()
-    assert stored(reg) == ["/r/dd/c.mp4"]
-    keep = Registrar(SQLiteStore(str(tmp_path / "db.sqlite3")), forget_removed=False)
-    keep.connect()
-    keep.withdraw("/r/dd/c.mp4")
-    keep.flush()
-    assert stored(keep) == ["/r/dd/c.mp4"]
-
-
-def test_a_failed_store_keeps_rows_queued_and_backs_off(tmp_path):
-    now = [100.0]
-    reg = Registrar(SQLiteStore(str(tmp_path / "db.sqlite3")), True, clock=lambda: now[0])
-    assert reg.connect()
-
-    def broken(rows):
-        raise StoreUnavailable("disk on fire")
-    real_insert, reg.store.insert = reg.store.insert, broken
-    reg.offer(row("a.mp4"))
-    assert reg.flush() == 0 and not reg.connected and reg.problem == "disk on fire"
-    assert not reg.connect()          # too early: backing off
-    reg.store.insert = real_insert
-    now[0] += 0.6
-    assert reg.connect() and reg.flush() == 1
-    assert stored(reg) == ["/r/a.mp4"]
+def test_store_failures_never_escape(fx):
+    reg = fx.registrar()
+    path = fx.file("a.mp4")
+    fx.offer(reg, path)
+    os.unlink(fx.db)
+    reg.store._conn.close()
+    assert reg.flush() == 0
+    assert not reg.connected
+    with pytest.raises(StoreUnavailable):
+        reg.store.existing([1])

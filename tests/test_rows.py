@@ -10,7 +10,7 @@ from vfs_notifier.rows import COLUMN_CHARS, RowMaker, Unstorable, is_video, prin
 from vfs_notifier.settings import Root
 
 EXT = frozenset({"mp4", "avi", "mov", "mkv"})
-ROOT = Root(path="/srv/media/videos", watch_path="/srv/media/videos",
+ROOT = Root(path="/srv/media/videos",
             base_url="http://h/m", base_path="/srv/media")
 
 
@@ -43,10 +43,18 @@ def test_each_segment_is_percent_encoded(name, encoded):
     assert unquote(row.url[len("http://h/m/"):]) == f"videos/sub dir/{name}"
 
 
-def test_internal_path_maps_to_the_path_rows_name():
-    root = Root(path="/host/base/videos", watch_path="/data", base_url="http://h", base_path="/host/base")
-    row = RowMaker(root).row("/data/x", "a.mp4")
-    assert row == ("/host/base/videos", "/host/base/videos/x/a.mp4", "http://h/videos/x/a.mp4")
+def test_copy_row_names_the_copy_below_copy_to_with_the_watched_root_as_main_dir():
+    root = Root(path="/srv/media/client", base_url="http://h/m", base_path="/srv/media")
+    row = RowMaker(root, copy_to="/srv/media/internal").row("/srv/media/client/x y", "a #1.mp4")
+    assert row == ("/srv/media/client", "/srv/media/internal/x y/a #1.mp4",
+                   "http://h/m/internal/x%20y/a%20%231.mp4")
+    assert RowMaker(root, "/srv/media/internal").stored_path("/srv/media/client", "b.mkv") == \
+        "/srv/media/internal/b.mkv"
+
+
+def test_a_path_outside_the_root_is_unstorable():
+    with pytest.raises(Unstorable, match="outside"):
+        RowMaker(ROOT).row("/srv/media/elsewhere", "a.mp4")
 
 
 def test_invalid_utf8_is_unstorable():

@@ -56,9 +56,6 @@ def test_storage_pc_variables_make_a_second_root():
         ("/srv/v/videos", "http://h/v"), ("/srv/v/storage", "http://storage/v")]
 
 
-def test_internal_video_folder_path_is_where_the_service_looks():
-    s = settle(INTERNAL_VIDEO_FOLDER_PATH="/mnt/in")
-    assert s.roots[0].watch_path == "/mnt/in" and s.roots[0].path == "/srv/v/videos"
 
 
 def test_nginx_serve_directory_is_the_alternative_name():
@@ -149,3 +146,114 @@ def test_extensions_are_lower_cased_without_dots():
 def test_nested_roots_are_refused():
     message = error(env={**BASE_ENV, "STORAGE_PC_VIDEO_DIR": "/srv/v/videos/inner"})
     assert "inside another watched root" in message
+
+
+# --- registration: what "finished" means (judge.py) ----------------------------------------
+
+def test_registration_defaults():
+    s = settle()
+    assert (s.check_structure, s.ignore, s.settle_seconds) == (True, (), 2.0)
+    assert s.provenance["registration.check_structure"] == ("true", "default")
+    assert s.provenance["registration.settle_seconds"] == ("2", "default")
+
+
+def test_registration_from_the_file():
+    s = settle({"registration": {"check_structure": False, "ignore": ["*.sample.mp4", "proxies/*"],
+                                 "settle_seconds": 5.5}})
+    assert (s.check_structure, s.ignore, s.settle_seconds) == (False, ("*.sample.mp4", "proxies/*"), 5.5)
+    assert s.provenance["registration.ignore"] == ("*.sample.mp4, proxies/*", "/etc/vfs-notifier.toml")
+
+
+def test_registration_environment_wins_and_ignore_is_comma_separated():
+    data = {"registration": {"check_structure": True, "ignore": ["from-file*"], "settle_seconds": 9}}
+    s = settle(data, VFS_NOTIFIER_CHECK_STRUCTURE="off", VFS_NOTIFIER_IGNORE=" *.tmp.mp4 , raw/* ,",
+               VFS_NOTIFIER_SETTLE_SECONDS="0.5")
+    assert (s.check_structure, s.ignore, s.settle_seconds) == (False, ("*.tmp.mp4", "raw/*"), 0.5)
+    assert s.provenance["registration.check_structure"] == ("false", "environment (VFS_NOTIFIER_CHECK_STRUCTURE)")
+    assert settle(data, VFS_NOTIFIER_IGNORE="").ignore == ()
+
+
+@pytest.mark.parametrize("var, value, problem", [
+    ("VFS_NOTIFIER_CHECK_STRUCTURE", "sometimes", "not true or false ('sometimes')"),
+    ("VFS_NOTIFIER_SETTLE_SECONDS", "soon", "not a number of seconds ('soon')"),
+    ("VFS_NOTIFIER_SETTLE_SECONDS", "-1", "not a number of seconds from 0 up ('-1')"),
+    ("VFS_NOTIFIER_IGNORE", "/srv/abs/*", "not a glob relative to a watched root ('/srv/abs/*')"),
+])
+def test_wrong_registration_values_name_the_variable(var, value, problem):
+    assert error(env={**BASE_ENV, var: value}) == f"{var}: {problem} (from environment)"
+
+
+def test_wrong_registration_values_in_the_file_name_the_key():
+    assert error({"registration": {"ignore": [1, 2]}}) == \
+        "registration.ignore: not a list of glob patterns ([1, 2]) (from /etc/vfs-notifier.toml)"
+    assert error({"registration": {"check_structur": True}}).startswith(
+        "registration.check_structur: unknown setting")
+# --- registration: in place (the default) or copied to INTERNAL_VIDEO_FOLDER_PATH ---------
+
+EARLIER_ENV = {**BASE_ENV, "CLIENT_VIDEO_DIR": "/srv/v/client", "INTERNAL_VIDEO_FOLDER_PATH": "/srv/v/internal"}
+
+
+def test_client_video_dir_is_watched_and_internal_video_folder_path_unused_in_place():
+    s = resolve({}, "/etc/vfs-notifier.toml", EARLIER_ENV)
+    assert s.roots[0].path == s.roots[0].watch_path == "/srv/v/client"
+    assert s.registration_mode == "in-place" and s.copy_to == ""
+    (warning,) = s.warnings
+    assert warning.startswith("INTERNAL_VIDEO_FOLDER_PATH is set (/srv/v/internal, from environment) "
+                              "but unused: registration.mode is in-place")
+    assert "VFS_NOTIFIER_REGISTRATION_MODE=copy" in warning
+
+
+def test_no_warning_without_internal_video_folder_path():
+    assert settle().warnings == ()
+    assert settle(INTERNAL_VIDEO_FOLDER_PATH="").warnings == ()   # an empty line of an old .env
+
+
+def test_copy_mode_copies_to_internal_video_folder_path():
+    s = resolve({}, "f.toml", {**EARLIER_ENV, "VFS_NOTIFIER_REGISTRATION_MODE": "copy"})
+    assert (s.registration_mode, s.copy_to, s.roots[0].path) == ("copy", "/srv/v/internal", "/srv/v/client")
+    assert s.warnings == ()
+    assert s.provenance["registration.copy_to"] == ("/srv/v/internal", "environment (INTERNAL_VIDEO_FOLDER_PATH)")
+    assert s.provenance["registration.mode"] == ("copy", "environment (VFS_NOTIFIER_REGISTRATION_MODE)")
+
+
+def test_copy_mode_from_the_file():
+    data = {"registration": {"mode": "copy", "copy_to": "/srv/v/copies/"}}
+    s = resolve(data, "f.toml", BASE_ENV)
+    assert s.copy_to == "/srv/v/copies" and s.provenance["registration.copy_to"][1] == "f.toml"
+
+
+def test_unknown_mode_names_the_variable():
+    assert error(env={**BASE_ENV, "VFS_NOTIFIER_REGISTRATION_MODE": "move"}) == (
+        "VFS_NOTIFIER_REGISTRATION_MODE: not one of in-place, copy ('move') (from environment)")
+
+
+def test_copy_mode_needs_copy_to():
+    assert error({"registration": {"mode": "copy"}}) == (
+        "registration.copy_to (INTERNAL_VIDEO_FOLDER_PATH): required when registration.mode is copy "
+        "(/etc/vfs-notifier.toml), set neither in /etc/vfs-notifier.toml nor in the environment")
+
+
+@pytest.mark.parametrize("copy_to, problem", [
+    ("internal", "INTERNAL_VIDEO_FOLDER_PATH: not an absolute path ('internal') (from environment)"),
+    ("/srv/v/client", "INTERNAL_VIDEO_FOLDER_PATH: /srv/v/client is the watched directory /srv/v/client: "
+                      "copies would be seen as new files (from environment)"),
+    ("/srv/v/client/in", "INTERNAL_VIDEO_FOLDER_PATH: /srv/v/client/in lies inside the watched directory "
+                         "/srv/v/client: copies would be seen as new files (from environment)"),
+    ("/srv/v", "INTERNAL_VIDEO_FOLDER_PATH: the watched directory /srv/v/client lies inside /srv/v: "
+               "copies would be seen as new files (from environment)"),
+    ("/data/internal", "INTERNAL_VIDEO_FOLDER_PATH: /data/internal is not below BASE_PATH /srv/v, so "
+                       "copies would have no URL (from environment)"),
+])
+def test_a_copy_destination_that_cannot_work_is_refused(copy_to, problem):
+    env = {**EARLIER_ENV, "INTERNAL_VIDEO_FOLDER_PATH": copy_to, "VFS_NOTIFIER_REGISTRATION_MODE": "copy"}
+    assert error(env=env) == problem
+
+
+def test_copy_mode_refuses_a_second_root():
+    env = {**EARLIER_ENV, "VFS_NOTIFIER_REGISTRATION_MODE": "copy", "STORAGE_PC_VIDEO_DIR": "/srv/v/storage"}
+    assert error(env=env).startswith("STORAGE_PC_VIDEO_DIR: copy mode copies one watched directory")
+
+
+def test_the_retired_internal_path_key_says_what_replaced_it():
+    assert error({"roots": [{"path": "/srv/v/videos", "internal_path": "/videos"}]}).startswith(
+        "roots[0].internal_path: no longer a setting: `path` is watched where it is")

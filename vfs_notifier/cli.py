@@ -1,4 +1,5 @@
-"""The command line: run, scan, list, check-config, init-db; and the exit codes they promise.
+"""The command line: run, scan, list, pending, resync, check-config, init-db; and the exit codes
+they promise.
 
 0 after a clean stop, 78 (EX_CONFIG) for any configuration error, with one line naming
 the setting and where it came from, and 1 for anything else.
@@ -10,16 +11,16 @@ import argparse
 import logging
 import os
 import sys
-import time
 from typing import Iterable, Optional, Sequence
 
 from . import __version__, listing
 from . import settings as settings_module
+from .copier import Copier
+from .copy_mode import CopyRegistration
 from .logs import Logs
-from .reconciler import SETTLE_SECONDS, Reconciler
-from .registrar import Registrar
 from .settings import EX_CONFIG, ConfigError, Settings
-from .store import StoreUnavailable, VideoRow, open_store
+from .store import StoreUnavailable, VideoRow
+from .store_factory import open_store
 
 log = logging.getLogger("vfs_notifier")
 
@@ -30,10 +31,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Register finished video files under watched directories as rows of a videos table.")
     parser.add_argument("--version", action="version", version=f"vfs-notifier {__version__}")
     parser.add_argument("command", nargs="?", default="run",
-                        choices=("run", "scan", "list", "check-config", "init-db"),
+                        choices=("run", "scan", "list", "pending", "resync", "check-config", "init-db"),
                         help="run: the service (default); scan: reconcile once and exit; "
                              "list: print the registered rows; "
-                             "check-config: show the effective settings; init-db: create the table")
+                             "pending: list the files held as unfinished, with the reason; "
+                             "resync: like scan, and give a row again to every finished file whose "
+                             "row a consumer deleted; check-config: show the effective settings; "
+                             "init-db: create the table")
     parser.add_argument("--json", action="store_true", help="list: one JSON array of objects")
     parser.add_argument("--config", metavar="PATH",
                         help="settings file (default: $VFS_NOTIFIER_CONFIG, else /etc/vfs-notifier.toml)")
@@ -59,7 +63,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             log.warning("%s", warning)
         if args.command == "init-db":
             return init_db(settings)
-        return scan(settings)
+        from . import oneshot
+        if args.command == "pending":
+            return oneshot.pending(settings, sys.stdout)
+        return oneshot.scan(settings, sys.stdout, resync=args.command == "resync")
     except ConfigError as err:
         print(f"vfs-notifier: {err}", file=sys.stderr)
         return EX_CONFIG
@@ -81,8 +88,11 @@ def check_config(settings: Settings) -> int:
     print(f"store: {open_store(settings.database).description}")
     for root in settings.roots:
         from .rows import RowMaker
-        example = RowMaker(root).row(root.watch_path, "example.mp4")
-        print(f"{root.path}/example.mp4 -> {example.url}")
+        example = RowMaker(root, settings.copy_to).row(root.path, "example.mp4")
+        if settings.copy_to:
+            print(f"{root.path}/example.mp4 -> copied to {example.path} -> {example.url}")
+        else:
+            print(f"{root.path}/example.mp4 -> {example.url}")
     for warning in settings.warnings:
         print(f"warning: {warning}")
     return 0
@@ -95,18 +105,23 @@ def list_rows(settings: Settings, as_json: bool) -> int:
         # Nothing registered yet: say so without creating the file (list only reads).
         print(f"vfs-notifier: no rows: {database.sqlite_path} does not exist yet", file=sys.stderr)
         rows: Iterable[VideoRow] = ()
+        store = None
     else:
         store = open_store(database)
         store.open()
         rows = store.videos()
-    out = sys.stdout
-    if as_json:
-        for chunk in listing.json_chunks(rows):
-            out.write(chunk)
-    else:
-        for line in listing.table_lines(rows):
-            out.write(line + "\n")
-    out.flush()
+    try:
+        out = sys.stdout
+        if as_json:
+            for chunk in listing.json_chunks(rows):
+                out.write(chunk)
+        else:
+            for line in listing.table_lines(rows):
+                out.write(line + "\n")
+        out.flush()
+    finally:
+        if store is not None:
+            store.close()
     return 0
 
 
@@ -115,35 +130,4 @@ def init_db(settings: Settings) -> int:
     store.open()
     store.close()
     print(f"table videos is ready in {store.description}")
-    return 0
-
-
-def scan(settings: Settings) -> int:
-    """Reconcile every root once, waiting for files still being written, then report."""
-    registrar = Registrar(open_store(settings.database), settings.forget_removed,
-                          roots=[root.path for root in settings.roots])
-    if not registrar.connect():
-        raise StoreUnavailable(registrar.problem)
-    reconciler = Reconciler(settings.roots, settings.extensions, registrar)
-    for root in settings.roots:
-        if os.path.isdir(root.watch_path):
-            reconciler.reconcile(root)
-        else:
-            log.warning("watched directory %s does not exist", root.watch_path)
-    deadline = time.monotonic() + 10 * SETTLE_SECONDS
-    while reconciler.walking or registrar.pending or reconciler.settling:
-        reconciler.step()
-        registrar.flush()
-        if not registrar.connected:
-            raise StoreUnavailable(registrar.problem)
-        if not reconciler.walking and not registrar.pending and reconciler.settling:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-            reconciler.settle()
-    registrar.close()
-    counts = reconciler.counts
-    print(f"found {counts.found}, newly registered {counts.new}, already registered {counts.already}, "
-          f"skipped {counts.skipped}, still being written {len(reconciler.settling)}, "
-          f"forgotten {registrar.forgotten}")
     return 0

@@ -1,241 +1,418 @@
-"""The registrar: the one way rows reach the store, whoever found the file.
+"""The registrar: the only part of the service that talks to the store.
 
-Candidates from events and walks queue here; `flush` writes them in batches, one
-transaction and one round trip each. The registrar knows which paths the table already
-holds, read once per connection, so that no file is ever inserted twice and no query is
-made per file. When the store fails, rows stay queued and the registrar retries with
-backoff; after it reconnects it re-reads the table (a commit may have landed just before
-the connection broke) and the daemon reconciles every root.
+Everything that changes rows comes here as a value from the gate: a finished file
+(`offer`), a rename (`move`), a file or directory that left (`withdraw`), the start and
+end of a reconcile. The registrar writes them in batches, one transaction and one round
+trip each; keeps the memory of registered versions that says which files are registered,
+as which version, under which row; claims the roots it may write; and turns every store
+failure into its reconnect path (backoff, then a reconcile), so that no store error can
+reach the loop.
+
+The life of a row (docs/RELIABILITY.md says the same for operators):
+- a finished file with no memory entry gets a row;
+- a finished file whose version is remembered gets nothing, even if a consumer deleted
+  its row: nothing resurrects a row but `vfs-notifier resync`;
+- a finished file whose content (size, mtime) changed is signalled on its row (status 1,
+  created_date now); if a consumer deleted that row, it is a new video and gets a new one;
+- a rename keeps the row (id and status), updating its path and URL in place;
+- a file that left loses its row (with `forget_removed`), through `withdraw` only, which
+  checks the disk at the moment it deletes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import stat
 import time
+from collections import deque
 from itertools import islice
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
+from .memory import Entry, VersionMemory, content_of, identity_of
 from .rows import Row, printable
-from .store import RowsRejected, Store, StoreUnavailable
+from .settings import Root
+from .store import NewVideo, Remembered, RowsRejected, Store, StoreUnavailable, Version
 
 log = logging.getLogger("vfs_notifier")
 
 BATCH = 1000
+CHECKS_PER_FLUSH = 2000    # withdrawal candidates checked on disk per flush (an lstat each)
+QUEUE_CAP = 20000          # rows queued while the store is away; past it a reconcile is due instead
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
+NO_VERSION = Version(0, 0, 0, 0)
 
 
-class RegisteredPaths:
-    """Which paths the table holds, in about 80 bytes a path whatever its length.
+class Offer(NamedTuple):
+    row: Row
+    version: Version
+    announce: bool
 
-    A set of the paths' 64-bit hashes, not the paths: 100,000 long non-ASCII paths would
-    take 30 MB as strings. Two different paths sharing a hash (odds about 3 in 10^10 at
-    100,000 files) would make one of them look registered. What lies below a directory
-    is asked of the store, which has the paths; only counts per root are kept here.
-    """
 
-    def __init__(self, roots: Iterable[str]) -> None:
-        self._hashes: set[int] = set()
-        self._prefixes = tuple(root.rstrip("/") + "/" for root in roots)
-        self.below: dict[str, int] = {prefix: 0 for prefix in self._prefixes}
+class Move(NamedTuple):
+    old: str
+    new: str
+    main_dir: str
+    old_url: str
+    new_url: str
+    is_dir: bool
 
-    def __contains__(self, path: str) -> bool:
-        return hash(path) in self._hashes
 
-    def __len__(self) -> int:
-        return len(self._hashes)
+class _Reconcile:
+    __slots__ = ("before", "hits")
 
-    def add(self, path: str) -> None:
-        digest = hash(path)
-        if digest not in self._hashes:
-            self._hashes.add(digest)
-            self._count(path, 1)
-
-    def discard(self, path: str) -> None:
-        digest = hash(path)
-        if digest in self._hashes:
-            self._hashes.remove(digest)
-            self._count(path, -1)
-
-    def count_below(self, root: str) -> int:
-        return self.below.get(root.rstrip("/") + "/", 0)
-
-    def _count(self, path: str, step: int) -> None:
-        for prefix in self._prefixes:
-            if path.startswith(prefix):
-                self.below[prefix] += step
-                return
+    def __init__(self, before: int) -> None:
+        self.before, self.hits = before, 0
 
 
 class Registrar:
-    def __init__(self, store: Store, forget_removed: bool, roots: Iterable[str] = (),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: Store, roots: Sequence[Root], forget_removed: bool,
+                 clock: Callable[[], float] = time.monotonic, queue_cap: int = QUEUE_CAP) -> None:
         self.store = store
-        self.forget_removed = forget_removed
         self.roots = tuple(roots)
+        self.forget_removed = forget_removed
         self.clock = clock
-        self.known: Optional[RegisteredPaths] = None   # None: not read from the table yet
-        self.queue: dict[str, tuple[Row, bool]] = {}  # path -> (row, log it on its own line)
-        self.to_forget: set[str] = set()
-        self.trees_to_forget: set[str] = set()         # directories whose rows all go
+        self.queue_cap = queue_cap
+        self.memory: Optional[VersionMemory] = None    # None: not read from the store yet
+        self.queue: dict[str, Offer] = {}
+        self.moves: list[Move] = []
+        self.withdrawals: dict[str, bool] = {}         # stored path -> is a directory
+        self.checks: deque[Remembered] = deque()       # withdrawal candidates to check on disk
+        self.reconciles: dict[str, _Reconcile] = {}    # root path -> the reconcile under way
+        self.claimed: set[str] = set()
+        self.standby: dict[str, str] = {}              # root path -> who holds it
         self.connected = False
-        self.problem = ""                              # why the store is unavailable
+        self.problem = ""
         self.retry_at = 0.0
+        self.reconcile_needed = False                  # work was refused (queue full, store away)
+        self._uncertain = False                        # a write failed midway: re-read the memory
+        # `vfs-notifier resync`: the operator's explicit way back to the mirror. Remembered
+        # versions are checked against the table, and a file whose row is gone gets one again.
+        self.resync = False
+        # `vfs-notifier pending`: judge everything, write nothing, claim nothing.
+        self.dry_run = False
         self._backoff = BACKOFF_FIRST
-        self._said = ""                            # the last failure logged
-        # While a reconcile walks a root: the paths added meanwhile, so it can tell the rows
-        # that were there before it began (and may be stale) from the ones it just caused.
-        self.added_meanwhile: Optional[set[str]] = None
-        self.registered = 0                            # rows inserted since start
-        self.forgotten = 0
-        self.rejected = 0
+        self._said = ""
+        self.registered = self.signalled = self.moved = self.withdrawn = self.rejected = 0
 
-    # --- what the rest of the service tells the registrar -------------------------
+    # --- what the gate tells the registrar ----------------------------------------
 
-    def offer(self, row: Row, announce: bool = True) -> bool:
-        """Queue a row unless the table or the queue has its path. True if queued."""
-        path = row.path
-        if path in self.to_forget:
-            # Gone and back before its deletion was written: the row it has stays.
-            self.to_forget.discard(path)
+    def lookup(self, path: str) -> Optional[Entry]:
+        """The remembered version of a path, seeing renames not yet written as done."""
+        if self.memory is None:
+            return None
+        for move in reversed(self.moves):
+            if path == move.new or (move.is_dir and path.startswith(move.new + "/")):
+                path = move.old + path[len(move.new):]
+        return self.memory.get(path)
+
+    def is_current(self, path: str, version: Version) -> bool:
+        """True when this very version of the path is registered (or its row was deleted)."""
+        queued = self.queue.get(path)
+        if queued is not None:
+            return queued.version == version
+        if self.resync:
             return False
-        if path in self.queue or (self.known is not None and path in self.known):
+        entry = self.lookup(path)
+        return (entry is not None and entry.content == content_of(version)
+                and entry.identity == identity_of(version))
+
+    def offer(self, row: Row, version: Version, announce: bool = True) -> bool:
+        """A finished file. True if it was queued (new, or a new version of a registered one)."""
+        self.withdrawals.pop(row.path, None)
+        if self.is_current(row.path, version):
             return False
-        self.queue[path] = (row, announce)
+        if row.path not in self.queue and len(self.queue) >= self.queue_cap:
+            self.reconcile_needed = True    # the reconcile after the outage finds it again
+            return False
+        self.queue[row.path] = Offer(row, version, announce)
         return True
 
-    def is_registered(self, path: str) -> bool:
-        """True when the path has (or is about to have) a row that stays."""
-        if path in self.queue:
-            return True
-        return self.known is not None and path in self.known and path not in self.to_forget
+    @property
+    def accepting(self) -> bool:
+        """Whether walks may go on feeding rows (false while the store is away)."""
+        return self.dry_run or (self.connected and len(self.queue) < BATCH * 2)
 
-    def was_registered_before(self, path: str) -> bool:
-        """Registered before the current reconcile began (see `added_meanwhile`)."""
-        return (self.known is not None and path in self.known
-                and not (self.added_meanwhile is not None and path in self.added_meanwhile))
+    def move(self, old: Row, new: Row, is_dir: bool) -> None:
+        """A file or directory renamed within the watched trees: its rows follow it."""
+        self._drop_queued(old.path, is_dir)
+        self.withdrawals.pop(old.path, None)
+        self.moves.append(Move(old.path, new.path, new.main_dir, old.url, new.url, is_dir))
 
-    def withdraw(self, path: str) -> None:
-        """A file went away: drop it from the queue and, if so configured, from the table."""
-        self.queue.pop(path, None)
-        if self.forget_removed and self.known is not None and path in self.known:
-            self.to_forget.add(path)
-
-    def withdraw_tree(self, directory: str) -> None:
-        """A directory went away: the same for every file below it."""
-        prefix = directory.rstrip("/") + "/"
-        for path in [p for p in self.queue if p.startswith(prefix)]:
-            del self.queue[path]
+    def withdraw(self, path: str, is_dir: bool) -> None:
+        """A file or directory left: its rows go if, when they are deleted, it is still gone."""
+        self._drop_queued(path, is_dir)
         if self.forget_removed:
-            self.trees_to_forget.add(directory.rstrip("/"))
+            self.withdrawals[path] = is_dir
+
+    def _drop_queued(self, path: str, is_dir: bool) -> None:
+        self.queue.pop(path, None)
+        if is_dir:
+            prefix = path + "/"
+            for queued in [p for p in self.queue if p.startswith(prefix)]:
+                del self.queue[queued]
+
+    def begin_reconcile(self, root: Root) -> None:
+        self.reconciles[root.path] = _Reconcile(self.count_below(root.path))
+
+    def found_registered(self, root: Root) -> None:
+        reconcile = self.reconciles.get(root.path)
+        if reconcile is not None:
+            reconcile.hits += 1
+
+    def end_reconcile(self, root: Root, complete: bool) -> None:
+        """A walk of the whole root ended: rows whose files it did not meet are checked."""
+        reconcile = self.reconciles.pop(root.path, None)
+        if reconcile is None or not complete or not self.forget_removed:
+            return
+        if reconcile.hits < reconcile.before:
+            # Some registered file was not met again: check each row below the root on
+            # disk (a sweep is a withdrawal of the root that keeps what is still there).
+            self.withdrawals[root.path] = True
 
     def count_below(self, root: str) -> int:
-        return self.known.count_below(root) if self.known is not None else 0
-
-    def registered_below(self, directory: str) -> Iterator[str]:
-        """The registered paths below a directory, streamed from the store."""
-        return self.store.paths_below(directory.rstrip("/"))
+        return self.memory.count_below(root) if self.memory is not None else 0
 
     @property
     def pending(self) -> int:
-        return len(self.queue) + len(self.to_forget) + len(self.trees_to_forget)
+        return len(self.queue) + len(self.moves) + len(self.withdrawals) + len(self.checks)
 
     # --- talking to the store -------------------------------------------------------
 
     def connect(self) -> bool:
-        """(Re)connect and read the registered paths. True when newly connected."""
+        """(Re)connect, read the memory if needed, claim the roots. True when newly connected."""
         if self.connected or self.clock() < self.retry_at:
             return False
         try:
             self.store.open()
-            known = RegisteredPaths(self.roots)
-            for path in self.store.registered_paths():
-                known.add(path)
+            if self.memory is None or self._uncertain:
+                self._read_memory()
+            self.connected, self.problem = True, ""
+            if not self.dry_run:
+                self.claim_roots()
         except StoreUnavailable as err:
             self._failed(str(err))
             return False
-        self.known = known
-        for path in [p for p in self.queue if p in known]:
-            del self.queue[path]
-        self.to_forget = {p for p in self.to_forget if p in known}
-        # The backoff is reset by a write that works, not by connecting: a store that
-        # accepts connections but no rows (a full disk) must not be retried every 0.5 s,
-        # each time with a reconcile of every root.
-        self.connected, self.problem = True, ""
-        log.info("database %s: connected, %d rows registered", self.store.description, len(known))
+        log.info("database %s: connected, %d files registered below the watched roots",
+                 self.store.description, len(self.memory or ()))
         return True
 
+    def _read_memory(self) -> None:
+        memory = VersionMemory(root.path for root in self.roots)
+        prefixes = tuple(root.path + "/" for root in self.roots)
+        for entry in self.store.remembered():
+            if entry.path.startswith(prefixes):
+                memory.put(entry.path, entry.version, entry.video_id)
+        # Rows an earlier version of the service wrote have no memory entry: adopt each
+        # with the version on disk now, so that an upgrade neither doubles nor re-signals.
+        adopted = []
+        for video_id, path in self.store.unremembered():
+            if path.startswith(prefixes) and memory.get(path) is None:
+                version = _version_on_disk(self._disk_path(path)) or NO_VERSION
+                adopted.append(Remembered(video_id, path, version))
+                memory.put(path, version, video_id)
+        if adopted:
+            self.store.remember(adopted)
+            log.info("adopted %d rows written before this version kept its memory", len(adopted))
+        memory.merge()
+        self.memory = memory
+        self._uncertain = False
+        for path, offer in list(self.queue.items()):
+            entry = memory.get(path)   # a batch that did land before the connection broke
+            if (entry is not None and entry.content == content_of(offer.version)
+                    and entry.identity == identity_of(offer.version)):
+                del self.queue[path]
+
+    def claim_roots(self) -> tuple[list[str], list[str]]:
+        """Try to hold every root. Returns (roots gained, roots lost) since the last call."""
+        gained, lost = [], []
+        for root in self.roots:
+            path = root.path
+            if path in self.claimed:
+                if self.store.holds(path):
+                    continue
+                self.claimed.discard(path)
+                holder = self.store.claim(path)
+                if holder is None:
+                    self.claimed.add(path)
+                    continue
+                lost.append(path)
+                self.standby[path] = holder
+                log.warning("lost the claim on %s to %s: standing by", path, holder)
+                continue
+            holder = self.store.claim(path)
+            if holder is None:
+                self.claimed.add(path)
+                if self.standby.pop(path, None) is not None:
+                    log.info("took over %s: its holder is gone", path)
+                    self._uncertain = True      # the other writer's rows: read them
+                gained.append(path)
+            elif self.standby.get(path) != holder:
+                self.standby[path] = holder
+                log.warning("%s is registered by %s into the same table: standing by, taking "
+                            "over when it stops", path, holder)
+        if self._uncertain and gained and self.connected:
+            self._read_memory()
+        return gained, lost
+
     def flush(self, limit: int = BATCH) -> int:
-        """Write up to `limit` queued rows (one batch) and pending deletions. Rows written."""
+        """Write renames, withdrawals and up to `limit` queued rows. Rows written."""
+        if self.dry_run:
+            self.queue.clear()
+            self.moves.clear()
+            self.withdrawals.clear()
+            return 0
         if not self.connected:
             return 0
         try:
-            if self.trees_to_forget:
-                self._collect_trees()
-            if self.to_forget:
-                self._forget_now()
+            if self.moves:
+                self._write_moves()
+            if self.withdrawals or self.checks:
+                self._write_withdrawals()
             if not self.queue:
                 self._worked()
                 return 0
             batch = list(islice(self.queue.values(), limit))
-            try:
-                self.store.insert([row for row, _ in batch])
-            except RowsRejected:
-                batch = self._insert_one_by_one(batch)
+            written = self._write_batch(batch)
         except StoreUnavailable as err:
             self._failed(str(err))
             return 0
         self._worked()
-        self._registered(batch)
+        return written
+
+    def _write_moves(self) -> None:
+        assert self.memory is not None
+        while self.moves:
+            move = self.moves[0]
+            replaced = None if move.is_dir else self.memory.get(move.new)
+            if replaced is not None and self.forget_removed:
+                # Renamed over a registered file: that file is gone, and its row with it.
+                self.store.withdraw([replaced.video_id])
+                self.memory.remove(move.new)
+                self.withdrawn += 1
+            moved = self.store.move(move.old, move.new, move.main_dir, move.old_url, move.new_url)
+            if move.is_dir:
+                below = list(self.store.remembered_below(move.new))
+                for entry in below:
+                    self._rekey(move.old + entry.path[len(move.new):], entry.path)
+            else:
+                self._rekey(move.old, move.new)
+            self.moves.pop(0)
+            if moved:
+                self.moved += moved
+                log.info("moved %d rows from %s to %s", moved, printable(move.old), printable(move.new),
+                         extra={"VIDEO_PATH": move.new})
+
+    def _rekey(self, old: str, new: str) -> None:
+        assert self.memory is not None
+        entry = self.memory.get(old)
+        if entry is not None:
+            self.memory.remove(old)
+            self.memory.put_entry(new, entry)
+
+    def _write_withdrawals(self) -> None:
+        assert self.memory is not None
+        for path, is_dir in list(self.withdrawals.items()):
+            if is_dir:
+                self.checks.extend(self.store.remembered_below(path))
+            else:
+                entry = self.memory.get(path)
+                if entry is not None:
+                    self.checks.append(Remembered(entry.video_id, path, NO_VERSION))
+            del self.withdrawals[path]
+        gone: list[Remembered] = []
+        for _ in range(min(CHECKS_PER_FLUSH, len(self.checks))):
+            candidate = self.checks.popleft()
+            if not _is_regular_file(self._disk_path(candidate.path)) and candidate.path not in self.queue:
+                gone.append(candidate)
+        if not gone:
+            return
+        try:
+            self.store.withdraw([c.video_id for c in gone])
+        except StoreUnavailable:
+            self.checks.extendleft(reversed(gone))   # checked again after reconnecting
+            raise
+        for candidate in gone:
+            self.memory.remove(candidate.path)
+            log.info("withdrew the row of %s: the file is gone", printable(candidate.path),
+                     extra={"VIDEO_PATH": candidate.path})
+        self.withdrawn += len(gone)
+
+    def _write_batch(self, batch: list[Offer]) -> int:
+        assert self.memory is not None
+        changed = {}
+        for offer in batch:
+            entry = self.lookup(offer.row.path)
+            if entry is not None:
+                changed[offer.row.path] = entry
+        alive = self.store.existing([e.video_id for e in changed.values()]) if changed else set()
+        new, signal, silent = [], [], []
+        for offer in batch:
+            entry = changed.get(offer.row.path)
+            if entry is None or entry.video_id not in alive:
+                new.append(offer)       # never registered, or a new video where a row was deleted
+            elif entry.content != content_of(offer.version):
+                signal.append((offer, entry))
+            elif entry.identity != identity_of(offer.version):
+                silent.append((offer, entry))   # the same bytes under another inode (a replaced copy)
+        self._uncertain = True
+        if new:
+            try:
+                ids = self.store.insert([_video(o) for o in new])
+            except RowsRejected:
+                ids = self._insert_one_by_one(new)
+            for offer, video_id in zip(new, ids):
+                if video_id is not None:
+                    self.memory.put(offer.row.path, offer.version, video_id)
+                    self._announce(offer, "registered")
+                    self.registered += 1
+        if signal:
+            self.store.resignal([Remembered(e.video_id, o.row.path, o.version) for o, e in signal])
+            for offer, entry in signal:
+                self.memory.put(offer.row.path, offer.version, entry.video_id)
+                log.info("%s changed (re-uploaded): its row %d is signalled again (status 1)",
+                         printable(offer.row.path), entry.video_id,
+                         extra={"VIDEO_PATH": offer.row.path, "VIDEO_URL": offer.row.url})
+            self.signalled += len(signal)
+        if silent:
+            self.store.remember([Remembered(e.video_id, o.row.path, o.version) for o, e in silent])
+            for offer, entry in silent:
+                self.memory.put(offer.row.path, offer.version, entry.video_id)
+        self._uncertain = False
+        for offer in batch:
+            self.queue.pop(offer.row.path, None)
+        quiet = sum(1 for o in new if not o.announce)
+        if quiet:
+            log.info("registered %d files found by a directory walk", quiet)
         return len(batch)
+
+    def _insert_one_by_one(self, offers: list[Offer]) -> list[Optional[int]]:
+        """A batch the database refused: find the rows at fault, skip them, keep the rest."""
+        ids: list[Optional[int]] = []
+        for offer in offers:
+            try:
+                ids.extend(self.store.insert([_video(offer)]))
+            except RowsRejected as err:
+                ids.append(None)
+                self.rejected += 1
+                log.warning("skipped %s: the database refused its row (%s)", printable(offer.row.path), err)
+        return ids
+
+    def _announce(self, offer: Offer, what: str) -> None:
+        if offer.announce:
+            row = offer.row
+            log.info("%s %s as %s", what, printable(row.path), row.url,
+                     extra={"VIDEO_PATH": row.path, "VIDEO_URL": row.url, "MAIN_DIR": row.main_dir})
+
+    def _disk_path(self, path: str) -> str:
+        for root in self.roots:
+            if path.startswith(root.path + "/"):
+                return root.watch_path + path[len(root.path):]
+        return path
 
     def _worked(self) -> None:
         self._backoff, self._said = BACKOFF_FIRST, ""
-
-    def _collect_trees(self) -> None:
-        assert self.known is not None
-        for directory in sorted(self.trees_to_forget):
-            self.to_forget.update(p for p in self.store.paths_below(directory) if p not in self.queue)
-        self.trees_to_forget.clear()
-
-    def _insert_one_by_one(self, batch: list[tuple[Row, bool]]) -> list[tuple[Row, bool]]:
-        """A batch the database refused: find the rows at fault, skip them, keep the rest."""
-        stored = []
-        for row, announce in batch:
-            try:
-                self.store.insert([row])
-                stored.append((row, announce))
-            except RowsRejected as err:
-                del self.queue[row.path]
-                self.rejected += 1
-                log.warning("skipped %s: the database refused its row (%s)", printable(row.path), err)
-        return stored
-
-    def _registered(self, batch: Iterable[tuple[Row, bool]]) -> None:
-        assert self.known is not None
-        quiet = 0
-        for row, announce in batch:
-            del self.queue[row.path]
-            self.known.add(row.path)
-            if self.added_meanwhile is not None:
-                self.added_meanwhile.add(row.path)
-            self.registered += 1
-            if announce:
-                log.info("registered %s as %s", printable(row.path), row.url,
-                         extra={"VIDEO_PATH": row.path, "VIDEO_URL": row.url, "MAIN_DIR": row.main_dir})
-            else:
-                quiet += 1
-        if quiet:
-            log.info("registered %d files found by a directory walk", quiet)
-
-    def _forget_now(self) -> None:
-        assert self.known is not None
-        paths = sorted(self.to_forget)
-        removed = self.store.delete(paths)
-        for path in paths:
-            self.known.discard(path)
-            log.info("forgot %s: the file is gone", printable(path), extra={"VIDEO_PATH": path})
-        self.to_forget.clear()
-        self.forgotten += removed
 
     def _failed(self, problem: str) -> None:
         if problem != self._said:   # once per problem, until a write works again
@@ -250,3 +427,35 @@ class Registrar:
     def close(self) -> None:
         self.store.close()
         self.connected = False
+        self.claimed.clear()
+
+
+def version_of(st: os.stat_result) -> Version:
+    return Version(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _version_on_disk(path: str) -> Optional[Version]:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return version_of(st) if stat.S_ISREG(st.st_mode) else None
+
+
+def _video(offer: Offer) -> NewVideo:
+    row = offer.row
+    return NewVideo(row.main_dir, row.path, row.url, offer.version)
+
+
+def _is_regular_file(path: str) -> bool:
+    """True for a regular file (not a link to one): a row's path must still be one."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True  # cannot tell (a permission problem): keep the row
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()} pid {os.getpid()}"

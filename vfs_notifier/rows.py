@@ -45,21 +45,28 @@ def _quote_segment(segment: str) -> str:
 
 
 class RowMaker:
-    """Makes rows for one root. Directory prefixes are cached: a walk asks per directory."""
+    """Makes rows for one root. Directory prefixes are cached: a walk asks per directory.
 
-    def __init__(self, root: Root) -> None:
+    With `copy_to` (copy mode) a row names the file's copy instead of the file: the same
+    path below `copy_to` as the file has below its root, its URL made from BASE_PATH like
+    any other, and `main_dir` still the watched root. Everything a row is asked for
+    (the path the registrar dedups on, the path and URL written) is then the copy's.
+    """
+
+    def __init__(self, root: Root, copy_to: str = "") -> None:
         self.root = root
+        self.copy_to = copy_to
         self._url_prefix = lru_cache(maxsize=4096)(self._directory_url)
         self._path_prefix = lru_cache(maxsize=4096)(self._stored_directory)
 
     def _stored_directory(self, watch_dir: str) -> str:
-        """The directory as rows name it (the root's `path`, not its `watch_path`)."""
+        """The directory as rows name it: itself, or in copy mode its copy's directory."""
         root = self.root
-        if watch_dir == root.watch_path:
-            return root.path
-        if not watch_dir.startswith(root.watch_path + "/"):
+        if watch_dir != root.path and not watch_dir.startswith(root.path + "/"):
             raise Unstorable("outside its watched root")
-        return root.path + watch_dir[len(root.watch_path):]
+        if not self.copy_to:
+            return watch_dir
+        return self.copy_to + watch_dir[len(root.path):]
 
     def _directory_url(self, stored_dir: str) -> str:
         root = self.root
@@ -79,7 +86,7 @@ class RowMaker:
         return self._path_prefix(watch_dir) + "/" + name
 
     def row(self, watch_dir: str, name: str) -> Row:
-        """The row for file `name` in directory `watch_dir` (as this process sees it)."""
+        """The row for file `name` in directory `watch_dir` below the root."""
         stored_dir = self._path_prefix(watch_dir)
         url_prefix = self._url_prefix(stored_dir)
         try:
@@ -93,12 +100,18 @@ class RowMaker:
             raise Unstorable(f"URL is {len(url)} characters, the column holds {COLUMN_CHARS}")
         return Row(self.root.path, path, url)
 
-    def row_for_path(self, watch_path: str) -> Row:
-        directory, _, name = watch_path.rpartition("/")
+    def directory_row(self, watch_dir: str) -> Row:
+        """A directory as rows below it name it: its stored path and its URL (no trailing '/')."""
+        stored_dir = self._path_prefix(watch_dir)
+        return Row(self.root.path, stored_dir, self._url_prefix(stored_dir).rstrip("/"))
+
+    def row_for_path(self, path: str) -> Row:
+        """The row for the file at `path` below the root (in copy mode: its copy's row)."""
+        directory, _, name = path.rpartition("/")
         return self.row(directory, name)
 
 
 def url_for(path: str, base_path: str, base_url: str) -> str:
     """The URL of a stored path: base_url + '/' + its path below base_path, percent-encoded."""
-    root = Root(path=base_path, watch_path=base_path, base_url=base_url.rstrip("/"), base_path=base_path)
+    root = Root(path=base_path, base_url=base_url.rstrip("/"), base_path=base_path)
     return RowMaker(root).row_for_path(path).url

@@ -30,10 +30,15 @@ class ConfigError(Exception):
 class Root:
     """One watched tree and how its files map to URLs."""
 
-    path: str          # as rows name it: main_dir and the prefix of des_video_path
-    watch_path: str    # where this process sees `path` (differs only inside a container)
+    path: str          # what is watched, always; main_dir and the prefix of des_video_path
     base_url: str
     base_path: str
+
+    @property
+    def watch_path(self) -> str:
+        """Where this process watches the root: `path` itself. A container mounts the
+        directory at the same path inside as outside, so no mapping is needed."""
+        return self.path
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,15 @@ class Settings:
     extensions: tuple[str, ...]
     log_directory: str
     log_level: str
+    # What "finished" means (judge.py): the container framing check, the operator's ignore
+    # globs on top of the built-in names, and the stability window where framing cannot tell.
+    check_structure: bool = True
+    ignore: tuple[str, ...] = ()
+    settle_seconds: float = 2.0
+    # "in-place": rows name the files where they are; "copy": each finished file is copied
+    # below `copy_to` first and its row names the copy.
+    registration_mode: str = "in-place"
+    copy_to: str = ""
     # setting name -> (value as shown to people, where it came from)
     provenance: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
     warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
@@ -154,6 +168,26 @@ def _extensions(raw: Any) -> tuple[str, ...]:
     return cleaned
 
 
+def _globs(raw: Any) -> tuple[str, ...]:
+    """Glob patterns: a TOML list, or one comma-separated string (the environment)."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"not a list of glob patterns ({raw!r})")
+    patterns = tuple(item.strip() for item in items if item.strip())
+    for pattern in patterns:
+        if "\0" in pattern or pattern.startswith("/"):
+            raise ValueError(f"not a glob relative to a watched root ({pattern!r})")
+    return patterns
+REGISTRATION_MODES = ("in-place", "copy")
+
+
+def _mode(raw: Any) -> str:
+    text = _text(raw).strip().lower()
+    if text not in REGISTRATION_MODES:
+        raise ValueError(f"not one of {', '.join(REGISTRATION_MODES)} ({raw!r})")
+    return text
+
+
 def _level(raw: Any) -> str:
     text = _text(raw).strip().lower()
     if text not in ("debug", "info", "warning", "error"):
@@ -194,17 +228,27 @@ _SPECS = (
     _Spec("service.rescan_interval", ("VFS_NOTIFIER_RESCAN_INTERVAL",), _seconds, 0.0),
     _Spec("service.forget_removed", ("VFS_NOTIFIER_FORGET_REMOVED",), _boolean, True),
     _Spec("service.extensions", ("VFS_NOTIFIER_EXTENSIONS",), _extensions, ("mp4", "avi", "mov", "mkv")),
+    _Spec("registration.check_structure", ("VFS_NOTIFIER_CHECK_STRUCTURE",), _boolean, True),
+    _Spec("registration.ignore", ("VFS_NOTIFIER_IGNORE",), _globs, ()),
+    _Spec("registration.settle_seconds", ("VFS_NOTIFIER_SETTLE_SECONDS",), _seconds, 2.0),
     _Spec("logging.directory", ("LOG_BASE_DIRECTORY",), _path, optional=True),  # default: below
     _Spec("logging.level", ("VFS_NOTIFIER_LOG_LEVEL",), _level, "info"),
+    _Spec("registration.mode", ("VFS_NOTIFIER_REGISTRATION_MODE",), _mode, "in-place"),
+    # The earlier service's "internal directory for video processing": where copy mode copies to.
+    _Spec("registration.copy_to", ("INTERNAL_VIDEO_FOLDER_PATH",), _path, optional=True,
+          unset_means="none; required when registration.mode is copy"),
 )
 
 # Keys of one [[roots]] table, and the environment variables of the earlier
 # service's two directories: CLIENT_VIDEO_DIR is the first root, STORAGE_PC_* the second.
-_ROOT_KEYS = {"path": _path, "internal_path": _path, "base_url": _url, "base_path": _path}
+_ROOT_KEYS = {"path": _path, "base_url": _url, "base_path": _path}
 _ROOT_ENV = {
-    0: {"path": "CLIENT_VIDEO_DIR", "internal_path": "INTERNAL_VIDEO_FOLDER_PATH"},
+    0: {"path": "CLIENT_VIDEO_DIR"},
     1: {"path": "STORAGE_PC_VIDEO_DIR", "base_url": "STORAGE_PC_BASE_URL"},
 }
+RETIRED_INTERNAL_PATH = (
+    "no longer a setting: `path` is watched where it is (in a container, mount the directory "
+    "at the same path inside as outside); INTERNAL_VIDEO_FOLDER_PATH is registration.copy_to")
 CREDENTIAL_NAME = "mysql-password"
 UNSET = "(unset)"   # how check-config shows an optional setting nobody set
 MAIN_DIR_CHARS = 512   # `main_dir` varchar(512): a watched root's path must fit
@@ -283,6 +327,8 @@ def _check_unknown_keys(data: Mapping[str, Any], file_label: str) -> None:
                 raise ConfigError("roots", "must be a list of [[roots]] tables", file_label)
             for index, table in enumerate(body):
                 for name in table:
+                    if name == "internal_path":
+                        raise ConfigError(f"roots[{index}].internal_path", RETIRED_INTERNAL_PATH, file_label)
                     if name not in _ROOT_KEYS:
                         raise ConfigError(f"roots[{index}].{_toml_key(name)}", "unknown setting", file_label)
             continue
@@ -321,7 +367,6 @@ def _resolve_roots(res: _Resolver, data: Mapping[str, Any], base_url: str, base_
                            default=default, optional=optional, note=note)
 
         path = one("path")
-        internal = one("internal_path", optional=True, note=f"roots[{index}].path: watched where rows name it")
         root_url = one("base_url", default=base_url, note="urls.base_url")
         root_base = one("base_path", default=base_path, note="urls.base_path")
         if os.path.commonpath([path, root_base]) != root_base:
@@ -335,7 +380,7 @@ def _resolve_roots(res: _Resolver, data: Mapping[str, Any], base_url: str, base_
             source = res.provenance[f"roots[{index}].path"][1]
             raise ConfigError(setting, f"{len(path)} characters long; the table's main_dir column "
                               f"holds {MAIN_DIR_CHARS}", source)
-        roots.append(Root(path=path, watch_path=internal or path, base_url=root_url, base_path=root_base))
+        roots.append(Root(path=path, base_url=root_url, base_path=root_base))
     if not roots:
         raise ConfigError("roots[0].path (CLIENT_VIDEO_DIR)",
                           f"required, set neither in {res.file_label} nor in the environment")
@@ -355,9 +400,7 @@ def _resolve_roots(res: _Resolver, data: Mapping[str, Any], base_url: str, base_
 
 def _root_setting(res: _Resolver, index: int) -> tuple[str, str]:
     """The name and source of root `index`'s watched directory, for an error about it."""
-    key = f"roots[{index}].internal_path"
-    if res.provenance.get(key, (UNSET,))[0] == UNSET:
-        key = f"roots[{index}].path"
+    key = f"roots[{index}].path"
     source = res.provenance.get(key, ("", res.file_label))[1]
     if source.startswith("environment ("):
         return source[len("environment ("):-1], "environment"
@@ -398,6 +441,8 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
         res.provenance["logging.directory"] = (log_directory, _directory_default("LOGS_DIRECTORY", env))
 
     roots = _resolve_roots(res, data, values["urls.base_url"], values["urls.base_path"])
+    warnings: list[str] = []
+    copy_to = _resolve_copy_to(res, values, roots, warnings)
     database = Database(host=db_host, port=values["database.port"], socket=db_socket,
                         user=values["database.user"], name=values["database.name"],
                         password=password, sqlite_path=sqlite_path)
@@ -408,7 +453,11 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
         forget_removed=values["service.forget_removed"],
         extensions=values["service.extensions"],
         log_directory=log_directory, log_level=values["logging.level"],
-        provenance=res.provenance,
+        check_structure=values["registration.check_structure"],
+        ignore=values["registration.ignore"],
+        settle_seconds=values["registration.settle_seconds"],
+        registration_mode=values["registration.mode"], copy_to=copy_to,
+        provenance=res.provenance, warnings=tuple(warnings),
     )
 
 
@@ -418,6 +467,56 @@ def _directory_default(variable: str, env: Mapping[str, str]) -> str:
     if env.get(variable, "").split(":")[0]:
         return f"default: ${variable}, which systemd set"
     return f"default, as ${variable} is unset"
+
+
+def _resolve_copy_to(res: _Resolver, values: dict[str, Any], roots: tuple[Root, ...],
+                     warnings: list[str]) -> str:
+    """registration.copy_to, checked against the mode and the roots: "" in in-place mode.
+
+    The copies' directory is never watched (a copy must not be seen as a new upload) and
+    lies below BASE_PATH (a copy's URL is made from it, like any file's)."""
+    copy_to = values["registration.copy_to"]
+    mode = values["registration.mode"]
+    if mode != "copy":
+        if copy_to:
+            setting, source = _setting_and_source(res, "registration.copy_to")
+            warnings.append(f"{setting} is set ({copy_to}, from {source}) but unused: "
+                            f"registration.mode is {mode}, so files are registered where they are, "
+                            f"in the watched directories; set VFS_NOTIFIER_REGISTRATION_MODE=copy "
+                            f"(or [registration] mode = \"copy\") to copy them there first")
+        return ""
+    if not copy_to:
+        mode_source = res.provenance["registration.mode"][1]
+        raise ConfigError("registration.copy_to (INTERNAL_VIDEO_FOLDER_PATH)",
+                          f"required when registration.mode is copy ({mode_source}), set neither "
+                          f"in {res.file_label} nor in the environment")
+    setting, source = _setting_and_source(res, "registration.copy_to")
+    for index, root in enumerate(roots):
+        common = os.path.commonpath([copy_to, root.path])
+        if common == root.path:
+            where = "is" if copy_to == root.path else "lies inside"
+            raise ConfigError(setting, f"{copy_to} {where} the watched directory {root.path}: copies "
+                              f"would be seen as new files", source)
+        if common == copy_to:
+            raise ConfigError(setting, f"the watched directory {root.path} lies inside {copy_to}: "
+                              f"copies would be seen as new files", source)
+    if len(roots) > 1:
+        later, later_source = _root_setting(res, 1)
+        raise ConfigError(later, f"copy mode copies one watched directory into {copy_to}; the files "
+                          f"of a second one could overwrite the first one's copies", later_source)
+    base_path = roots[0].base_path
+    if os.path.commonpath([copy_to, base_path]) != base_path:
+        raise ConfigError(setting, f"{copy_to} is not below BASE_PATH {base_path}, so copies "
+                          f"would have no URL", source)
+    return copy_to
+
+
+def _setting_and_source(res: _Resolver, key: str) -> tuple[str, str]:
+    """A resolved setting's name as the user set it (the variable, or the TOML key) and source."""
+    label = res.provenance[key][1]
+    if label.startswith("environment ("):
+        return label[len("environment ("):-1], "environment"
+    return key, label
 
 
 def _resolve_password(res: _Resolver, values: dict[str, Any], read_secret: Callable[[str], str]) -> str:
@@ -473,7 +572,6 @@ def load(cli_path: Optional[str], env: Mapping[str, str]) -> Settings:
 
     path, required = config_path(cli_path, env)
     data: dict[str, Any] = {}
-    warnings = []
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
@@ -490,6 +588,7 @@ def load(cli_path: Optional[str], env: Mapping[str, str]) -> Settings:
     except UnicodeDecodeError:
         raise ConfigError(path, "not valid TOML: not UTF-8 text") from None
     settings = resolve(data, path, env)
+    warnings = list(settings.warnings)
     if _section(data, "database", path).get("password") and mode & 0o004:
         warnings.append(f"{path} holds a database password and every user can read it: "
                         f"chmod o-r {path}")

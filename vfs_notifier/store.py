@@ -1,24 +1,58 @@
-"""The one interface every database store offers the registrar, and the choice between them.
+"""The one interface every database store offers the registrar (store interface v2).
 
-A store knows its SQL dialect and its driver's errors; it knows nothing of files or
-events. Every failure reaches the registrar as one of two exceptions: the store is
-unavailable (retry later, whatever the cause), or it refused particular rows.
+A store knows its SQL dialect, its driver's errors and how to lock a root in its
+database; it knows nothing of files or events. Besides the `videos` table the consumers
+share (never altered), it keeps a companion table `vfs_notifier_files`: which version of
+which file each row was registered for, so that a restart, a rescan or a standby on
+another host knows what was registered without trusting paths alone (a consumer may
+delete rows; a file may be renamed or overwritten).
+
+Reads are streamed (generators): finish or close one before the next call on the same
+store, since a MySQL connection carries one result at a time; both backends raise
+RuntimeError when this is broken, so a registrar tested on SQLite is right on MySQL too.
+
+Every failure reaches the registrar as one of two exceptions: the store is unavailable
+(retry later, whatever the cause), or it refused particular rows (a data error).
+Which backend to use is chosen in store_factory, which no backend imports.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, NamedTuple, Optional, Protocol, Sequence
-
-from .rows import Row
-from .settings import Database
+import hashlib
+import os
+import socket
+from typing import Iterable, Iterator, NamedTuple, Optional, Protocol, Sequence, TypeVar
 
 TABLE = "videos"
+FILES_TABLE = "vfs_notifier_files"
+CLAIMS_TABLE = "vfs_notifier_claims"
+
+
+class Version(NamedTuple):
+    """What tells one version of a file from another: a new inode, or new size and mtime."""
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+
+class Remembered(NamedTuple):
+    """A companion entry: the row `video_id` was registered for this version of `path`."""
+    video_id: int
+    path: str
+    version: Version
+
+
+class NewVideo(NamedTuple):
+    """A row to insert, with the version of the file it stands for."""
+    main_dir: str
+    path: str
+    url: str
+    version: Version
 
 
 class VideoRow(NamedTuple):
-    """One row of `videos` as it is (for `vfs-notifier list`); columns the table allows to be
-    NULL may be None. created_date is text, 'YYYY-MM-DD HH:MM:SS', as both backends hold it."""
-
+    """A `videos` row as it is (consumers may have changed or nulled any column)."""
     id: int
     main_dir: Optional[str]
     path: str
@@ -39,36 +73,82 @@ class Store(Protocol):
     description: str  # where the rows go, for logs and status: never holds a password
 
     def open(self) -> None:
-        """Connect and make sure the table exists (creating it when missing)."""
+        """Connect; create `videos` and the companion tables when missing. Claims survive it."""
 
-    def registered_paths(self) -> Iterable[str]:
-        """Every des_video_path in the table, streamed."""
+    def remembered(self) -> Iterator[Remembered]:
+        """Every companion entry, streamed."""
 
-    def paths_below(self, directory: str) -> Iterable[str]:
-        """The des_video_path of every row below `directory`, exactly (case counts), streamed."""
+    def unremembered(self) -> Iterator[tuple[int, str]]:
+        """(id, des_video_path) of the videos rows with no companion entry (rows of 1.0)."""
 
-    def insert(self, rows: Sequence[Row]) -> None:
-        """Insert all rows in one transaction, or none."""
+    def remember(self, entries: Sequence[Remembered]) -> None:
+        """Upsert companion entries by video_id, dropping any other entry of the same path."""
 
-    def delete(self, paths: Sequence[str]) -> int:
-        """Delete the rows of these exact paths; returns how many rows went."""
+    def insert(self, videos: Sequence[NewVideo]) -> list[int]:
+        """Insert rows and their companion entries in one transaction; their ids, in order."""
+
+    def existing(self, ids: Sequence[int]) -> set[int]:
+        """Which of these video ids still have a row (consumers delete rows)."""
+
+    def resignal(self, changes: Sequence[Remembered]) -> None:
+        """Files overwritten in place: status=1 and created_date=now, companion version updated."""
+
+    def move(self, old: str, new: str, main_dir: str, old_url: str, new_url: str) -> int:
+        """A file (path == old) or a directory (path below old + "/") renamed: rows keep their
+        ids and status; path, URL and main_dir change in a few statements. Rows moved."""
+
+    def withdraw(self, ids: Sequence[int]) -> int:
+        """Delete these rows (if still there) and their companion entries; rows deleted."""
+
+    def forget(self, ids: Sequence[int]) -> None:
+        """Drop these companion entries only; the rows stay."""
+
+    def remembered_below(self, directory: str) -> Iterator[Remembered]:
+        """The companion entries of paths below `directory` (exact prefix), streamed."""
 
     def videos(self) -> Iterator[VideoRow]:
-        """Every row of `videos`, by id, streamed."""
+        """Every videos row, by id, streamed."""
+
+    def claim(self, root: str) -> Optional[str]:
+        """Become the one writer for `root` in this database: None on success (held until
+        release or close, and gone when this process dies), else who holds it."""
+
+    def holds(self, root: str) -> bool:
+        """True while our claim of `root` still stands (its connection may have dropped)."""
+
+    def release(self, root: str) -> None:
+        """Give up the claim of `root` (nothing happens when it is not held)."""
 
     def close(self) -> None:
-        """Drop the connection; open() may be called again."""
+        """Drop every connection and claim; open() may be called again."""
 
 
-def open_store(database: Database) -> Store:
-    """The store the settings ask for, not yet connected."""
-    if database.uses_mysql:
-        from .store_mysql import MySQLStore
-        return MySQLStore(database)
-    from .store_sqlite import SQLiteStore
-    return SQLiteStore(database.sqlite_path)
+T = TypeVar("T")
 
 
-def chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+def chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    """Slices of at most `size` items: a statement's placeholders are limited."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def holder() -> str:
+    """How a claim names its holder to a refused second instance."""
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def root_digest(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def last_per_key(entries: Sequence[Remembered]) -> list[Remembered]:
+    """One entry per video id and per path, the later one winning, in their order: the
+    companion table holds one version per row and one row per path."""
+    by_path: dict[str, Remembered] = {}
+    for entry in entries:
+        by_path[entry.path] = entry
+    by_id: dict[int, Remembered] = {}
+    for entry in by_path.values():
+        by_id.pop(entry.video_id, None)
+        by_id[entry.video_id] = entry
+    return list(by_id.values())

@@ -1,4 +1,11 @@
-"""The production store: the existing `videos` table of a MySQL/MariaDB server, via PyMySQL."""
+"""The production store: the existing `videos` table of a MySQL/MariaDB server, via PyMySQL.
+
+`des_video_path` is utf8mb4_general_ci, so the server thinks `A.mp4`, `a.mp4` and `a.mp4 `
+are one path; files on disk disagree. Every statement that selects rows by path pairs the
+plain comparison (which uses the index) with a BINARY one (which is exact).
+Claims are named locks on a second connection kept only for them: the server drops the
+lock when that connection ends, so a killed holder frees its roots without help.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,9 @@ from typing import Iterator, Optional, Sequence
 import pymysql
 import pymysql.cursors
 
-from .rows import Row
 from .settings import Database
-from .store import RowsRejected, StoreUnavailable, VideoRow, chunks
+from .store import (CLAIMS_TABLE, FILES_TABLE, NewVideo, Remembered, RowsRejected, StoreUnavailable,
+                    Version, VideoRow, chunks, holder, last_per_key, root_digest)
 
 # Exactly the table existing deployments have; never altered on their side.
 CREATE_TABLE = """\
@@ -20,13 +27,41 @@ CREATE TABLE IF NOT EXISTS `videos` (
   PRIMARY KEY (`id`), KEY `idx_des_video_path` (`des_video_path`(255)), KEY `idx_status` (`status`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"""
 
+# Ours: binary collation, since a path is bytes to the file system. No foreign key:
+# consumers delete videos rows and must not be refused for it.
+CREATE_FILES = f"""\
+CREATE TABLE IF NOT EXISTS `{FILES_TABLE}` (
+  `video_id` int(11) NOT NULL, `path` varchar(1024) NOT NULL,
+  `dev` bigint unsigned NOT NULL, `ino` bigint unsigned NOT NULL,
+  `size` bigint NOT NULL, `mtime_ns` bigint NOT NULL,
+  PRIMARY KEY (`video_id`), KEY `idx_path` (`path`(255))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"""
+
+CREATE_CLAIMS = f"""\
+CREATE TABLE IF NOT EXISTS `{CLAIMS_TABLE}` (
+  `lock_name` varchar(64) NOT NULL, `root` varchar(1024) NOT NULL,
+  `holder` varchar(255) NOT NULL, `since` datetime NOT NULL DEFAULT current_timestamp(),
+  PRIMARY KEY (`lock_name`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"""
+
 # Every value a placeholder: only then does PyMySQL's executemany send one multi-row INSERT.
-INSERT = "INSERT INTO `videos` (`main_dir`, `des_video_path`, `status`, `des_url`) VALUES (%s, %s, %s, %s)"
+UPSERT_FILES = (f"INSERT INTO `{FILES_TABLE}` (`video_id`, `path`, `dev`, `ino`, `size`, `mtime_ns`) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE `path` = VALUES(`path`), "
+                "`dev` = VALUES(`dev`), `ino` = VALUES(`ino`), `size` = VALUES(`size`), "
+                "`mtime_ns` = VALUES(`mtime_ns`)")
+FILE_COLUMNS = "`video_id`, `path`, `dev`, `ino`, `size`, `mtime_ns`"
 
 # A server that stops answering (a network partition sends no RST) blocks the service's
 # loop for this long at most; it must stay well below half the unit's WatchdogSec=30s, or
 # systemd kills the service in the middle of an outage it is meant to ride out.
 IO_TIMEOUT = 10
+# Bytes of values per INSERT statement: below max_allowed_packet (4 MB on MySQL 5.7, 16 MB
+# on MariaDB) even if escaping doubled every byte.
+STATEMENT_BYTES = 1_500_000
+IN_LIST = 500
+
+# See claim(): a claim whose holder stops asking for this long is released by the server.
+CLAIM_IDLE_SECONDS = 60
 
 # MySQL error numbers that mean "not allowed to", as opposed to "cannot reach".
 _DENIED = {1044, 1142, 1227}
@@ -34,113 +69,255 @@ _DENIED = {1044, 1142, 1227}
 _DATA = {1048, 1264, 1366, 1406, 1265}
 
 
+def lock_name(database: str, root: str) -> str:
+    """The named lock of one root in one database's table (the server allows 64 characters)."""
+    return "vfs-notifier:" + root_digest(f"{database}.videos\0{root}")
+
+
+def like_below(directory: str) -> str:
+    return directory.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "/%"
+
+
 class MySQLStore:
+    """Two connections: one for rows (reopened by open()), one kept only for claims, so a
+    reconnect after an outage keeps the claims while their connection lives. Any failure on
+    the claims connection drops it and with it every claim: holds() then says False."""
+
     def __init__(self, database: Database) -> None:
         self._db = database
         self._conn: Optional[pymysql.connections.Connection] = None
+        self._claims_conn: Optional[pymysql.connections.Connection] = None
+        self._claimed: set[str] = set()
+        self._streaming = False  # an SSCursor's rows are still arriving on self._conn
         where = f"socket {database.socket}" if database.socket else f"{database.host}:{database.port}"
         self.description = f"MySQL {database.user}@{where}/{database.name}"
 
-    def open(self) -> None:
-        self.close()
+    def _connect(self, autocommit: bool) -> pymysql.connections.Connection:
         db = self._db
         try:
-            self._conn = pymysql.connect(
+            return pymysql.connect(
                 host=db.host or "localhost", port=db.port, unix_socket=db.socket or None,
                 user=db.user, password=db.password, database=db.name, charset="utf8mb4",
-                autocommit=False, connect_timeout=5, read_timeout=IO_TIMEOUT, write_timeout=IO_TIMEOUT)
+                autocommit=autocommit, connect_timeout=5, read_timeout=IO_TIMEOUT,
+                write_timeout=IO_TIMEOUT)
         except pymysql.MySQLError as err:
             raise StoreUnavailable(_reason(err)) from None
         except OSError as err:
             raise StoreUnavailable(str(err)) from None
-        self._ensure_table()
 
-    def _ensure_table(self) -> None:
+    def open(self) -> None:
+        self._close_main()  # claims live on their own connection and outlast a reconnect
+        self._conn = self._connect(autocommit=False)
         with self._guard() as cursor:
-            cursor.execute("SHOW TABLES LIKE 'videos'")
-            if cursor.fetchone():
-                return
-            try:
-                cursor.execute(CREATE_TABLE)
-            except pymysql.MySQLError as err:
-                if _code(err) in _DENIED:
-                    raise StoreUnavailable(
-                        f"table `videos` is missing in {self._db.name} and {self._db.user} may not "
-                        f"create it: run `vfs-notifier init-db` as a user who may "
-                        f"({_reason(err)})") from None
-                raise
+            for table, ddl in (("videos", CREATE_TABLE), (FILES_TABLE, CREATE_FILES),
+                               (CLAIMS_TABLE, CREATE_CLAIMS)):
+                cursor.execute("SHOW TABLES LIKE %s", (table,))
+                if cursor.fetchone():
+                    continue
+                try:
+                    cursor.execute(ddl)
+                except pymysql.MySQLError as err:
+                    if _code(err) in _DENIED:
+                        raise StoreUnavailable(
+                            f"table `{table}` is missing in {self._db.name} and {self._db.user} may "
+                            f"not create it: run `vfs-notifier init-db` as a user who may "
+                            f"({_reason(err)})") from None
+                    raise
 
-    def registered_paths(self) -> Iterator[str]:
-        return self._stream("SELECT `des_video_path` FROM `videos`", ())
+    # --- reading --------------------------------------------------------------------
 
-    def paths_below(self, directory: str) -> Iterator[str]:
+    def remembered(self) -> Iterator[Remembered]:
+        for row in self._stream(f"SELECT {FILE_COLUMNS} FROM `{FILES_TABLE}`", ()):
+            yield Remembered(row[0], row[1], Version(*row[2:]))
+
+    def remembered_below(self, directory: str) -> Iterator[Remembered]:
         prefix = directory + "/"
-        like = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
-        # LIKE uses the index but follows the column's case-insensitive collation:
-        # startswith keeps only the rows really below `directory`.
-        for path in self._stream("SELECT `des_video_path` FROM `videos` "
-                                 "WHERE `des_video_path` LIKE %s ESCAPE '!'", (like,)):
-            if path.startswith(prefix):
-                yield path
+        for row in self._stream(f"SELECT {FILE_COLUMNS} FROM `{FILES_TABLE}` "
+                                "WHERE `path` LIKE %s ESCAPE '!'", (like_below(directory),)):
+            if row[1].startswith(prefix):  # binary collation: LIKE is exact already
+                yield Remembered(row[0], row[1], Version(*row[2:]))
 
-    def _stream(self, query: str, args: tuple) -> Iterator[str]:
-        assert self._conn is not None
+    def unremembered(self) -> Iterator[tuple[int, str]]:
+        for row in self._stream(f"SELECT v.`id`, v.`des_video_path` FROM `videos` v LEFT JOIN "
+                                f"`{FILES_TABLE}` f ON f.`video_id` = v.`id` "
+                                "WHERE f.`video_id` IS NULL ORDER BY v.`id`", ()):
+            yield row[0], row[1]
+
+    def videos(self) -> Iterator[VideoRow]:
+        for row in self._stream("SELECT `id`, `main_dir`, `des_video_path`, `status`, "
+                                "`created_date`, `des_url` FROM `videos` ORDER BY `id`", ()):
+            created = None if row[4] is None else str(row[4])
+            yield VideoRow(row[0], row[1], row[2], row[3], created, row[5])
+
+    def existing(self, ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        with self._guard() as cursor:
+            for part in chunks(list(ids), IN_LIST):
+                cursor.execute(f"SELECT `id` FROM `videos` WHERE `id` IN ({_marks(part)})", list(part))
+                found.update(r[0] for r in cursor.fetchall())
+        return found
+
+    def _stream(self, query: str, args: tuple) -> Iterator[tuple]:
+        """Rows as the server sends them (SSCursor): 100,000 rows never sit in memory at once."""
         with self._guard():
+            assert self._conn is not None
             cursor = self._conn.cursor(pymysql.cursors.SSCursor)
+            self._streaming = True
             try:
                 cursor.execute(query, args or None)
                 while True:
                     batch = cursor.fetchmany(10000)
                     if not batch:
                         break
-                    for (path,) in batch:
-                        yield path
+                    yield from batch
             finally:
-                cursor.close()
-            self._conn.commit()  # ends the read transaction: later reads see new rows
-
-    def videos(self) -> Iterator[VideoRow]:
-        assert self._conn is not None
-        with self._guard():
-            cursor = self._conn.cursor(pymysql.cursors.SSCursor)
-            try:
-                cursor.execute("SELECT `id`, `main_dir`, `des_video_path`, `status`, `created_date`, "
-                               "`des_url` FROM `videos` ORDER BY `id`")
-                while True:
-                    batch = cursor.fetchmany(10000)
-                    if not batch:
-                        break
-                    for id_, main_dir, path, status, created, url in batch:
-                        yield VideoRow(id_, main_dir, path, status, created and str(created), url)
-            finally:
+                self._streaming = False
                 cursor.close()
 
-    def insert(self, rows: Sequence[Row]) -> None:
-        values = [(r.main_dir, r.path, 1, r.url) for r in rows]
+    # --- writing --------------------------------------------------------------------
+
+    def insert(self, videos: Sequence[NewVideo]) -> list[int]:
+        ids: list[int] = []
         with self._guard() as cursor:
-            cursor.executemany(INSERT, values)
+            for part in _by_size(videos):
+                cursor.execute("INSERT INTO `videos` (`main_dir`, `des_video_path`, `status`, `des_url`) "
+                               "VALUES " + ", ".join(["(%s, %s, 1, %s)"] * len(part)),
+                               [value for v in part for value in (v.main_dir, v.path, v.url)])
+                ids.extend(_read_back(cursor, cursor.lastrowid, [v.path for v in part]))
+            self._remember(cursor, [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)])
+        return ids
 
-    def delete(self, paths: Sequence[str]) -> int:
+    def remember(self, entries: Sequence[Remembered]) -> None:
+        with self._guard() as cursor:
+            self._remember(cursor, entries)
+
+    def _remember(self, cursor, entries: Sequence[Remembered]) -> None:
+        entries = last_per_key(entries)
+        for part in chunks([e.path for e in entries], IN_LIST):
+            cursor.execute(f"DELETE FROM `{FILES_TABLE}` WHERE `path` IN ({_marks(part)}) "
+                           f"AND BINARY `path` IN ({_marks(part)})", list(part) * 2)
+        if entries:
+            cursor.executemany(UPSERT_FILES, [(e.video_id, e.path, *e.version) for e in entries])
+
+    def resignal(self, changes: Sequence[Remembered]) -> None:
+        with self._guard() as cursor:
+            for part in chunks([c.video_id for c in changes], IN_LIST):
+                cursor.execute("UPDATE `videos` SET `status` = 1, `created_date` = NOW() "
+                               f"WHERE `id` IN ({_marks(part)})", list(part))
+            self._remember(cursor, changes)
+
+    def move(self, old: str, new: str, main_dir: str, old_url: str, new_url: str) -> int:
+        # LIKE and = follow the case-insensitive collation (and use the index); the BINARY
+        # LEFT() comparisons keep only rows really at or below `old`.
+        where = ("(`{c}` = %s OR `{c}` LIKE %s ESCAPE '!') AND "
+                 "(BINARY `{c}` = BINARY %s OR BINARY LEFT(`{c}`, %s) = BINARY %s)")
+        at = [old, like_below(old), old, len(old) + 1, old + "/"]
+        with self._guard() as cursor:
+            moved = cursor.execute(
+                "UPDATE `videos` SET `des_video_path` = CONCAT(%s, SUBSTRING(`des_video_path`, %s)), "
+                "`des_url` = IF(BINARY LEFT(`des_url`, %s) = BINARY %s, "
+                "CONCAT(%s, SUBSTRING(`des_url`, %s)), `des_url`), `main_dir` = %s "
+                "WHERE " + where.format(c="des_video_path"),
+                [new, len(old) + 1, len(old_url), old_url, new_url, len(old_url) + 1, main_dir, *at])
+            cursor.execute(f"UPDATE `{FILES_TABLE}` SET `path` = CONCAT(%s, SUBSTRING(`path`, %s)) "
+                           "WHERE " + where.format(c="path"), [new, len(old) + 1, *at])
+        return moved
+
+    def withdraw(self, ids: Sequence[int]) -> int:
         deleted = 0
         with self._guard() as cursor:
-            for part in chunks(paths, 500):
-                marks = ", ".join(["%s"] * len(part))
-                # The column's collation is case- and accent-insensitive: the BINARY
-                # comparison keeps `A.mp4` when `a.mp4` goes; the plain one uses the index.
-                deleted += cursor.execute(
-                    f"DELETE FROM `videos` WHERE `des_video_path` IN ({marks}) "
-                    f"AND BINARY `des_video_path` IN ({marks})", list(part) * 2)
+            for part in chunks(list(ids), IN_LIST):
+                deleted += cursor.execute(f"DELETE FROM `videos` WHERE `id` IN ({_marks(part)})", list(part))
+                cursor.execute(f"DELETE FROM `{FILES_TABLE}` WHERE `video_id` IN ({_marks(part)})", list(part))
         return deleted
 
+    def forget(self, ids: Sequence[int]) -> None:
+        with self._guard() as cursor:
+            for part in chunks(list(ids), IN_LIST):
+                cursor.execute(f"DELETE FROM `{FILES_TABLE}` WHERE `video_id` IN ({_marks(part)})", list(part))
+
+    # --- claims ---------------------------------------------------------------------
+
+    def claim(self, root: str) -> Optional[str]:
+        if root in self._claimed and self.holds(root):
+            return None
+        name = lock_name(self._db.name, root)
+        try:
+            if self._claims_conn is None:
+                self._claims_conn = self._connect(autocommit=True)
+                self._claimed.clear()
+                # A holder host that dies without closing its TCP connection would keep the
+                # lock until keepalive gives up (hours). The holder asks holds() every
+                # poll_interval, so an idle minute means it is gone: the server drops it.
+                with self._claims_conn.cursor() as cursor:
+                    cursor.execute("SET SESSION wait_timeout = %s", (CLAIM_IDLE_SECONDS,))
+            with self._claims_conn.cursor() as cursor:
+                cursor.execute("SELECT GET_LOCK(%s, 0)", (name,))
+                got = cursor.fetchone()[0]
+                if got == 1:
+                    cursor.execute(f"INSERT INTO `{CLAIMS_TABLE}` (`lock_name`, `root`, `holder`, `since`) "
+                                   "VALUES (%s, %s, %s, NOW()) ON DUPLICATE KEY UPDATE `root` = VALUES(`root`), "
+                                   "`holder` = VALUES(`holder`), `since` = VALUES(`since`)",
+                                   (name, root, holder()))
+                    self._claimed.add(root)
+                    return None
+                if got is None:
+                    raise StoreUnavailable(f"GET_LOCK({name}) failed")
+                cursor.execute(f"SELECT `holder` FROM `{CLAIMS_TABLE}` WHERE `lock_name` = %s", (name,))
+                found = cursor.fetchone()
+                return found[0] if found else "another instance"
+        except (pymysql.MySQLError, OSError) as err:
+            self._close_claims()
+            raise StoreUnavailable(_reason(err)) from None
+
+    def holds(self, root: str) -> bool:
+        if root not in self._claimed or self._claims_conn is None:
+            return False
+        try:
+            with self._claims_conn.cursor() as cursor:
+                cursor.execute("SELECT IS_USED_LOCK(%s) = CONNECTION_ID()",
+                               (lock_name(self._db.name, root),))
+                return cursor.fetchone()[0] == 1
+        except Exception:  # whatever went wrong, the lock cannot be trusted: reconnect later
+            self._close_claims()
+            return False
+
+    def release(self, root: str) -> None:
+        if root not in self._claimed or self._claims_conn is None:
+            return
+        self._claimed.discard(root)
+        name = lock_name(self._db.name, root)
+        try:
+            with self._claims_conn.cursor() as cursor:
+                # The holder row goes first: once the lock is free, it is the next holder's.
+                cursor.execute(f"DELETE FROM `{CLAIMS_TABLE}` WHERE `lock_name` = %s AND `holder` = %s",
+                               (name, holder()))
+                cursor.execute("SELECT RELEASE_LOCK(%s)", (name,))
+        except (pymysql.MySQLError, OSError):
+            self._close_claims()  # the lock went with the connection
+
+    # --- connections ----------------------------------------------------------------
+
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # already broken: nothing left to close
-                pass
-            self._conn = None
+        for root in list(self._claimed):
+            self.release(root)
+        self._close_claims()
+        self._close_main()
+
+    def _close_main(self) -> None:
+        self._conn, conn = None, self._conn
+        self._streaming = False
+        _quietly_close(conn)
+
+    def _close_claims(self) -> None:
+        self._claims_conn, conn = None, self._claims_conn
+        self._claimed.clear()
+        _quietly_close(conn)
 
     def _guard(self) -> "_Transaction":
+        if self._streaming:
+            # PyMySQL would silently drain the rest of the stream to run this statement.
+            raise RuntimeError("a store call while a stream is still being read: finish or close it first")
         if self._conn is None:
             raise StoreUnavailable("not connected")
         return _Transaction(self)
@@ -165,19 +342,78 @@ class _Transaction:
                 return False
             except (pymysql.MySQLError, OSError) as commit_err:
                 err = commit_err
-        if isinstance(err, StoreUnavailable):
-            self.store.close()
-            return False
-        if isinstance(err, pymysql.MySQLError) and _code(err) in _DATA:
+        data_error = isinstance(err, (UnicodeError, OverflowError, RowsRejected)) or (
+            isinstance(err, pymysql.MySQLError) and _code(err) in _DATA)
+        if data_error:
             try:
                 conn.rollback()
             except (pymysql.MySQLError, OSError):
-                self.store.close()
+                self.store._close_main()
             raise RowsRejected(_reason(err)) from None
+        if isinstance(err, StoreUnavailable):
+            self.store._close_main()
+            return False
         if isinstance(err, (pymysql.MySQLError, OSError)):
-            self.store.close()
+            self.store._close_main()
             raise StoreUnavailable(_reason(err)) from None
+        try:  # a stream left half read, or a bug: end the transaction, keep the connection
+            conn.rollback()
+        except (pymysql.MySQLError, OSError):
+            self.store._close_main()
         return False
+
+
+def _read_back(cursor, first: int, paths: list[str]) -> list[int]:
+    """The ids of a multi-row INSERT, in order. The server reports the first one; the rest
+    are usually first + k * auto_increment_increment, but another writer's rows may
+    interleave (innodb_autoinc_lock_mode=2), so the rows are read back and matched by path."""
+    cursor.execute("SELECT `id`, `des_video_path` FROM `videos` WHERE `id` BETWEEN %s AND "
+                   "%s + %s * @@auto_increment_increment ORDER BY `id`", (first, first, len(paths) - 1))
+    ids = _match(cursor.fetchall(), paths)
+    if ids is None:
+        cursor.execute("SELECT `id`, `des_video_path` FROM `videos` WHERE `id` >= %s ORDER BY `id`",
+                       (first,))
+        ids = _match(cursor.fetchall(), paths)
+    if ids is None:
+        raise StoreUnavailable(f"could not read back the ids of {len(paths)} inserted rows")
+    return ids
+
+
+def _match(rows: Sequence[tuple], paths: list[str]) -> Optional[list[int]]:
+    ids, want = [], iter(paths)
+    path = next(want, None)
+    for row_id, row_path in rows:
+        if path is None:
+            break
+        if row_path == path:
+            ids.append(row_id)
+            path = next(want, None)
+    return ids if len(ids) == len(paths) else None
+
+
+def _by_size(videos: Sequence[NewVideo]) -> Iterator[Sequence[NewVideo]]:
+    """Batches as one statement each, unless one would outgrow STATEMENT_BYTES."""
+    start, size = 0, 0
+    for index, video in enumerate(videos):
+        cost = sum(len((text or "").encode("utf-8")) for text in video[:3]) + 16
+        if size + cost > STATEMENT_BYTES and index > start:
+            yield videos[start:index]
+            start, size = index, 0
+        size += cost
+    if start < len(videos):
+        yield videos[start:]
+
+
+def _marks(part: Sequence) -> str:
+    return ", ".join(["%s"] * len(part))
+
+
+def _quietly_close(conn: Optional[pymysql.connections.Connection]) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # already broken: nothing left to close
+            pass
 
 
 def _code(err: BaseException) -> int:
@@ -187,6 +423,8 @@ def _code(err: BaseException) -> int:
 
 def _reason(err: BaseException) -> str:
     """The server's message without the driver's tuple dressing (never holds a password)."""
+    if isinstance(err, UnicodeError):
+        return f"a value is not valid UTF-8 text ({type(err).__name__})"
     args = getattr(err, "args", ())
     if len(args) >= 2:
         return f"{args[1]} (MySQL error {args[0]})"

@@ -1,40 +1,70 @@
 """The embedded store: the same `videos` table in an SQLite file, so that the service
-runs with nothing installed. It behaves as the MySQL store does, which the tests hold it to."""
+runs with nothing installed. It behaves as the MySQL store does, which the tests hold it to.
+
+SQLite compares text byte for byte, so paths match exactly as files do; "below a
+directory" is the range ["dir/", "dir0") ('0' follows '/'), which uses the index.
+Claims are flock()s on a file beside the database: the kernel drops them when the
+holder dies, as the MySQL server drops a named lock with its connection.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 from typing import Iterator, Optional, Sequence
 
-from .rows import Row
-from .store import RowsRejected, StoreUnavailable, VideoRow, chunks
+from .store import (FILES_TABLE, NewVideo, Remembered, RowsRejected, StoreUnavailable, Version, VideoRow,
+                    chunks, holder, last_per_key, root_digest)
 
-CREATE_TABLE = """\
+CREATE_TABLE = f"""\
 CREATE TABLE IF NOT EXISTS videos (
   id INTEGER PRIMARY KEY AUTOINCREMENT, main_dir varchar(512) DEFAULT NULL,
   des_video_path varchar(1024) NOT NULL, status int DEFAULT 1,
   created_date datetime DEFAULT CURRENT_TIMESTAMP, des_url varchar(1024) DEFAULT NULL);
 CREATE INDEX IF NOT EXISTS idx_des_video_path ON videos (des_video_path);
-CREATE INDEX IF NOT EXISTS idx_status ON videos (status);"""
+CREATE INDEX IF NOT EXISTS idx_status ON videos (status);
+CREATE TABLE IF NOT EXISTS {FILES_TABLE} (
+  video_id INTEGER PRIMARY KEY, path varchar(1024) NOT NULL, dev bigint NOT NULL,
+  ino bigint NOT NULL, size bigint NOT NULL, mtime_ns bigint NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_{FILES_TABLE}_path ON {FILES_TABLE} (path);"""
 
+# Waiting for another program's lock stalls the service's loop: keep it well below
+# half the unit's WatchdogSec=30s (a write that times out is retried later).
 BUSY_TIMEOUT = 10
+FILE_COLUMNS = "video_id, path, dev, ino, size, mtime_ns"
+UPSERT_FILES = (f"INSERT INTO {FILES_TABLE} ({FILE_COLUMNS}) VALUES {{}} "
+                "ON CONFLICT (video_id) DO UPDATE SET path = excluded.path, dev = excluded.dev, "
+                "ino = excluded.ino, size = excluded.size, mtime_ns = excluded.mtime_ns")
+IN_LIST = 500
+_U64 = 1 << 64
 
-INSERT = "INSERT INTO videos (main_dir, des_video_path, status, des_url) VALUES (?, ?, 1, ?)"
+
+def _signed(value: int) -> int:
+    """SQLite integers are signed 64-bit; device and inode numbers are unsigned."""
+    return value - _U64 if value >= 1 << 63 else value
+
+
+def _entry(row: tuple) -> Remembered:
+    dev, ino = (v + _U64 if v < 0 else v for v in row[2:4])
+    return Remembered(row[0], row[1], Version(dev, ino, row[4], row[5]))
 
 
 class SQLiteStore:
+    """One connection for rows (autocommit; writes in explicit IMMEDIATE transactions) and
+    one open descriptor per claimed root."""
+
     def __init__(self, path: str) -> None:
         self.path = path
         self.description = f"SQLite {path}"
         self._conn: Optional[sqlite3.Connection] = None
+        self._claims: dict[str, int] = {}  # root -> the descriptor holding its flock
+        self._streaming = False
 
     def open(self) -> None:
-        self.close()
+        self._close_main()
         try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            # Waiting for another program's lock stalls the service's loop: keep it well below
-            # half the unit's WatchdogSec=30s (a write that times out is retried later).
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(CREATE_TABLE)
@@ -42,76 +72,216 @@ class SQLiteStore:
             raise StoreUnavailable(f"{self.path}: {err}") from None
         self._conn = conn
 
-    def registered_paths(self) -> Iterator[str]:
-        return self._stream("SELECT des_video_path FROM videos", ())
+    # --- reading --------------------------------------------------------------------
 
-    def paths_below(self, directory: str) -> Iterator[str]:
-        prefix = directory + "/"
-        # substr() compares exactly, where LIKE would ignore ASCII case.
-        return self._stream("SELECT des_video_path FROM videos WHERE substr(des_video_path, 1, ?) = ?",
-                            (len(prefix), prefix))
+    def remembered(self) -> Iterator[Remembered]:
+        for row in self._stream(f"SELECT {FILE_COLUMNS} FROM {FILES_TABLE}", ()):
+            yield _entry(row)
 
-    def _stream(self, query: str, args: tuple) -> Iterator[str]:
-        conn = self._connection()
-        try:
-            for (path,) in conn.execute(query, args):
-                yield path
-        except sqlite3.Error as err:
-            raise StoreUnavailable(f"{self.path}: {err}") from None
+    def remembered_below(self, directory: str) -> Iterator[Remembered]:
+        for row in self._stream(f"SELECT {FILE_COLUMNS} FROM {FILES_TABLE} WHERE path >= ? AND path < ?",
+                                (directory + "/", directory + "0")):
+            yield _entry(row)
+
+    def unremembered(self) -> Iterator[tuple[int, str]]:
+        yield from self._stream(f"SELECT v.id, v.des_video_path FROM videos v LEFT JOIN {FILES_TABLE} f "
+                                "ON f.video_id = v.id WHERE f.video_id IS NULL ORDER BY v.id", ())
 
     def videos(self) -> Iterator[VideoRow]:
+        for row in self._stream("SELECT id, main_dir, des_video_path, status, created_date, des_url "
+                                "FROM videos ORDER BY id", ()):
+            yield VideoRow(*row)
+
+    def existing(self, ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for part in chunks(list(ids), IN_LIST):
+            found.update(r[0] for r in self._stream(f"SELECT id FROM videos WHERE id IN ({_marks(part)})",
+                                                    tuple(part)))
+        return found
+
+    def _stream(self, query: str, args: tuple) -> Iterator[tuple]:
         conn = self._connection()
+        self._streaming = True
         try:
-            for row in conn.execute("SELECT id, main_dir, des_video_path, status, created_date, des_url "
-                                    "FROM videos ORDER BY id"):
-                yield VideoRow(*row)
+            yield from conn.execute(query, args)
         except sqlite3.Error as err:
             raise StoreUnavailable(f"{self.path}: {err}") from None
+        finally:
+            self._streaming = False
 
-    def insert(self, rows: Sequence[Row]) -> None:
-        self._write(INSERT, [(r.main_dir, r.path, r.url) for r in rows])
+    # --- writing --------------------------------------------------------------------
 
-    def delete(self, paths: Sequence[str]) -> int:
+    def insert(self, videos: Sequence[NewVideo]) -> list[int]:
+        def write(conn: sqlite3.Connection) -> list[int]:
+            ids: list[int] = []
+            for part in chunks(videos, _per_statement(conn, 3)):
+                last = conn.execute("INSERT INTO videos (main_dir, des_video_path, status, des_url) VALUES "
+                                    + ", ".join(["(?, ?, 1, ?)"] * len(part)),
+                                    [value for v in part for value in (v.main_dir, v.path, v.url)]).lastrowid
+                # One writer at a time holds the database, so the rows took consecutive ids
+                # ending at `last`; reading them back proves it instead of assuming it.
+                first = last - len(part) + 1
+                rows = conn.execute("SELECT id, des_video_path FROM videos WHERE id BETWEEN ? AND ? "
+                                    "ORDER BY id", (first, last)).fetchall()
+                if [p for _, p in rows] != [v.path for v in part]:
+                    raise sqlite3.OperationalError(f"could not read back the ids of {len(part)} rows")
+                ids.extend(i for i, _ in rows)
+            self._remember(conn, [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)])
+            return ids
+        return self._write(write)
+
+    def remember(self, entries: Sequence[Remembered]) -> None:
+        self._write(lambda conn: self._remember(conn, entries))
+
+    def _remember(self, conn: sqlite3.Connection, entries: Sequence[Remembered]) -> None:
+        entries = last_per_key(entries)
+        for part in chunks([e.path for e in entries], IN_LIST):
+            conn.execute(f"DELETE FROM {FILES_TABLE} WHERE path IN ({_marks(part)})", list(part))
+        for part in chunks(entries, _per_statement(conn, 6)):
+            conn.execute(UPSERT_FILES.format(", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part))),
+                         [value for e in part for value in (e.video_id, e.path, _signed(e.version.dev),
+                                                             _signed(e.version.ino), *e.version[2:])])
+
+    def resignal(self, changes: Sequence[Remembered]) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            for part in chunks([c.video_id for c in changes], IN_LIST):
+                conn.execute("UPDATE videos SET status = 1, created_date = CURRENT_TIMESTAMP "
+                             f"WHERE id IN ({_marks(part)})", list(part))
+            self._remember(conn, changes)
+        self._write(write)
+
+    def move(self, old: str, new: str, main_dir: str, old_url: str, new_url: str) -> int:
+        at = (old, old + "/", old + "0")
+        cut = len(old) + 1
+
+        def write(conn: sqlite3.Connection) -> int:
+            moved = conn.execute(
+                "UPDATE videos SET des_video_path = ? || substr(des_video_path, ?), "
+                "des_url = CASE WHEN substr(des_url, 1, ?) = ? THEN ? || substr(des_url, ?) ELSE des_url END, "
+                "main_dir = ? WHERE des_video_path = ? OR (des_video_path >= ? AND des_video_path < ?)",
+                (new, cut, len(old_url), old_url, new_url, len(old_url) + 1, main_dir, *at)).rowcount
+            conn.execute(f"UPDATE {FILES_TABLE} SET path = ? || substr(path, ?) "
+                         "WHERE path = ? OR (path >= ? AND path < ?)", (new, cut, *at))
+            return moved
+        return self._write(write)
+
+    def withdraw(self, ids: Sequence[int]) -> int:
+        def write(conn: sqlite3.Connection) -> int:
+            deleted = 0
+            for part in chunks(list(ids), IN_LIST):
+                deleted += conn.execute(f"DELETE FROM videos WHERE id IN ({_marks(part)})", list(part)).rowcount
+                conn.execute(f"DELETE FROM {FILES_TABLE} WHERE video_id IN ({_marks(part)})", list(part))
+            return deleted
+        return self._write(write)
+
+    def forget(self, ids: Sequence[int]) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            for part in chunks(list(ids), IN_LIST):
+                conn.execute(f"DELETE FROM {FILES_TABLE} WHERE video_id IN ({_marks(part)})", list(part))
+        self._write(write)
+
+    def _write(self, work):
+        """One transaction; IMMEDIATE takes the write lock first, so nobody interleaves."""
         conn = self._connection()
-        deleted = 0
         try:
-            conn.execute("BEGIN")
-            for part in chunks(paths, 500):
-                marks = ", ".join("?" * len(part))
-                deleted += conn.execute(f"DELETE FROM videos WHERE des_video_path IN ({marks})",
-                                        list(part)).rowcount
+            conn.execute("BEGIN IMMEDIATE")
+            result = work(conn)
             conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            self._rollback()
-            raise StoreUnavailable(f"{self.path}: {err}") from None
-        return deleted
-
-    def _write(self, sql: str, values: list) -> None:
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN")
-            conn.executemany(sql, values)
-            conn.execute("COMMIT")
-        except sqlite3.IntegrityError as err:
+            return result
+        except (sqlite3.IntegrityError, sqlite3.InterfaceError, UnicodeError, OverflowError) as err:
             self._rollback()
             raise RowsRejected(str(err)) from None
         except sqlite3.Error as err:
             self._rollback()
             raise StoreUnavailable(f"{self.path}: {err}") from None
+        except BaseException:
+            self._rollback()
+            raise
 
     def _rollback(self) -> None:
         try:
             assert self._conn is not None
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
 
     def _connection(self) -> sqlite3.Connection:
+        if self._streaming:
+            # SQLite would cope; MySQL cannot (one result at a time per connection), and the
+            # registrar must not learn habits here that break there.
+            raise RuntimeError("a store call while a stream is still being read: finish or close it first")
         if self._conn is None:
             raise StoreUnavailable("not open")
         return self._conn
 
+    # --- claims ---------------------------------------------------------------------
+
+    def claim_path(self, root: str) -> str:
+        return f"{self.path}.claim-{root_digest(root)[:16]}"
+
+    def claim(self, root: str) -> Optional[str]:
+        if self.holds(root):
+            return None
+        self.release(root)
+        path = self.claim_path(root)
+        try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as err:
+            raise StoreUnavailable(f"{path}: {err}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 255, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            return text or "another instance"
+        except OSError as err:
+            os.close(fd)
+            raise StoreUnavailable(f"{path}: {err}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (holder() + "\n").encode(), 0)
+        self._claims[root] = fd
+        return None
+
+    def holds(self, root: str) -> bool:
+        fd = self._claims.get(root)
+        if fd is None:
+            return False
+        try:
+            # Someone removing the lock file would let the next instance lock a new one.
+            mine, there = os.fstat(fd), os.stat(self.claim_path(root))
+            return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+        except OSError:
+            return False
+
+    def release(self, root: str) -> None:
+        fd = self._claims.pop(root, None)
+        if fd is None:
+            return
+        # The file stays: unlinking a lock file lets two later instances lock different files.
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass
+        os.close(fd)  # closing the last descriptor drops the flock
+
     def close(self) -> None:
+        for root in list(self._claims):
+            self.release(root)
+        self._close_main()
+
+    def _close_main(self) -> None:
+        self._streaming = False
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _per_statement(conn: sqlite3.Connection, columns: int) -> int:
+    """Rows per multi-row statement: at most SQLITE_LIMIT_VARIABLE_NUMBER placeholders (32,766 here)."""
+    return max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // columns)
+
+
+def _marks(part: Sequence) -> str:
+    return ", ".join("?" * len(part))

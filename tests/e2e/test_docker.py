@@ -4,9 +4,10 @@ The images are built from the unchanged Dockerfile and docker/nginx/Dockerfile o
 `debian:bookworm-slim` made here from debootstrap (no registry is reachable). The containers
 are run as docker-compose.yml says: its volumes, ports and env_file are read from the file and
 interpolated with a .env made from docker/env.example, except that the database is the test
-MariaDB on the host's 127.0.0.1 instead of the compose file's own. A file dropped into the
-mounted directory must become a row naming its host path, and its URL must be served by the
-compose file's nginx.
+MariaDB on the host's 127.0.0.1 instead of the compose file's own. In both registration modes
+a file dropped into the mounted CLIENT_VIDEO_DIR must become a row naming its host path (in
+place) or its copy's below INTERNAL_VIDEO_FOLDER_PATH (copy), and that URL must be served by
+the compose file's nginx.
 
 podman flags are the ones /work/shared/ENVIRONMENT.md found necessary here: runc, cgroupfs,
 the host network for builds and for the service (which reaches the host's MariaDB), and ulimits.
@@ -34,6 +35,7 @@ from tests.support import capabilities
 from tests.support import debian_root  # its cache, mirror and helpers
 from tests.support.daemon import run_cli
 from tests.support.table import Table
+from tests.support.video_files import small_video
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -44,8 +46,9 @@ pytestmark = pytest.mark.e2e
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
 LIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
-SERVICE_IMAGE = "localhost/vfs-notifier-test:latest"
-NGINX_IMAGE = "localhost/vfs-notifier-nginx-test:latest"
+# Overridable, so that two checkouts testing at once on one machine do not swap images.
+SERVICE_IMAGE = os.environ.get("VFS_TEST_SERVICE_IMAGE", "localhost/vfs-notifier-test:latest")
+NGINX_IMAGE = os.environ.get("VFS_TEST_NGINX_IMAGE", "localhost/vfs-notifier-nginx-test:latest")
 RECIPE_LABEL = "org.vfs-notifier.base-recipe"
 
 # What makes the debootstrap tree look like Docker's debian:bookworm-slim: its dpkg and apt
@@ -303,20 +306,21 @@ def host_dir() -> Iterator[Path]:
     shutil.rmtree(top, ignore_errors=True)
 
 
+@pytest.mark.parametrize("mode", ["in-place", "copy"])
 def test_compose_deployment_registers_and_serves(images, mysql_env, container_names, host_dir,
-                                                 tmp_path):
+                                                 tmp_path, mode):
     base, logs = host_dir / "srv", host_dir / "logs"
-    videos = base / "videos"
-    for d in (videos, logs):
+    videos, internal = base / "videos", base / "internal"
+    for d in (videos, logs, internal):
         d.mkdir(parents=True)
     port = _free_port()
 
     env = read_env_file(ENV_EXAMPLE)
     env.update(mysql_env)
-    env.update(CLIENT_VIDEO_DIR=str(videos), BASE_PATH=str(base), NGINX_PORT=str(port),
-               NGINX_BASE_URL=f"http://127.0.0.1:{port}/vfs-notifier",
-               VFS_NOTIFIER_LOG_HOST_DIR=str(logs))
-    assert env["INTERNAL_VIDEO_FOLDER_PATH"] != env["CLIENT_VIDEO_DIR"]  # a real remapping
+    # Two distinct directories, as in the earlier service's .env.
+    env.update(CLIENT_VIDEO_DIR=str(videos), INTERNAL_VIDEO_FOLDER_PATH=str(internal), BASE_PATH=str(base),
+               NGINX_PORT=str(port), NGINX_BASE_URL=f"http://127.0.0.1:{port}/vfs-notifier",
+               VFS_NOTIFIER_LOG_HOST_DIR=str(logs), VFS_NOTIFIER_REGISTRATION_MODE=mode)
     env_file = tmp_path / ".env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
 
@@ -342,20 +346,28 @@ def test_compose_deployment_registers_and_serves(images, mysql_env, container_na
     # Whether the file lands before the service watches (its first walk finds it) or after
     # (inotify does), it must become a row.
     clip = videos / "sub dir" / "clip #1 ü.mp4"
+    staging = host_dir / "staging"
+    made = small_video(staging / "clip.mp4")
+    made.chmod(0o644)
+    content = made.read_bytes()
     clip.parent.mkdir()
-    content = b"\x00\x00\x00\x18ftypmp42" + os.urandom(50_000)
-    incoming = clip.with_name(".clip.part")
-    incoming.write_bytes(content)
-    incoming.rename(clip)
+    made.rename(clip)
+    registered_as = internal / "sub dir" / clip.name if mode == "copy" else clip
     try:
         (main_dir, path, url, status), = Table(mysql_env).wait_for(
-            lambda rows: any(r.path == str(clip) for r in rows), timeout=60, what=str(clip))
+            lambda rows: any(r.path == str(registered_as) for r in rows), timeout=60, what=str(registered_as))
     except AssertionError as err:
         raise AssertionError(f"{err}\n{logs_of(name)}") from None
     registered = time.monotonic() - start
-    assert (main_dir, path, status) == (str(videos), str(clip), 1)
-    assert url == (f"http://127.0.0.1:{port}/vfs-notifier/videos/sub%20dir/"
+    assert (main_dir, path, status) == (str(videos), str(registered_as), 1)
+    folder = "internal" if mode == "copy" else "videos"
+    assert url == (f"http://127.0.0.1:{port}/vfs-notifier/{folder}/sub%20dir/"
                    "clip%20%231%20%C3%BC.mp4")
+    if mode == "copy":
+        assert registered_as.read_bytes() == content
+        assert not [p for p in internal.rglob(".vfs-notifier-copy.*")]
+    else:
+        assert "INTERNAL_VIDEO_FOLDER_PATH is set" in logs_of(name)
 
     # Served by the compose file's nginx: whole, and a range (seeking).
     _wait("nginx", lambda: fetch(url)[0] == 200, 30, lambda: logs_of(web))
@@ -366,8 +378,8 @@ def test_compose_deployment_registers_and_serves(images, mysql_env, container_na
     assert fetch(f"http://127.0.0.1:{port}/vfs-notifier/videos/")[0] in (403, 404)
 
     # Logs: on stderr (podman logs) and in the dated file on the mounted log volume.
-    assert str(clip) in logs_of(name)
-    assert any(str(clip) in p.read_text() for p in logs.glob("*_vfs_tusker_notifier_videos.log"))
+    assert str(registered_as) in logs_of(name)
+    assert any(str(registered_as) in p.read_text() for p in logs.glob("*_vfs_tusker_notifier_videos.log"))
 
     # `docker stop` ends it cleanly.
     podman("stop", "--time", "20", name, timeout=60)
@@ -395,7 +407,14 @@ def test_env_example_fits_the_service_the_compose_file_and_the_snippet(tmp_path)
     assert (mariadb["environment"]["MARIADB_DATABASE"], mariadb["environment"]["MARIADB_USER"],
             mariadb["environment"]["MARIADB_PASSWORD"]) == (
             env["MYSQL_DB_NAME"], env["MYSQL_USER"], env["MYSQL_PASS"])
-    assert f"{env['CLIENT_VIDEO_DIR']}:{env['INTERNAL_VIDEO_FOLDER_PATH']}:ro" in service["volumes"]
+    # Both directories at the same path inside as outside: rows name host paths, no mapping.
+    assert f"{env['CLIENT_VIDEO_DIR']}:{env['CLIENT_VIDEO_DIR']}:ro" in service["volumes"]
+    assert f"{env['INTERNAL_VIDEO_FOLDER_PATH']}:{env['INTERNAL_VIDEO_FOLDER_PATH']}" in service["volumes"]
+    assert env["INTERNAL_VIDEO_FOLDER_PATH"] != env["CLIENT_VIDEO_DIR"]
+    for mode in ("in-place", "copy"):
+        checked = run_cli("check-config", env={**env, "VFS_NOTIFIER_REGISTRATION_MODE": mode,
+                                               "VFS_NOTIFIER_CONFIG": str(tmp_path / "empty.toml")})
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
     # nginx: publishes the port of NGINX_BASE_URL, sees BASE_PATH where NGINX_INTERNAL_PATH says,
     # and that is the snippet's alias; the snippet's prefix is the path of NGINX_BASE_URL.

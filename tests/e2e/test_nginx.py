@@ -25,6 +25,7 @@ from typing import Iterator, Optional
 import pytest
 
 from tests.support.daemon import Daemon, run_cli
+from tests.support.media import container_of, tagged_video
 from tests.support.table import Table
 from vfs_notifier.rows import url_for  # the URL rule the service registers by
 
@@ -55,9 +56,10 @@ CONTENT_TYPES = {"mp4": "video/mp4", "avi": "video/x-msvideo", "mov": "video/qui
                  "mkv": "video/x-matroska"}
 
 
-def _payload(tag: bytes) -> bytes:
-    # Long enough that a range in the middle is a real slice, and distinct per file.
-    return tag + b"|" + bytes(range(256)) * 40 + tag
+def _payload(tag: bytes, name: str) -> bytes:
+    # A real container of the name's kind (the service registers only finished videos), a few
+    # KB: long enough that a range in the middle is a real slice; the tag makes it distinct.
+    return tagged_video(container_of(name) or "mp4", tag)
 
 
 def render_snippet(alias_dir: Path) -> str:
@@ -225,9 +227,9 @@ def test_snippet_serves_hand_made_files_at_the_service_urls(site: Site) -> None:
     for name, tag in AWKWARD.items():
         path = made / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(_payload(tag))
+        path.write_bytes(_payload(tag, name))
     for name, tag in AWKWARD.items():
-        assert_served(site.url(made / name), _payload(tag), name.rsplit(".", 1)[1])
+        assert_served(site.url(made / name), _payload(tag, name), name.rsplit(".", 1)[1])
 
 
 def test_no_directory_listing(site: Site) -> None:
@@ -290,7 +292,7 @@ def service_env(request: pytest.FixtureRequest, site: Site, tmp_path: Path) -> d
 def test_every_registered_url_is_served(site: Site, service_env: dict[str, str],
                                         tmp_path: Path) -> None:
     root = Path(service_env["CLIENT_VIDEO_DIR"])
-    expected = {root / name: _payload(tag) for name, tag in AWKWARD.items()}
+    expected = {root / name: _payload(tag, name) for name, tag in AWKWARD.items()}
     names = list(expected)
     # Half the files exist before the service starts (its first walk finds them), half arrive
     # while it runs (inotify does), each renamed into place finished, as uploaders do.

@@ -23,6 +23,7 @@ The first run builds the base tree with debootstrap (about a minute); later runs
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shlex
@@ -42,6 +43,7 @@ sys.path.insert(0, str(REPO))
 from tests.support import capabilities  # noqa: E402
 from tests.e2e.nspawn_container import Container  # noqa: E402
 from tests.support.debian_root import CACHE_DIR, base_tree  # noqa: E402
+from tests.support.media import content_for  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -123,11 +125,13 @@ class Debian:
         proc = self.box.run(["python3", "-c", script], check=False)
         return [tuple(r) for r in json.loads(proc.stdout)] if proc.returncode == 0 else []
 
-    def write_video(self, name: str, size: int = 4096, user: str = "root") -> str:
-        """Write a file into the watched directory (closed when done), as `user`."""
+    def write_video(self, name: str, user: str = "root") -> str:
+        """Write a real video (its container from its name) into the watched directory,
+        closed when done, as `user`. Bytes cross into the container as base64 text."""
         path = f"{WATCHED}/{name}"
-        self.box.run(["runuser", "-u", user, "--", "sh", "-c", 'head -c "$1" /dev/urandom > "$2"',
-                      "-", str(size), path])
+        data = base64.b64encode(content_for(name)).decode()
+        self.box.run(["runuser", "-u", user, "--", "sh", "-c", 'base64 -d > "$1"', "-", path],
+                     input=data)
         return path
 
     def journal(self, *match: str) -> list[dict]:

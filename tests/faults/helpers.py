@@ -13,31 +13,38 @@ from typing import Iterable, Iterator, Mapping, Optional
 from urllib.parse import unquote
 
 from tests.support import daemon as daemon_module
+from tests.support.media import content_for
 from tests.support.table import Table
 
 VIDEO_ENDINGS = ("mp4", "avi", "mov", "mkv")
 COLUMN_CHARS = 1024
-PAYLOAD = b"\0" * 64
 
 
 def eligible(root: Path, base: Path, base_url: str) -> list[str]:
     """Every path below `root` that must have a row: the disk's truth, by a rule written here,
-    independent of the service (regular files, not links; a video ending in any case; a name
-    that is UTF-8; path and URL within the column)."""
+    independent of the service (regular files, not links, not empty; a video ending in any
+    case; nothing hidden: no name or directory below the root starting with "."; no aria2c
+    control file beside it; a name that is UTF-8; path and URL within the column). The
+    fixtures write complete containers, so their framing needs no second opinion here."""
     from urllib.parse import quote
 
     found = []
     for directory, dirs, files in os.walk(root, followlinks=False):
+        below = os.path.relpath(directory, root)
+        if below != "." and any(part.startswith(".") for part in below.split(os.sep)):
+            continue
         for name in files:
             path = os.path.join(directory, name)
             if "." not in name or name.rsplit(".", 1)[1].lower() not in VIDEO_ENDINGS:
+                continue
+            if name.startswith(".") or name + ".aria2" in files:
                 continue
             try:
                 st = os.lstat(path)
                 path.encode("utf-8")
             except (OSError, UnicodeEncodeError):
                 continue
-            if not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
                 continue
             relative = os.path.relpath(path, base)
             url = base_url + "/" + "/".join(quote(s, safe="") for s in relative.split("/"))
@@ -68,15 +75,17 @@ def assert_mirrors_disk(tree, timeout: float = 30, env: Optional[Mapping[str, st
 
 def burst(directory: Path, count: int, prefix: str = "f", subdirs: int = 1,
           ending: str = "mp4") -> list[Path]:
-    """Write `count` small video files as fast as one process can, spread over `subdirs`."""
+    """Write `count` small video files as fast as one process can, spread over `subdirs`.
+    Each holds a real container of its `ending` (made once by ffmpeg, then only copied)."""
     written = []
+    payload = content_for(f"x.{ending}")
     for index in range(count):
         sub = directory / f"d{index % subdirs:03d}" if subdirs > 1 else directory
         if index < subdirs:
             sub.mkdir(parents=True, exist_ok=True)
         path = sub / f"{prefix}{index:05d}.{ending}"
         with open(path, "wb") as handle:
-            handle.write(PAYLOAD)
+            handle.write(payload)
         written.append(path)
     return written
 

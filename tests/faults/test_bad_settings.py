@@ -38,6 +38,7 @@ ENV_CASES = [
     ("MYSQL_SOCKET", "mysqld.sock", "absolute"), ("MYSQL_PASS_FILE", "password.txt", "absolute"),
     ("MYSQL_PASS_FILE", "/nonexistent/password", "No such file"),
     ("INTERNAL_VIDEO_FOLDER_PATH", "videos", "absolute"),
+    ("VFS_NOTIFIER_REGISTRATION_MODE", "move", "in-place, copy"),
     ("STORAGE_PC_BASE_URL", "storage.test/v", "http"),
 ]
 

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 from tests.conftest import BASE_URL, write_file
 from tests.faults.helpers import assert_mirrors_disk, wait_until
+from tests.support.media import content_for
 from tests.support.table import Table
 
 GOOD = [
@@ -49,12 +50,12 @@ def _populate(directory: Path, tag: str) -> dict[str, list]:
     for raw in BAD:
         path = os.path.join(os.fsencode(directory), raw)
         with open(path, "wb") as handle:
-            handle.write(b"x")
+            handle.write(content_for(path))
         bad.append(os.fsdecode(path))
     bad_dir = os.path.join(os.fsencode(directory), b"dir-\xff-" + tag.encode())
     os.mkdir(bad_dir)
     with open(os.path.join(bad_dir, b"inside.mp4"), "wb") as handle:
-        handle.write(b"x")
+        handle.write(content_for("inside.mp4"))
     at_limit = write_file(_long_path(directory / "long", 1024), mtime_ago=600)
     over = write_file(_long_path(directory / "long-over", 1025), mtime_ago=600)
     # Short enough as a path, too long as a URL once é becomes %C3%A9.

@@ -78,3 +78,26 @@ class Table:
         want = sorted(str(p) for p in expected)
         return self.wait_for(lambda rows: sorted(r.path for r in rows) == want, timeout,
                              what=f"exactly {len(want)} paths")
+
+    def execute(self, statement: str, args: tuple = ()) -> list[tuple]:
+        """Run one statement as a consumer would (committed); its result rows.
+
+        Written in MySQL's placeholder style (%s); it is translated for SQLite.
+        """
+        if self.is_mysql:
+            env = self.env
+            conn = pymysql.connect(host=env["MYSQL_HOST"], port=int(env["MYSQL_PORT"]),
+                                   user=env["MYSQL_USER"], password=env["MYSQL_PASS"],
+                                   database=env["MYSQL_DB_NAME"], charset="utf8mb4", connect_timeout=5,
+                                   autocommit=True)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(statement, args or None)
+                    return list(cur.fetchall())
+            finally:
+                conn.close()
+        conn = sqlite3.connect(self.env["VFS_NOTIFIER_SQLITE_PATH"], timeout=10, isolation_level=None)
+        try:
+            return list(conn.execute(statement.replace("%s", "?"), args))
+        finally:
+            conn.close()

@@ -1,0 +1,411 @@
+"""Store interface v2 on both real backends: a session MariaDB server and an SQLite file.
+
+Both stores must answer every question alike; the registrar cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import pytest
+
+from vfs_notifier.settings import Database
+from vfs_notifier.store import NewVideo, Remembered, RowsRejected, Store, StoreUnavailable, Version
+from vfs_notifier.store_factory import open_store
+
+REPO = Path(__file__).resolve().parents[1]
+OLD_VIDEOS_DDL = {  # the table as 1.0 created it, for the upgrade test
+    "sqlite": "CREATE TABLE videos (id INTEGER PRIMARY KEY AUTOINCREMENT, main_dir varchar(512) DEFAULT NULL, "
+              "des_video_path varchar(1024) NOT NULL, status int DEFAULT 1, "
+              "created_date datetime DEFAULT CURRENT_TIMESTAMP, des_url varchar(1024) DEFAULT NULL)",
+    "mysql": "CREATE TABLE `videos` (`id` int(11) NOT NULL AUTO_INCREMENT, `main_dir` varchar(512) DEFAULT NULL, "
+             "`des_video_path` varchar(1024) NOT NULL, `status` int(11) DEFAULT 1, "
+             "`created_date` datetime DEFAULT current_timestamp(), `des_url` varchar(1024) DEFAULT NULL, "
+             "PRIMARY KEY (`id`), KEY `idx_des_video_path` (`des_video_path`(255)), KEY `idx_status` (`status`)) "
+             "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
+}
+
+
+@dataclass
+class Backend:
+    kind: str
+    database: Database
+    mariadb: Any = None
+    opened: Optional[list] = None
+
+    def store(self, open_it: bool = True) -> Store:
+        store = open_store(self.database)
+        if open_it:
+            store.open()
+        self.opened.append(store)
+        return store
+
+    def sql(self, query: str, *args: Any) -> list[tuple]:
+        """Plain SQL as a consumer (or version 1.0) runs it, '?' placeholders."""
+        if self.kind == "sqlite":
+            conn = sqlite3.connect(self.database.sqlite_path, isolation_level=None, timeout=10)
+            try:
+                return conn.execute(query, args).fetchall()
+            finally:
+                conn.close()
+        with self.mariadb.connect(self.database.name) as conn, conn.cursor() as cur:
+            cur.execute(query.replace("?", "%s"), args or None)
+            return list(cur.fetchall())
+
+
+def make_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if kind == "sqlite":
+        database = Database("", 0, "", "", "", "", str(tmp_path / "db" / "videos.sqlite3"))
+        b = Backend("sqlite", database, opened=[])
+    else:
+        env = request.getfixturevalue("mysql_env")
+        database = Database(env["MYSQL_HOST"], int(env["MYSQL_PORT"]), "", env["MYSQL_USER"],
+                            env["MYSQL_DB_NAME"], env["MYSQL_PASS"], "")
+        b = Backend("mysql", database, request.getfixturevalue("mariadb"), opened=[])
+    yield b
+    for store in b.opened:
+        store.close()
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from make_backend(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def mysql(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from make_backend("mysql", request, tmp_path)
+
+
+@pytest.fixture
+def sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from make_backend("sqlite", request, tmp_path)
+
+
+def video(path: str, ino: int = 1, main_dir: str = "/r", size: int = 100) -> NewVideo:
+    url = "http://media.test" + path
+    return NewVideo(main_dir, path, url, Version(2049, ino, size, 1_700_000_000_000_000_000 + len(path)))
+
+
+@contextlib.contextmanager
+def statements(backend: Backend, store: Store) -> Iterator[collections.Counter]:
+    """How many INSERT, UPDATE and DELETE statements the store sent meanwhile."""
+    counts: collections.Counter = collections.Counter()
+    kinds = ("insert", "update", "delete")
+    if backend.kind == "sqlite":
+        def seen(sql: str) -> None:
+            word = sql.split(None, 1)[0].lower()
+            if word in kinds:
+                counts[word] += 1
+        store._conn.set_trace_callback(seen)
+        yield counts
+        store._conn.set_trace_callback(None)
+        return
+    query = "SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_insert', 'Com_update', 'Com_delete')"
+    before = dict(backend.sql(query))
+    yield counts
+    for name, value in backend.sql(query):
+        counts[name[4:].lower()] = int(value) - int(before[name])
+
+
+def rows(backend: Backend) -> dict[str, tuple]:
+    return {r[1]: r for r in backend.sql("SELECT id, des_video_path, des_url, main_dir, status FROM videos")}
+
+
+# --- inserting and remembering --------------------------------------------------------
+
+def test_insert_returns_ids_in_order_and_remembers_each_version(backend: Backend) -> None:
+    store = backend.store()
+    videos = [video(f"/r/{name}.mp4", ino) for ino, name in enumerate("cab", 1)]
+    ids = store.insert(videos)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    listed = list(store.videos())
+    assert [(v.id, v.path, v.url, v.main_dir, v.status) for v in listed] == [
+        (i, v.path, v.url, "/r", 1) for i, v in zip(ids, videos)]
+    assert all(v.created_date for v in listed)
+    assert sorted(store.remembered()) == sorted(Remembered(i, v.path, v.version) for i, v in zip(ids, videos))
+    assert store.existing(ids + [999999]) == set(ids)
+
+
+def test_a_big_batch_and_unsigned_inode_numbers(backend: Backend) -> None:
+    store = backend.store()
+    videos = [video(f"/r/d{n % 7}/v{n}.mp4", ino=(1 << 64) - 1 - n) for n in range(2500)]
+    with statements(backend, store) as sent:
+        ids = store.insert(videos[:1000])
+    # one INSERT of the rows and one of their versions; the versions of older rows at
+    # these paths are deleted (IN lists of 500 paths)
+    assert (sent["insert"], sent["update"], sent["delete"]) == (2, 0, 2)
+    ids += store.insert(videos[1000:])
+    by_id = {v.id: v.path for v in store.videos()}
+    assert [by_id[i] for i in ids] == [v.path for v in videos]
+    remembered = {r.video_id: r for r in store.remembered()}
+    assert [remembered[i].version for i in ids] == [v.version for v in videos]
+
+
+def test_a_new_row_at_a_deleted_rows_path_replaces_its_memory(backend: Backend) -> None:
+    store = backend.store()
+    [first] = store.insert([video("/r/a.mp4", ino=1)])
+    backend.sql("DELETE FROM videos WHERE id = ?", first)      # a consumer's doing
+    [second] = store.insert([video("/r/a.mp4", ino=2)])
+    assert [(r.video_id, r.version.ino) for r in store.remembered()] == [(second, 2)]
+    store.remember([Remembered(second, "/r/A.mp4", Version(1, 3, 1, 1))])  # upsert by id
+    assert [(r.video_id, r.path) for r in store.remembered()] == [(second, "/r/A.mp4")]
+
+
+def test_remembered_below_is_exact(backend: Backend) -> None:
+    store = backend.store()
+    paths = ["/r/d/x.mp4", "/r/d/e/y.mp4", "/r/D/x.mp4", "/r/d2/x.mp4", "/r/d.mp4", "/r/d_/x.mp4"]
+    store.insert([video(p, n) for n, p in enumerate(paths)])
+    assert sorted(r.path for r in store.remembered_below("/r/d")) == ["/r/d/e/y.mp4", "/r/d/x.mp4"]
+    assert [r.path for r in store.remembered_below("/r/d_")] == ["/r/d_/x.mp4"]
+
+
+# --- renames ----------------------------------------------------------------------------
+
+def test_a_renamed_file_keeps_its_row(backend: Backend) -> None:
+    store = backend.store()
+    ids = store.insert([video("/r/a.mp4", 1), video("/r/A.mp4", 2), video("/r/a.mp4.part/x.mp4", 3)])
+    backend.sql("UPDATE videos SET status = 3")                 # consumers' progress
+    assert store.move("/r/a.mp4", "/r/b c.mp4", "/r", "http://media.test/r/a.mp4",
+                      "http://media.test/r/b%20c.mp4") == 1
+    after = rows(backend)
+    assert after["/r/b c.mp4"] == (ids[0], "/r/b c.mp4", "http://media.test/r/b%20c.mp4", "/r", 3)
+    assert after["/r/A.mp4"][0] == ids[1] and after["/r/a.mp4.part/x.mp4"][0] == ids[2]
+    assert "/r/a.mp4" not in after
+    assert {r.path: r.video_id for r in store.remembered()}["/r/b c.mp4"] == ids[0]
+
+
+def test_a_renamed_directory_of_10000_videos_moves_in_a_few_statements(backend: Backend) -> None:
+    store = backend.store()
+    inside = [f"/r/a/s{n % 10}/v{n}.mp4" for n in range(10_000)]
+    outside = ["/r/A/v.mp4", "/r/a2/v.mp4", "/r/a.mp4", "/r/a_/v.mp4", "/r/b/a/v.mp4", "/r/ä/v.mp4"]
+    ids = []
+    for start in range(0, len(inside), 1000):
+        ids += store.insert([video(p, n) for n, p in enumerate(inside[start:start + 1000], start)])
+    others = store.insert([video(p, 20_000 + n) for n, p in enumerate(outside)])
+    backend.sql("UPDATE videos SET status = 2")
+    with statements(backend, store) as sent:
+        started = time.monotonic()
+        moved = store.move("/r/a", "/s/b", "/s", "http://media.test/r/a", "http://media.test/s/b")
+        took = time.monotonic() - started
+    assert (sent["insert"], sent["update"], sent["delete"]) == (0, 2, 0)
+    print(f"\nmove of 10,000 rows on {backend.kind}: {took * 1000:.0f} ms")
+    assert moved == 10_000
+    assert took < 10
+    after = {r.id: r for r in store.videos()}
+    for row_id, old in zip(ids, inside):
+        row = after[row_id]
+        new = "/s/b" + old[len("/r/a"):]
+        assert (row.path, row.url, row.main_dir, row.status) == (new, "http://media.test" + new, "/s", 2)
+    for row_id, old in zip(others, outside):
+        assert (after[row_id].path, after[row_id].url, after[row_id].main_dir) == (old, "http://media.test" + old, "/r")
+    remembered = {r.video_id: r.path for r in store.remembered()}
+    assert remembered[ids[0]] == "/s/b/s0/v0.mp4" and remembered[others[0]] == "/r/A/v.mp4"
+    assert len(list(store.remembered_below("/s/b"))) == 10_000
+    assert sorted(r.path for r in store.remembered_below("/r")) == sorted(outside)
+
+
+# --- withdrawing, forgetting, signalling ------------------------------------------------
+
+def test_withdraw_forget_existing(backend: Backend) -> None:
+    store = backend.store()
+    ids = store.insert([video(f"/r/{n}.mp4", n) for n in range(5)])
+    backend.sql("DELETE FROM videos WHERE id = ?", ids[0])      # a consumer deleted one already
+    assert store.existing(ids) == set(ids[1:])
+    assert store.withdraw(ids[:2]) == 1
+    assert store.existing(ids) == set(ids[2:])
+    assert sorted(r.video_id for r in store.remembered()) == ids[2:]
+    store.forget([ids[2]])
+    assert store.existing(ids) == set(ids[2:])                 # the row stays
+    assert sorted(r.video_id for r in store.remembered()) == ids[3:]
+    assert list(store.unremembered()) == [(ids[2], "/r/2.mp4")]
+
+
+def test_resignal_sets_status_1_and_a_new_date(backend: Backend) -> None:
+    store = backend.store()
+    ids = store.insert([video("/r/a.mp4", 1), video("/r/b.mp4", 2)])
+    backend.sql("UPDATE videos SET status = 5, created_date = '2020-01-01 00:00:00'")
+    store.resignal([Remembered(ids[0], "/r/a.mp4", Version(2049, 1, 999, 5))])
+    by_id = {v.id: v for v in store.videos()}
+    assert by_id[ids[0]].status == 1 and by_id[ids[0]].created_date > "2025"
+    assert (by_id[ids[1]].status, by_id[ids[1]].created_date) == (5, "2020-01-01 00:00:00")
+    assert {r.video_id: r.version for r in store.remembered()}[ids[0]] == Version(2049, 1, 999, 5)
+
+
+def test_upgrade_from_1_0_rows_are_unremembered_until_remembered(backend: Backend) -> None:
+    if backend.kind == "sqlite":
+        os.makedirs(os.path.dirname(backend.database.sqlite_path))
+    backend.sql(OLD_VIDEOS_DDL[backend.kind])
+    for name in ("a", "b", "c"):
+        backend.sql("INSERT INTO videos (main_dir, des_video_path, des_url) VALUES ('/r', ?, ?)",
+                    f"/r/{name}.mp4", f"http://media.test/r/{name}.mp4")
+    store = backend.store()
+    old = list(store.unremembered())
+    assert [p for _, p in old] == ["/r/a.mp4", "/r/b.mp4", "/r/c.mp4"]
+    new = store.insert([video("/r/d.mp4")])
+    assert list(store.unremembered()) == old
+    store.remember([Remembered(i, p, Version(1, i, 1, 1)) for i, p in old])
+    assert list(store.unremembered()) == []
+    assert sorted(r.video_id for r in store.remembered()) == sorted([i for i, _ in old] + new)
+
+
+# --- errors -----------------------------------------------------------------------------
+
+def test_a_data_error_rejects_the_whole_batch_and_the_store_goes_on(backend: Backend) -> None:
+    store = backend.store()
+    with pytest.raises(RowsRejected):
+        store.insert([video("/r/good.mp4"), NewVideo("/r", None, "u", Version(1, 2, 3, 4))])
+    with pytest.raises(RowsRejected):                           # a name that is not UTF-8
+        store.insert([video("/r/good.mp4"), video("/r/bad\udcff.mp4")])
+    if backend.kind == "mysql":                                  # varchar(1024) counts characters
+        with pytest.raises(RowsRejected):
+            store.insert([video("/r/" + "é" * 1100 + ".mp4")])
+    assert list(store.videos()) == [] and list(store.remembered()) == []
+    assert len(store.insert([video("/r/good.mp4")])) == 1
+
+
+def test_sqlite_uses_wal(sqlite: Backend) -> None:
+    sqlite.store()
+    assert sqlite.sql("PRAGMA journal_mode") == [("wal",)]
+
+
+def test_a_stopped_server_is_unavailable_and_never_shows_the_password(mysql: Backend) -> None:
+    backend = mysql
+    store = backend.store()
+    store.insert([video("/r/a.mp4")])
+    assert store.claim("/r") is None
+    backend.mariadb.stop()
+    try:
+        with pytest.raises(StoreUnavailable) as err:
+            store.insert([video("/r/b.mp4")])
+        assert backend.database.password not in str(err.value)
+        assert store.holds("/r") is False
+        with pytest.raises(StoreUnavailable):
+            list(store.remembered())                             # the connection went with the error
+        with pytest.raises(StoreUnavailable) as err:
+            store.open()
+        assert backend.database.password not in str(err.value)
+    finally:
+        backend.mariadb.start()
+    store.open()
+    assert store.claim("/r") is None and store.holds("/r")
+    assert [r.path for r in store.remembered()] == ["/r/a.mp4"]
+
+
+def test_a_wrong_password_is_unavailable_without_the_password(mysql: Backend) -> None:
+    wrong = Database(**{**mysql.database.__dict__, "password": "not-the-Pw-42"})
+    with pytest.raises(StoreUnavailable) as err:
+        open_store(wrong).open()
+    assert "not-the-Pw-42" not in str(err.value) and "Access denied" in str(err.value)
+
+
+# --- claims -----------------------------------------------------------------------------
+
+def test_a_second_claim_is_refused_naming_the_holder(backend: Backend) -> None:
+    first, second = backend.store(), backend.store()
+    assert first.claim("/srv/a") is None and first.holds("/srv/a")
+    assert first.claim("/srv/a") is None                      # claiming again is harmless
+    first.open()                                              # a reconnect keeps the claim
+    assert first.holds("/srv/a")
+    refusal = second.claim("/srv/a")
+    assert refusal is not None and refusal.endswith(f"pid {os.getpid()}")
+    assert not second.holds("/srv/a")
+    assert second.claim("/srv/b") is None                     # another root: both write
+    assert first.claim("/srv/b") is not None
+    first.release("/srv/a")
+    assert not first.holds("/srv/a")
+    assert second.claim("/srv/a") is None and second.holds("/srv/a")
+    second.close()
+    assert first.claim("/srv/a") is None and first.claim("/srv/b") is None
+
+
+CHILD = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from vfs_notifier.settings import Database
+from vfs_notifier.store_factory import open_store
+store = open_store(Database(**json.loads(sys.argv[2])))
+store.open()
+print(store.claim(sys.argv[3]) or "claimed", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_claim_dies_with_its_holder(backend: Backend) -> None:
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(REPO), json.dumps(backend.database.__dict__),
+                              "/srv/a"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "claimed"
+        store = backend.store()
+        assert store.claim("/srv/a").endswith(f"pid {child.pid}")
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        killed = time.monotonic()
+        while store.claim("/srv/a") is not None:
+            assert time.monotonic() - killed < 5, "the claim outlived its holder"
+            time.sleep(0.05)
+        print(f"\nclaim free {time.monotonic() - killed:.2f} s after SIGKILL on {backend.kind}")
+        assert store.holds("/srv/a")
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_holds_is_false_once_the_lock_is_lost_and_claim_takes_it_again(backend: Backend) -> None:
+    store = backend.store()
+    assert store.claim("/srv/a") is None
+    if backend.kind == "mysql":
+        from vfs_notifier.store_mysql import lock_name
+        [(conn_id,)] = backend.sql("SELECT IS_USED_LOCK(?)", lock_name(backend.database.name, "/srv/a"))
+        backend.sql(f"KILL CONNECTION {int(conn_id)}")
+    else:
+        os.unlink(store.claim_path("/srv/a"))                  # an operator "cleaning up"
+    assert store.holds("/srv/a") is False
+    assert store.claim("/srv/a") is None and store.holds("/srv/a")
+    assert len(store.insert([video("/srv/a/x.mp4")])) == 1    # the data connection was untouched
+
+
+def test_no_backend_imports_the_factory() -> None:
+    code = ("import sys, vfs_notifier.store_mysql, vfs_notifier.store_sqlite; "
+            "print('vfs_notifier.store_factory' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_call_while_a_stream_is_open_is_refused_not_silently_truncated(backend: Backend) -> None:
+    store = backend.store()
+    ids = store.insert([video(f"/r/{n}.mp4", n) for n in range(3)])
+    stream = store.remembered()
+    next(stream)
+    with pytest.raises(RuntimeError):
+        store.existing(ids)
+    assert len(list(stream)) == 2                               # the stream was not drained
+    assert store.existing(ids) == set(ids)
+    stream = store.remembered()
+    next(stream)
+    stream.close()                                              # abandoning one is fine
+    assert store.existing(ids) == set(ids)
+
+
+def test_renames_that_only_change_case_or_hold_like_wildcards(backend: Backend) -> None:
+    store = backend.store()
+    paths = ["/r/dir/x.mp4", "/r/50%_off!/y.mp4", "/r/50%_off!/z/w.mp4", "/r/50x_off!/y.mp4", "/r/a.mp4"]
+    ids = store.insert([video(p, n) for n, p in enumerate(paths)])
+    assert store.move("/r/dir", "/r/Dir", "/r", "http://media.test/r/dir", "http://media.test/r/Dir") == 1
+    assert store.move("/r/a.mp4", "/r/A.mp4", "/r", "http://media.test/r/a.mp4", "http://media.test/r/A.mp4") == 1
+    assert store.move("/r/50%_off!", "/r/sale", "/r", "http://media.test/r/50%_off!",
+                      "http://media.test/r/sale") == 2
+    assert {v.id: v.path for v in store.videos()} == dict(zip(ids, [
+        "/r/Dir/x.mp4", "/r/sale/y.mp4", "/r/sale/z/w.mp4", "/r/50x_off!/y.mp4", "/r/A.mp4"]))
+    assert sorted(r.path for r in store.remembered_below("/r/sale")) == ["/r/sale/y.mp4", "/r/sale/z/w.mp4"]

@@ -1,0 +1,425 @@
+"""Safe copies beside registration (copy mode): a few worker threads and a bounded queue.
+
+A copy is written under a hidden temporary name in its destination directory
+(`.vfs-notifier-copy.<name>.<random>`), by reflink where the file system can share
+blocks, else `copy_file_range` (in the kernel, no bytes through Python), else
+`sendfile`, else read/write; it gets the source's mtime, is fsynced, renamed into place,
+and its directory fsynced. Only then is it reported complete, so a row can never name
+a half copy. A destination that already has the source's size and mtime is complete
+(a restart after the rename but before the row). Temporary files a killed process left
+behind are removed before the first copy starts.
+
+A full disk or a permission problem is logged once per problem (not once per file
+or per retry), the file is retried with backoff and never dropped, and the other
+copies go on. One worker takes only small files, so a 20 GB copy never holds up the
+small ones queued behind it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import secrets
+import stat
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .rows import printable
+
+log = logging.getLogger("vfs_notifier")
+
+TEMP_PREFIX = ".vfs-notifier-copy."
+NAME_MAX = 255                  # bytes in one file name (every Linux file system we meet)
+CHUNK = 16 * 1024 * 1024        # bytes per system call: a stop request waits at most one chunk
+SMALL_BYTES = 256 * 1024 * 1024
+WORKERS, LIMIT = 2, 10000
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+FICLONE = 0x40049409            # linux/fs.h _IOW(0x94, 9, int)
+# Problems of the whole destination file system: one line for all files that meet them.
+WHOLE_FILE_SYSTEM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+# copy_file_range/sendfile/ioctl answers that mean "not here, try the next way".
+NOT_OFFERED = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTTY,
+                         errno.EBADF, errno.EPERM, errno.ETXTBSY})
+
+
+class SourceGone(Exception):
+    """The source is no longer a regular file: nothing to copy, and nothing to retry."""
+
+
+class _Stopped(Exception):
+    pass
+
+
+@dataclass
+class _Job:
+    source: str
+    destination: str
+    token: Any
+    size: int
+    attempts: int = 0
+    not_before: float = 0.0
+    running: bool = False
+    again: bool = False             # submitted again while running: copy once more afterwards
+    problem: Optional[tuple] = field(default=None)
+
+
+def temp_name(name: str) -> str:
+    """`.vfs-notifier-copy.<name>.<random>`, shortened (never split inside a byte sequence
+    that matters: surrogateescape keeps any bytes) to fit one file name."""
+    suffix = "." + secrets.token_hex(4)
+    room = NAME_MAX - len(TEMP_PREFIX) - len(suffix)
+    raw = os.fsencode(name)[:room]
+    return TEMP_PREFIX + os.fsdecode(raw) + suffix
+
+
+def remove_stale_temporaries(directory: str) -> int:
+    """Delete the temporary files of copies a stopped or killed process left below
+    `directory`; never follows links. Returns how many went."""
+    removed = 0
+    for parent, dirs, files in os.walk(directory, followlinks=False):
+        for name in files:
+            if name.startswith(TEMP_PREFIX):
+                try:
+                    os.unlink(os.path.join(parent, name))
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+                except OSError as err:
+                    log.warning("cannot remove the stale temporary copy %s: %s",
+                                printable(os.path.join(parent, name)), err.strerror)
+    return removed
+
+
+def copy_file(source: str, destination: str, stop: Optional[threading.Event] = None) -> str:
+    """Copy `source` to `destination` safely; returns how ("done already", "reflink",
+    "copy_file_range", "sendfile", "read/write"). Raises SourceGone, or OSError with the
+    destination or source problem (its `filename` says which)."""
+    try:
+        src = os.open(source, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except (FileNotFoundError, NotADirectoryError):
+        raise SourceGone("gone before it could be copied") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise SourceGone("a symbolic link now") from None
+        raise
+    try:
+        before = os.fstat(src)
+        if not stat.S_ISREG(before.st_mode):
+            raise SourceGone("not a regular file now")
+        try:
+            have = os.stat(destination, follow_symlinks=False)
+            if (stat.S_ISREG(have.st_mode) and have.st_size == before.st_size
+                    and have.st_mtime_ns == before.st_mtime_ns):
+                return "done already"
+        except FileNotFoundError:
+            pass
+        parent, name = os.path.split(destination)
+        os.makedirs(parent, mode=0o755, exist_ok=True)
+        temp = os.path.join(parent, temp_name(name))
+        # 0644 (less the umask): the copy is the service's, and nginx serves it as others.
+        dst = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        try:
+            try:
+                how = _transfer(src, dst, stop)
+                after = os.fstat(src)
+                os.utime(dst, ns=(after.st_atime_ns, after.st_mtime_ns))
+                os.fsync(dst)
+            finally:
+                os.close(dst)
+            os.rename(temp, destination)
+        except BaseException:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
+            raise
+        _fsync_directory(parent)
+        return how
+    finally:
+        os.close(src)
+
+
+def _transfer(src: int, dst: int, stop: Optional[threading.Event]) -> str:
+    try:
+        fcntl.ioctl(dst, FICLONE, src)
+        return "reflink"
+    except OSError as err:
+        if err.errno not in NOT_OFFERED:
+            raise
+    offset = 0
+    for how in ("copy_file_range", "sendfile", "read/write"):
+        try:
+            while True:
+                if stop is not None and stop.is_set():
+                    raise _Stopped()
+                if how == "copy_file_range":
+                    done = os.copy_file_range(src, dst, CHUNK, offset, offset)
+                elif how == "sendfile":
+                    os.lseek(dst, offset, os.SEEK_SET)
+                    done = os.sendfile(dst, src, offset, CHUNK)
+                else:
+                    data = os.pread(src, 1024 * 1024, offset)
+                    done = os.pwrite(dst, data, offset) if data else 0
+                if done == 0:
+                    return how
+                offset += done
+        except OSError as err:
+            # A way the kernel does not offer here fails on its first call: the next way
+            # carries on from the same offset.
+            if how == "read/write" or err.errno not in NOT_OFFERED or offset:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _fsync_directory(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Copier:
+    """A small pool of copy workers behind a bounded queue, read by one other thread.
+
+    `submit` from the service's loop; `completed()` and `failed()` hand back what the
+    workers finished, and `fileno()` becomes readable when there is something to hand back.
+    """
+
+    def __init__(self, clean_below: str = "", workers: int = WORKERS, limit: int = LIMIT,
+                 small_bytes: int = SMALL_BYTES, backoff_first: float = BACKOFF_FIRST,
+                 backoff_max: float = BACKOFF_MAX) -> None:
+        self.limit, self.small_bytes = limit, small_bytes
+        self.backoff_first, self.backoff_max = backoff_first, backoff_max
+        self._lock = threading.Condition()
+        self._jobs: dict[str, _Job] = {}          # destination -> job, until completed or failed
+        self._ready: deque[_Job] = deque()
+        self._waiting: list[_Job] = []            # failed for now; retried at not_before
+        self._completed: list[tuple[Any, str]] = []
+        self._failed: list[tuple[Any, str]] = []
+        self._problems: dict[tuple, str] = {}     # problem key -> the line that announced it
+        self._stop = threading.Event()
+        self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._cleaned = threading.Event()
+        self._clean_below = clean_below
+        # Worker 0 copies only small files; the others take anything, oldest first.
+        self._threads = [threading.Thread(target=self._work, args=(index == 0 and workers > 1,),
+                                          name=f"vfs-notifier-copy-{index}", daemon=True)
+                         for index in range(max(1, workers))]
+        self._threads.append(threading.Thread(target=self._clean, name="vfs-notifier-copy-clean",
+                                              daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    # --- the service's side ------------------------------------------------------------
+
+    def submit(self, source: str, destination: str, token: Any) -> bool:
+        """Queue a copy; False (nothing queued) when the queue is full. A destination already
+        queued takes the newer source and token, and one being copied is copied again."""
+        try:
+            size = os.stat(source).st_size
+        except OSError:
+            size = 0   # the worker finds out what is wrong with it
+        with self._lock:
+            job = self._jobs.get(destination)
+            if job is not None:
+                job.source, job.token, job.size = source, token, size
+                if job.running:
+                    job.again = True
+                return True
+            if len(self._jobs) >= self.limit:
+                return False
+            job = _Job(source, destination, token, size)
+            self._jobs[destination] = job
+            self._ready.append(job)
+            self._lock.notify_all()
+        return True
+
+    def completed(self) -> list[tuple[Any, str]]:
+        """(token, destination) of each copy now in place, once each."""
+        self._drain()
+        with self._lock:
+            done, self._completed = self._completed, []
+        return done
+
+    def failed(self) -> list[tuple[Any, str]]:
+        """(token, reason) of each copy given up for good: its source went away. Copies that
+        meet a disk or permission problem are retried, never reported here."""
+        with self._lock:
+            lost, self._failed = self._failed, []
+        return lost
+
+    @property
+    def pending(self) -> int:
+        """Copies accepted and not yet completed or failed (waiting, running, retrying)."""
+        with self._lock:
+            return len(self._jobs)
+
+    @property
+    def full(self) -> bool:
+        with self._lock:
+            return len(self._jobs) >= self.limit
+
+    @property
+    def problems(self) -> list[str]:
+        """The problems being retried now, as announced."""
+        with self._lock:
+            return list(self._problems.values())
+
+    def fileno(self) -> int:
+        """Readable when completed() or failed() has something."""
+        return self._wake_read
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop: a copy in progress is abandoned (its temporary file removed) and queued ones
+        dropped; the next start's walk finds their sources again."""
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+    # --- the workers' side ---------------------------------------------------------------
+
+    def _clean(self) -> None:
+        try:
+            if self._clean_below and os.path.isdir(self._clean_below):
+                removed = remove_stale_temporaries(self._clean_below)
+                if removed:
+                    log.info("removed %d temporary copies left below %s by an earlier run "
+                             "(their files are copied again)", removed, printable(self._clean_below))
+        except Exception:   # noqa: BLE001 - a failed clean-up must not stop copying
+            log.exception("cleaning stale temporary copies failed")
+        finally:
+            self._cleaned.set()
+
+    def _work(self, small_only: bool) -> None:
+        self._cleaned.wait()
+        while not self._stop.is_set():
+            job = self._take(small_only)
+            if job is None:
+                continue
+            try:
+                how = copy_file(job.source, job.destination, self._stop)
+            except _Stopped:
+                return
+            except SourceGone as gone:
+                self._finish(job, failed=str(gone))
+            except OSError as err:
+                self._retry(job, err)
+            except Exception as err:   # noqa: BLE001 - one bad file must not end a worker
+                log.exception("copying %s failed", printable(job.source))
+                self._retry(job, OSError(errno.EIO, str(err)))
+            else:
+                log.debug("copied %s to %s (%s)", printable(job.source), printable(job.destination), how)
+                self._finish(job)
+
+    def _take(self, small_only: bool) -> Optional[_Job]:
+        with self._lock:
+            now = time.monotonic()
+            for job in [j for j in self._waiting if j.not_before <= now]:
+                self._waiting.remove(job)
+                self._ready.append(job)
+            for job in self._ready:
+                if not small_only or job.size <= self.small_bytes:
+                    self._ready.remove(job)
+                    job.running = True
+                    return job
+            waits = [j.not_before - now for j in self._waiting]
+            self._lock.wait(min(waits) if waits else 1.0)
+        return None
+
+    def _finish(self, job: _Job, failed: str = "") -> None:
+        with self._lock:
+            job.running = False
+            if job.again:
+                job.again = False
+                self._ready.append(job)
+                self._lock.notify_all()
+                return
+            del self._jobs[job.destination]
+            if failed:
+                self._failed.append((job.token, failed))
+            else:
+                self._completed.append((job.token, job.destination))
+            self._cleared(job, succeeded=not failed)
+        self._wake()
+
+    def _retry(self, job: _Job, err: OSError) -> None:
+        key = _problem_key(job, err)
+        with self._lock:
+            job.running, job.again = False, False
+            job.attempts += 1
+            delay = min(self.backoff_max, self.backoff_first * 2 ** (job.attempts - 1))
+            job.not_before = time.monotonic() + delay
+            job.problem = key
+            self._waiting.append(job)
+            announce = key not in self._problems
+            if announce:
+                line = _describe(job, err, delay, self.backoff_max)
+                self._problems[key] = line
+        if announce:
+            log.error("%s", line)
+        else:
+            log.debug("copy of %s to %s still fails: %s", printable(job.source),
+                      printable(job.destination), err.strerror or err)
+
+    def _cleared(self, job: _Job, succeeded: bool) -> None:
+        """A copy that had a problem is done: once no copy waits with that problem any more,
+        it is over (lock held). Another file's success proves nothing: a small file fits
+        where a large one does not."""
+        key = job.problem
+        if key is None or key not in self._problems:
+            return
+        if any(other.problem == key for other in self._jobs.values()):
+            return
+        del self._problems[key]
+        if succeeded:
+            log.info("copying works again (was: %s)", key[2])
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_write, b"\0")
+        except (BlockingIOError, OSError):
+            pass   # full pipe: a wake-up is pending anyway; closed: stopping
+
+    def _drain(self) -> None:
+        try:
+            while os.read(self._wake_read, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+
+def _problem_key(job: _Job, err: OSError) -> tuple:
+    """Which problem a failure is, so that a thousand files meeting it give one log line:
+    per file system for a full or read-only disk, per directory otherwise."""
+    reason = err.strerror or str(err)
+    if err.errno in WHOLE_FILE_SYSTEM:
+        return (err.errno, "", reason)
+    where = err.filename if isinstance(err.filename, str) else job.destination
+    return (err.errno, os.path.dirname(where), reason)
+
+
+def _describe(job: _Job, err: OSError, delay: float, backoff_max: float) -> str:
+    side = "reading" if err.filename == job.source else "writing"
+    reason = err.strerror or str(err)
+    hint = ""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            fs = os.statvfs(os.path.dirname(job.destination))
+            hint = f" ({fs.f_bavail * fs.f_frsize // 1048576} MB free, this file needs " \
+                   f"{job.size // 1048576 + 1} MB)"
+        except OSError:
+            pass
+    return (f"cannot copy {printable(job.source)} to {printable(job.destination)}: {side}: "
+            f"{reason}{hint}; it and every copy meeting the same problem are kept and retried "
+            f"(after {delay:g} s, then up to every {backoff_max:g} s) until it is solved")

@@ -1,0 +1,367 @@
+"""The gate: every change seen on disk passes here on its way to the registrar.
+
+Kernel events and directory walks both end here. For each candidate path the gate finds
+its root, asks the judge whether it is a finished video, and hands what the judge
+finished to the registrar; renames become row moves and removals become withdrawals.
+A reconcile is nothing but a walk of a root fed through the same gate. The gate makes no
+store calls, and every unit of work it does (an event, a walked entry, a re-judged file)
+is charged to the turn's budget, so that a walk of any size is resumable and the loop
+stays responsive.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+from collections import deque
+from typing import Iterator, Optional
+
+from .copy_mode import CopyRegistration
+from .judge import FINISHED, HELD, Judge, Verdict
+from .registrar import Registrar, version_of
+from .rows import RowMaker, Unstorable, printable
+from .settings import Root
+from .walker import Found, WalkProblem, walk
+from .watcher import (DIR_ARRIVED, DIR_ATTRIB, DIR_LEFT, DIR_MOVED, FILE_ATTRIB, FILE_DONE, FILE_GONE,
+                      FILE_LINKED, FILE_MOVED, Change, Watcher)
+
+log = logging.getLogger("vfs_notifier")
+
+WARNED_MAX = 10000
+ARIA2_CONTROL = ".aria2"
+
+
+class Budget:
+    """How much one loop turn may still do; checked by the clock every few units."""
+
+    def __init__(self, seconds: float, clock=time.monotonic) -> None:
+        self.clock = clock
+        self.deadline = clock() + seconds
+        self._units = 0
+
+    def spend(self, units: int = 1) -> bool:
+        """Charge work; False once the turn's time is up."""
+        self._units += units
+        if self._units >= 32:
+            self._units = 0
+            return self.clock() < self.deadline
+        return True
+
+    @property
+    def left(self) -> bool:
+        return self.clock() < self.deadline
+
+
+class Counts:
+    def __init__(self) -> None:
+        self.found = self.new = self.already = self.skipped = 0
+
+
+class _Job:
+    """One walk in progress."""
+
+    __slots__ = ("root", "maker", "full", "files", "problems")
+
+    def __init__(self, root: Root, maker: RowMaker, full: bool, files: Iterator[Found],
+                 problems: list[WalkProblem]) -> None:
+        self.root, self.maker, self.files, self.problems = root, maker, files, problems
+        self.full = full    # a whole-root reconcile: rows it does not meet are checked
+
+
+class Gate:
+    def __init__(self, roots: tuple[Root, ...], extensions: tuple[str, ...], judge: Judge,
+                 registrar: Registrar, watcher: Optional[Watcher] = None,
+                 copying: Optional[CopyRegistration] = None) -> None:
+        # Copy mode: rows name the copies, which the service owns: a rename or a deletion
+        # in the watched tree leaves them (and their rows) alone, and a renamed file is new.
+        self.copying = copying
+        self.mirror = copying is None
+        self.makers = [(root, RowMaker(root, copying.copy_to if copying else "")) for root in roots]
+        self.extensions = frozenset(extensions)
+        self.judge = judge
+        self.registrar = registrar
+        self.watcher = watcher
+        self.changes: deque[Change] = deque()
+        self.rejudge: deque[str] = deque()     # held files the judge wants to look at again
+        self.jobs: deque[_Job] = deque()
+        self.counts = Counts()
+        self.paused: set[Root] = set()       # roots another instance holds: nothing done there
+        self._warned: set[str] = set()
+        self.unreadable: set[str] = set()    # directories a walk could not list
+        self._handlers = {FILE_DONE: self._file_done, FILE_ATTRIB: self._file_attrib,
+                          FILE_LINKED: self._file_linked, FILE_GONE: self._file_gone,
+                          FILE_MOVED: self._file_moved, DIR_ARRIVED: self.directory_arrived,
+                          DIR_LEFT: self.directory_left, DIR_MOVED: self._directory_moved,
+                          DIR_ATTRIB: self._directory_attrib}
+
+    # --- the turn's work ------------------------------------------------------------
+
+    def accept(self, changes: list[Change]) -> None:
+        self.changes.extend(changes)
+
+    @property
+    def busy(self) -> bool:
+        """Work is waiting that the next turn should do at once."""
+        return bool(self.changes or self.rejudge) or (bool(self.jobs) and self.accepting)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether walks may go on: not while the store is away or the copies are behind."""
+        return self.registrar.accepting and (self.copying is None or not self.copying.busy)
+
+    def step(self, budget: Budget) -> None:
+        """Handle queued changes, re-judge what is due, advance walks: as the budget allows."""
+        changes = self.changes
+        while changes and budget.spend():
+            change = changes.popleft()
+            handler = self._handlers.get(change.kind)
+            if handler is not None:
+                handler(change)
+        rejudge = self.rejudge
+        rejudge.extend(self.judge.due())
+        while rejudge and budget.spend():
+            self._judge_and_offer(rejudge.popleft(), closed=False, announce=True)
+        # While the store is away, walks wait: every file they find would only queue a
+        # row in memory, and the reconcile after reconnecting walks again anyway.
+        while self.jobs and self.accepting and budget.left:
+            self._walk(budget)
+
+    # --- events ---------------------------------------------------------------------
+
+    def _file_done(self, change: Change) -> None:
+        """Closed after writing or moved in: judge it now."""
+        self._judge_and_offer(change.path, closed=True, announce=True)
+
+    def _file_attrib(self, change: Change) -> None:
+        if change.path in self.judge.held:
+            self._judge_and_offer(change.path, closed=False, announce=True)
+
+    def _file_linked(self, change: Change) -> None:
+        """Created: only a hard link (more than one name) can be complete already."""
+        try:
+            if os.lstat(change.path).st_nlink < 2:
+                return
+        except OSError:
+            return
+        self._judge_and_offer(change.path, closed=False, announce=True)
+
+    def _file_gone(self, change: Change) -> None:
+        path = change.path
+        self.judge.forget(path)
+        if path.endswith(ARIA2_CONTROL):
+            # aria2c removes its control file when the download is complete.
+            download = path[:-len(ARIA2_CONTROL)]
+            if download in self.judge.held:
+                self._judge_and_offer(download, closed=True, announce=True)
+            return
+        found = self._root_of(path)
+        if found is None or not self.mirror:
+            return
+        try:
+            row = found[1].row_for_path(path)
+        except Unstorable:
+            return
+        self.registrar.withdraw(row.path, is_dir=False)
+
+    def _file_moved(self, change: Change) -> None:
+        old, new = change.source, change.path
+        self.judge.forget(old)
+        source, target = self._root_of(old), self._root_of(new)
+        if not self.mirror:
+            pass
+        elif source is not None and target is not None:
+            try:
+                old_row, new_row = source[1].row_for_path(old), target[1].row_for_path(new)
+            except Unstorable:
+                pass
+            else:
+                if self.registrar.lookup(old_row.path) is not None:
+                    self.registrar.move(old_row, new_row, is_dir=False)
+        elif source is not None:
+            self._file_gone(Change(FILE_GONE, old))
+        self._judge_and_offer(new, closed=True, announce=True)
+
+    def _directory_moved(self, change: Change) -> None:
+        old, new = change.source, change.path
+        self.judge.forget_below(old)
+        source, target = self._root_of(old), self._root_of(new)
+        if not self.mirror:
+            pass
+        elif source is not None and target is not None:
+            try:
+                old_row = source[1].directory_row(old)
+                new_row = target[1].directory_row(new)
+            except Unstorable:
+                pass
+            else:
+                self.registrar.move(old_row, new_row, is_dir=True)
+        elif source is not None:
+            self.directory_left(Change(DIR_LEFT, old))
+        # Walk it: files below that were held or never registered are judged again there.
+        self.directory_arrived(Change(DIR_ARRIVED, new))
+
+    def _directory_attrib(self, change: Change) -> None:
+        """A directory's mode changed: one a walk could not read is walked again."""
+        if change.path in self.unreadable:
+            self.unreadable.discard(change.path)
+            self.directory_arrived(change)
+
+    def directory_left(self, change: Change) -> None:
+        path = change.path
+        self.judge.forget_below(path)
+        found = self._root_of(path)
+        if found is not None and self.mirror:
+            root = found[0]
+            self.registrar.withdraw(root.path + path[len(root.watch_path):], is_dir=True)
+
+    def directory_arrived(self, change: Change) -> None:
+        """A directory was created or moved in: walk it now, before other queued walks."""
+        found = self._root_of(change.path)
+        if found is not None:
+            self.jobs.appendleft(self._job(found[0], found[1], change.path, full=False))
+
+    # --- walks -----------------------------------------------------------------------
+
+    def reconcile(self, root: Root) -> None:
+        """Queue a full walk of a root, unless one is queued and not started yet."""
+        if root in self.paused or any(job.full and job.root == root for job in list(self.jobs)[1:]):
+            return
+        maker = next(m for r, m in self.makers if r == root)
+        self.jobs.append(self._job(root, maker, root.watch_path, full=True))
+
+    def reconcile_all(self) -> None:
+        for root, _ in self.makers:
+            self.reconcile(root)
+
+    def drop_root(self, root: Root) -> None:
+        """Another instance holds the root now: stop everything under way there."""
+        self.paused.add(root)
+        self.jobs = deque(job for job in self.jobs if job.root != root)
+        self.judge.forget_below(root.watch_path)
+        self.changes = deque(c for c in self.changes if self._root_of(c.path) is None
+                             or self._root_of(c.path)[0] != root)
+
+    def _job(self, root: Root, maker: RowMaker, directory: str, full: bool) -> _Job:
+        problems: list[WalkProblem] = []
+        files = walk(directory, self.extensions, self._watch, problems)
+        if full:
+            self.registrar.begin_reconcile(root)
+        return _Job(root, maker, full, files, problems)
+
+    def _watch(self, directory: str) -> Optional[str]:
+        if self.watcher is None:
+            return None
+        problem = self.watcher.watch(directory)
+        if problem is None or problem in (errno.ENOENT, errno.EACCES, errno.ENOTDIR, errno.ENOSPC):
+            return None   # the listing that follows reports the first three; the limit is the watcher's
+        return f"cannot watch: {os.strerror(problem)}"
+
+    @property
+    def walking(self) -> bool:
+        return bool(self.jobs)
+
+    def _walk(self, budget: Budget) -> None:
+        job = self.jobs[0]
+        registrar = self.registrar
+        for found in job.files:
+            self.counts.found += 1
+            path = found.directory + "/" + found.name
+            try:
+                stored = job.maker.stored_path(found.directory, found.name)
+                st = os.lstat(path)
+            except Unstorable as err:
+                self._skip(path, str(err))
+            except OSError:
+                pass   # gone since the listing
+            else:
+                if registrar.is_current(stored, version_of(st)):
+                    # Most files of a warm restart: registered as this very version.
+                    self.counts.already += 1
+                    if job.full:
+                        registrar.found_registered(job.root)
+                else:
+                    self._judge_and_offer(path, closed=False, announce=not job.full)
+            if not budget.spend() or not self.accepting:
+                return
+        self.jobs.popleft()
+        for problem in job.problems:
+            if problem.problem.startswith("cannot read"):
+                self.unreadable.add(problem.path)
+            log.warning("%s: %s", printable(problem.path), problem.problem)
+        if job.full:
+            registrar.end_reconcile(job.root, complete=_proves_absence(job.root.watch_path))
+
+    # --- the judge's verdict ------------------------------------------------------------
+
+    def _judge_and_offer(self, path: str, closed: bool, announce: bool) -> None:
+        located = self._root_of(path)
+        if located is None:
+            return
+        root, maker = located
+        if root in self.paused:
+            return
+        was_held = self.judge.held.get(path)
+        verdict = self.judge.judge(path, path[len(root.watch_path) + 1:], closed)
+        if verdict.state == HELD:
+            if was_held != verdict.reason:
+                self._tell_held(path, verdict, was_held)
+            return
+        if verdict.state != FINISHED:
+            return
+        directory, _, name = path.rpartition("/")
+        try:
+            row = maker.row(directory, name)
+        except Unstorable as err:
+            self._skip(path, str(err))
+            return
+        assert verdict.stat is not None
+        version = version_of(verdict.stat)
+        if self.copying is not None:
+            if self.registrar.is_current(row.path, version):
+                self.counts.already += 1
+            else:
+                self.copying.offer(row, version, path, announce)   # registered once copied
+                self.counts.new += 1
+            return
+        if self.registrar.offer(row, version, announce):
+            self.counts.new += 1
+            if was_held is not None:
+                log.info("%s is finished now (was held: %s)", printable(path), was_held)
+        else:
+            self.counts.already += 1
+
+    def _tell_held(self, path: str, verdict: Verdict, before: Optional[str]) -> None:
+        # Settling is the normal way of a file without proof in its framing: said quietly.
+        # A file the judge found incomplete is said once, loud, with the reason in words.
+        if verdict.reason.startswith("settling"):
+            log.debug("holding %s: %s", printable(path), verdict.reason)
+        elif before is None or before.startswith("settling"):
+            log.warning("holding %s as incomplete: %s", printable(path), verdict.reason,
+                        extra={"VIDEO_PATH": path})
+
+    def _skip(self, path: str, why: str) -> None:
+        self.counts.skipped += 1
+        # Overlapping walks and periodic rescans meet the same file again: it is named once.
+        if path in self._warned:
+            return
+        if len(self._warned) >= WARNED_MAX:
+            self._warned.clear()
+        self._warned.add(path)
+        log.warning("skipped %s: %s", printable(path), why)
+
+    def _root_of(self, path: str) -> Optional[tuple[Root, RowMaker]]:
+        for root, maker in self.makers:
+            if path == root.watch_path or path.startswith(root.watch_path + "/"):
+                return root, maker
+        return None
+
+
+def _proves_absence(directory: str) -> bool:
+    """A vanished root, or an empty one (an unmounted mount point), is no proof that files went."""
+    try:
+        with os.scandir(directory) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False

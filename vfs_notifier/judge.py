@@ -1,0 +1,269 @@
+"""The judge of "finished": the only place that decides whether a path is a finished video.
+
+A row tells the platform "this video is complete, play it", and neither inotify events nor
+timestamps can tell a finished upload from an interrupted one. The judge combines, in order:
+
+1. Names (pure): hidden files and anything below a hidden directory (rsync's `.~tmp~`,
+   `.rsync-partial`, macOS `._` forks, `.Trash-1000`), partial-download suffixes, endings that
+   are not videos, and the operator's `ignore` globs are not candidates.
+2. The file: gone, not a regular file, an aria2c control file beside it (`NAME.aria2`:
+   aria2c preallocates the full size), empty.
+3. Its container framing (framing.check): proven complete, proven incomplete, or cannot tell.
+4. Open writers, probed with a read lease (F_SETLEASE fails while anyone has the file open
+   for writing): a writer paused across a restart holds the file, not a timer.
+5. Where the framing cannot tell (or the check is off): stability seen by the service itself,
+   the file's (size, mtime, inode, ctime) unchanged for `settle_seconds` on the service's
+   monotonic clock. The file's mtime is never compared with the wall clock, so files from
+   the future (a fast clock elsewhere) and from 1970 (rsync -t of a partial file) settle alike.
+
+A file judged unfinished is HELD with a reason in words (`held`, for STATUS and
+`vfs-notifier pending`); the caller re-judges it on its next close, move or attribute change,
+on each rescan, and when due() says its stability window may have completed.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+import time
+from fnmatch import fnmatchcase
+from typing import Callable, Iterable, NamedTuple, Optional
+
+from . import framing
+
+FINISHED, HELD, NOT_CANDIDATE, GONE = "finished", "held", "not a candidate", "gone"
+
+# Endings that name a download or copy in progress. "a.mp4.part" is not a video by its
+# ending anyway; the suffix gives the better reason. "a.part.mp4" IS a candidate: its name
+# ends in a video ending, and its framing decides (yt-dlp's "x.temp.mp4" is a real MP4).
+PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download",
+                    ".opdownload", ".aria2", ".filepart", ".!qb", ".!ut", ".bc!", ".swp", "~")
+ARIA2_CONTROL = ".aria2"
+
+F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
+F_RDLCK, F_UNLCK = getattr(fcntl, "F_RDLCK", 0), getattr(fcntl, "F_UNLCK", 2)
+OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+WRITER_RECHECK_SECONDS = 1.0     # at least this long between probes of a file held open
+
+EMPTY = "empty"
+OPEN_FOR_WRITING = "open for writing"
+SETTLING = "settling"
+
+
+class Verdict(NamedTuple):
+    state: str                          # FINISHED, HELD, NOT_CANDIDATE or GONE
+    reason: str                         # in words, for logs, STATUS and `pending`
+    stat: Optional[os.stat_result]      # of the file judged (None when gone or not a candidate)
+
+
+class Names:
+    """Which relative paths are candidates at all: a pure rule on names."""
+
+    def __init__(self, extensions: Iterable[str], ignore: Iterable[str] = ()) -> None:
+        self.extensions = frozenset(e.lower().lstrip(".") for e in extensions)
+        self.ignore = tuple(ignore)
+
+    def not_candidate(self, relative: str) -> Optional[str]:
+        """None for a candidate; else why not. `relative` is the path below the watched root."""
+        parts = relative.split("/")
+        name = parts[-1]
+        if name.startswith("."):
+            return "a hidden file"
+        for part in parts[:-1]:
+            if part.startswith(".") and part not in (".", ".."):
+                return f"inside the hidden directory {part}"
+        lower = name.lower()
+        for suffix in PARTIAL_SUFFIXES:
+            if lower.endswith(suffix):
+                return f"a partial download's name ({suffix})"
+        dot = lower.rfind(".")
+        if dot < 0 or lower[dot + 1:] not in self.extensions:
+            return "not a video file name"
+        for pattern in self.ignore:
+            if fnmatchcase(relative, pattern) or fnmatchcase(name, pattern):
+                return f"ignored by the pattern {pattern!r}"
+        return None
+
+
+def aria2_target(path: str) -> Optional[str]:
+    """The download an aria2c control file belongs to ("a.mp4.aria2" -> "a.mp4"): when the
+    control file goes, that file is judged again."""
+    return path[:-len(ARIA2_CONTROL)] if path.endswith(ARIA2_CONTROL) and len(path) > 6 else None
+
+
+def open_writer(fd: int) -> Optional[bool]:
+    """Is the file open for writing by anyone? Asked with a read lease, which the kernel
+    refuses while any writer holds the file open. None: cannot tell (not the file's owner
+    and no CAP_LEASE, a file system without leases, leases disabled)."""
+    try:
+        fcntl.fcntl(fd, F_SETLEASE, F_RDLCK)
+    except OSError as err:
+        if err.errno in (errno.EAGAIN, errno.EBUSY):
+            return True
+        return None
+    try:
+        fcntl.fcntl(fd, F_SETLEASE, F_UNLCK)
+    except OSError:
+        pass                             # closing the descriptor releases it anyway
+    return False
+
+
+class _Seen(NamedTuple):
+    identity: tuple[int, int, int, int, int]
+    since: float
+
+
+class Judge:
+    """Decides FINISHED / HELD / NOT_CANDIDATE / GONE for one path at a time, remembering
+    what it saw of the files it holds (only those: a finished file costs no memory)."""
+
+    def __init__(self, names: Names, check_structure: bool = True, settle_seconds: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.names = names
+        self.check_structure = check_structure
+        self.settle_seconds = settle_seconds
+        self.clock = clock
+        self.held: dict[str, str] = {}          # path -> reason, for STATUS and `pending`
+        self._seen: dict[str, _Seen] = {}       # path -> what the service saw, and since when
+        self._due: dict[str, float] = {}        # path -> when to judge it again
+
+    # --- the verdict -------------------------------------------------------------------
+
+    def judge(self, path: str, relative: str, closed: bool) -> Verdict:
+        """Judge `path` (`relative` below its root) now. `closed`: the kernel just reported
+        close-after-write or a move-in of this path."""
+        why_not = self.names.not_candidate(relative)
+        if why_not:
+            self.forget(path)
+            return Verdict(NOT_CANDIDATE, why_not, None)
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            self.forget(path)
+            return Verdict(GONE, "gone", None)
+        except OSError as err:
+            return self._hold(path, f"cannot look at it: {err.strerror}", None)
+        if not stat.S_ISREG(st.st_mode):
+            self.forget(path)
+            return Verdict(NOT_CANDIDATE, "not a regular file", None)
+        if _exists(path + ARIA2_CONTROL):
+            return self._hold(path, f"aria2c download in progress ({os.path.basename(path)}"
+                              f"{ARIA2_CONTROL} beside it)", st)
+        if st.st_size == 0:
+            return self._hold(path, EMPTY, st)
+
+        fd = _open(path)
+        if isinstance(fd, Verdict):
+            return self._settle(path, st, None, fd.reason) if fd.state == HELD else self._gone(path, fd)
+        try:
+            st = os.fstat(fd)              # the file we read, whatever happened to the name
+            if not stat.S_ISREG(st.st_mode):
+                self.forget(path)
+                return Verdict(NOT_CANDIDATE, "not a regular file", None)
+            if self.check_structure:
+                extension = relative.rpartition(".")[2].lower()
+                found = framing.check(fd, st.st_size, extension)
+                if found.complete is False:
+                    return self._hold(path, found.reason, st)
+                if found.complete is True:
+                    return self._finish_unless_writing(path, fd, st, found.reason)
+                return self._settle(path, st, fd, found.reason)
+            if closed:
+                # No framing check (an odd producer): the writer's close is the evidence, as
+                # the service always took it, unless someone still has the file open.
+                return self._finish_unless_writing(path, fd, st, "closed by its writer")
+            return self._settle(path, st, fd, "")
+        finally:
+            os.close(fd)
+
+    def _finish_unless_writing(self, path: str, fd: int, st: os.stat_result, reason: str) -> Verdict:
+        if open_writer(fd):
+            return self._hold(path, OPEN_FOR_WRITING, st,
+                              due=self.clock() + max(self.settle_seconds, WRITER_RECHECK_SECONDS))
+        self.forget(path)
+        return Verdict(FINISHED, reason, st)
+
+    def _settle(self, path: str, st: os.stat_result, fd: Optional[int], why: str) -> Verdict:
+        """Stability as the service saw it: unchanged for settle_seconds on its own clock."""
+        now = self.clock()
+        identity = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns)
+        seen = self._seen.get(path)
+        if seen is None or seen.identity != identity:
+            seen = self._seen[path] = _Seen(identity, now)
+        waited = now - seen.since
+        detail = f" ({why})" if why else ""
+        if waited < self.settle_seconds:
+            return self._hold(path, f"{SETTLING}{detail}: waiting until it stays unchanged for "
+                              f"{self.settle_seconds:g} s", st, due=seen.since + self.settle_seconds)
+        if fd is not None and open_writer(fd):
+            return self._hold(path, OPEN_FOR_WRITING, st,
+                              due=now + max(self.settle_seconds, WRITER_RECHECK_SECONDS))
+        self.forget(path)
+        return Verdict(FINISHED, f"unchanged for {waited:,.1f} s{detail}", st)
+
+    def _hold(self, path: str, reason: str, st: Optional[os.stat_result],
+              due: Optional[float] = None) -> Verdict:
+        self.held[path] = reason
+        if due is None:
+            self._due.pop(path, None)
+        else:
+            self._due[path] = due
+        if not reason.startswith(SETTLING):
+            self._seen.pop(path, None)
+        return Verdict(HELD, reason, st)
+
+    def _gone(self, path: str, verdict: Verdict) -> Verdict:
+        self.forget(path)
+        return verdict
+
+    # --- the loop's side ----------------------------------------------------------------
+
+    def due(self) -> list[str]:
+        """Held paths whose stability window may have completed: judge them again."""
+        now = self.clock()
+        ready = [path for path, when in self._due.items() if when <= now]
+        for path in ready:
+            del self._due[path]
+        return ready
+
+    def next_due(self) -> Optional[float]:
+        """Monotonic time of the earliest due(), for the loop's timeout."""
+        return min(self._due.values(), default=None)
+
+    def forget(self, path: str) -> None:
+        """The path was registered, is gone, or was renamed away."""
+        self.held.pop(path, None)
+        self._seen.pop(path, None)
+        self._due.pop(path, None)
+
+    def forget_below(self, directory: str) -> None:
+        prefix = directory.rstrip("/") + "/"
+        for table in (self.held, self._seen, self._due):
+            for path in [p for p in table if p.startswith(prefix)]:
+                del table[path]
+
+
+def _exists(path: str) -> bool:
+    try:
+        os.lstat(path)
+    except OSError:
+        return False
+    return True
+
+
+def _open(path: str) -> "int | Verdict":
+    """The file opened for reading its framing, or a Verdict: GONE, NOT_CANDIDATE, or HELD
+    (cannot read it: the framing cannot be checked, stability decides)."""
+    try:
+        return os.open(path, OPEN_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
+        return Verdict(GONE, "gone", None)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return Verdict(NOT_CANDIDATE, "not a regular file", None)
+        if err.errno == errno.EWOULDBLOCK:
+            # Another program holds a write lease (Samba's kernel oplocks): it has the file open.
+            return Verdict(HELD, "open by another program", None)
+        return Verdict(HELD, f"cannot read it to check its framing: {err.strerror}", None)

@@ -1,0 +1,130 @@
+"""The memory of registered versions: which file version each registered path was, and its row.
+
+The registrar asks it, for every candidate, "is this path registered, and as this very
+version?" without a query. It must stay small at 100,000 files and more, so a path is kept
+as its 64-bit hash, a version as two 64-bit fingerprints (content: size and mtime;
+identity: device and inode), and all of it in sorted arrays of machine integers (32 bytes
+an entry) rather than Python objects (over 200). Changes go to a small dict first and are
+merged into the arrays now and then. Two paths sharing a hash (odds about 3 in 10^10 at
+100,000 files) would make one of them look registered.
+
+What lies below a directory is asked of the store, which has the paths; only counts per
+root are kept here.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from typing import Iterable, NamedTuple, Optional
+
+from .store import Version
+
+_MASK = (1 << 63) - 1
+_MERGE_AT = 4096
+
+
+def content_of(version: Version) -> int:
+    """What says "the bytes changed": size and modification time."""
+    return hash((version.size, version.mtime_ns)) & _MASK
+
+
+def identity_of(version: Version) -> int:
+    """Which file it is: device and inode."""
+    return hash((version.dev, version.ino)) & _MASK
+
+
+class Entry(NamedTuple):
+    content: int
+    identity: int
+    video_id: int
+
+
+class VersionMemory:
+    def __init__(self, roots: Iterable[str]) -> None:
+        self._keys = array("q")
+        self._content = array("q")
+        self._identity = array("q")
+        self._ids = array("q")
+        self._delta: dict[int, Optional[Entry]] = {}   # None: removed since the last merge
+        self._size = 0
+        self._prefixes = tuple(root.rstrip("/") + "/" for root in roots)
+        self.below: dict[str, int] = {prefix: 0 for prefix in self._prefixes}
+
+    def __len__(self) -> int:
+        return self._size
+
+    def get(self, path: str) -> Optional[Entry]:
+        key = hash(path) & _MASK
+        if key in self._delta:
+            return self._delta[key]
+        return self._from_arrays(key)
+
+    def _from_arrays(self, key: int) -> Optional[Entry]:
+        at = bisect_left(self._keys, key)
+        if at < len(self._keys) and self._keys[at] == key:
+            return Entry(self._content[at], self._identity[at], self._ids[at])
+        return None
+
+    def put(self, path: str, version: Version, video_id: int) -> None:
+        self.put_entry(path, Entry(content_of(version), identity_of(version), video_id))
+
+    def put_entry(self, path: str, entry: Entry) -> None:
+        if self.get(path) is None:
+            self._size += 1
+            self._count(path, 1)
+        self._delta[hash(path) & _MASK] = entry
+        self._maybe_merge()
+
+    def remove(self, path: str) -> None:
+        key = hash(path) & _MASK
+        if self.get(path) is None:
+            return
+        self._size -= 1
+        self._count(path, -1)
+        if self._from_arrays(key) is None:
+            del self._delta[key]
+        else:
+            self._delta[key] = None
+        self._maybe_merge()
+
+    def count_below(self, root: str) -> int:
+        return self.below.get(root.rstrip("/") + "/", 0)
+
+    def _count(self, path: str, step: int) -> None:
+        for prefix in self._prefixes:
+            if path.startswith(prefix):
+                self.below[prefix] += step
+                return
+
+    def _maybe_merge(self) -> None:
+        if len(self._delta) >= max(_MERGE_AT, len(self._keys) >> 3):
+            self.merge()
+
+    def merge(self) -> None:
+        """Fold the recent changes into the sorted arrays (linear in the entries)."""
+        if not self._delta:
+            return
+        keys, content, identity, ids = array("q"), array("q"), array("q"), array("q")
+        changes = sorted(self._delta.items())
+        old = self._keys
+        i = 0
+        for key, entry in changes:
+            # copy the unchanged run before this key
+            j = bisect_left(old, key, i)
+            keys.extend(old[i:j])
+            content.extend(self._content[i:j])
+            identity.extend(self._identity[i:j])
+            ids.extend(self._ids[i:j])
+            i = j + 1 if j < len(old) and old[j] == key else j
+            if entry is not None:
+                keys.append(key)
+                content.append(entry.content)
+                identity.append(entry.identity)
+                ids.append(entry.video_id)
+        keys.extend(old[i:])
+        content.extend(self._content[i:])
+        identity.extend(self._identity[i:])
+        ids.extend(self._ids[i:])
+        self._keys, self._content, self._identity, self._ids = keys, content, identity, ids
+        self._delta = {}
