@@ -249,8 +249,8 @@ def test_resolve_raises_only_config_error_and_never_shows_the_password(data, env
         return
     _no_secret(result)
     for value, source in result.provenance.values():
-        assert source == "default" or source == FILE or source.startswith(
-            ("environment (", "file ", "systemd credential")), source
+        assert source == FILE or source.startswith(
+            ("default", "environment (", "file ", "systemd credential")), source
 
 
 @PROFILE

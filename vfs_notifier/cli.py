@@ -1,4 +1,5 @@
-"""The command line: run, scan, check-config, init-db; and the exit codes they promise.
+"""The command line: run, scan, list, pending, resync, check-config, init-db; and the exit codes
+they promise.
 
 0 after a clean stop, 78 (EX_CONFIG) for any configuration error, with one line naming
 the setting and where it came from, and 1 for anything else.
@@ -10,15 +11,15 @@ import argparse
 import logging
 import os
 import sys
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
-from . import __version__
+from . import __version__, listing
 from . import settings as settings_module
 from .copier import Copier
 from .copy_mode import CopyRegistration
 from .logs import Logs
 from .settings import EX_CONFIG, ConfigError, Settings
-from .store import StoreUnavailable
+from .store import StoreUnavailable, VideoRow
 from .store_factory import open_store
 
 log = logging.getLogger("vfs_notifier")
@@ -30,12 +31,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Register finished video files under watched directories as rows of a videos table.")
     parser.add_argument("--version", action="version", version=f"vfs-notifier {__version__}")
     parser.add_argument("command", nargs="?", default="run",
-                        choices=("run", "scan", "pending", "resync", "check-config", "init-db"),
+                        choices=("run", "scan", "list", "pending", "resync", "check-config", "init-db"),
                         help="run: the service (default); scan: reconcile once and exit; "
+                             "list: print the registered rows; "
                              "pending: list the files held as unfinished, with the reason; "
                              "resync: like scan, and give a row again to every finished file whose "
                              "row a consumer deleted; check-config: show the effective settings; "
                              "init-db: create the table")
+    parser.add_argument("--json", action="store_true", help="list: one JSON array of objects")
     parser.add_argument("--config", metavar="PATH",
                         help="settings file (default: $VFS_NOTIFIER_CONFIG, else /etc/vfs-notifier.toml)")
     return parser
@@ -51,6 +54,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings = settings_module.load(args.config, os.environ)
         if args.command == "check-config":
             return check_config(settings)
+        if args.command == "list":
+            for warning in settings.warnings:   # read-only: no log files are written
+                print(f"vfs-notifier: warning: {warning}", file=sys.stderr)
+            return list_rows(settings, as_json=args.json)
         logs.configure(settings.log_directory, settings.log_level)
         for warning in settings.warnings:
             log.warning("%s", warning)
@@ -88,6 +95,33 @@ def check_config(settings: Settings) -> int:
             print(f"{root.path}/example.mp4 -> {example.url}")
     for warning in settings.warnings:
         print(f"warning: {warning}")
+    return 0
+
+
+def list_rows(settings: Settings, as_json: bool) -> int:
+    """Print every row of the table, by id; 1 if the database is unavailable."""
+    database = settings.database
+    if not database.uses_mysql and not os.path.exists(database.sqlite_path):
+        # Nothing registered yet: say so without creating the file (list only reads).
+        print(f"vfs-notifier: no rows: {database.sqlite_path} does not exist yet", file=sys.stderr)
+        rows: Iterable[VideoRow] = ()
+        store = None
+    else:
+        store = open_store(database)
+        store.open()
+        rows = store.videos()
+    try:
+        out = sys.stdout
+        if as_json:
+            for chunk in listing.json_chunks(rows):
+                out.write(chunk)
+        else:
+            for line in listing.table_lines(rows):
+                out.write(line + "\n")
+        out.flush()
+    finally:
+        if store is not None:
+            store.close()
     return 0
 
 

@@ -202,20 +202,28 @@ class _Spec:
     parse: Callable[[Any], Any]
     default: Any = None       # None: required (unless `optional`)
     optional: bool = False    # an unset or empty optional value is ""
+    unset_means: str = ""     # what an unset optional setting does, for check-config
 
 
 _SPECS = (
-    _Spec("database.host", ("MYSQL_HOST",), _text, optional=True),
+    _Spec("database.host", ("MYSQL_HOST",), _text, optional=True,
+          unset_means="no server: the embedded SQLite store"),
     _Spec("database.port", ("MYSQL_PORT",), _port, 3306),
-    _Spec("database.socket", ("MYSQL_SOCKET",), _path, optional=True),
-    _Spec("database.user", ("MYSQL_USER",), _text, optional=True),
-    _Spec("database.name", ("MYSQL_DB_NAME",), _text, optional=True),
-    _Spec("database.password", ("MYSQL_PASS",), _text, optional=True),
-    _Spec("database.password_file", ("MYSQL_PASS_FILE",), _path, optional=True),
+    _Spec("database.socket", ("MYSQL_SOCKET",), _path, optional=True,
+          unset_means="TCP to database.host:database.port"),
+    _Spec("database.user", ("MYSQL_USER",), _text, optional=True,
+          unset_means="none; required with a MySQL server"),
+    _Spec("database.name", ("MYSQL_DB_NAME",), _text, optional=True,
+          unset_means="none; required with a MySQL server"),
+    _Spec("database.password", ("MYSQL_PASS",), _text, optional=True,
+          unset_means="no password, unless database.password_file or the systemd credential "
+                      "mysql-password gives one"),
+    _Spec("database.password_file", ("MYSQL_PASS_FILE",), _path, optional=True, unset_means="none"),
     _Spec("database.sqlite_path", ("VFS_NOTIFIER_SQLITE_PATH",), _path, optional=True),
     _Spec("urls.base_url", ("NGINX_BASE_URL",), _url),
     _Spec("urls.base_path", ("BASE_PATH",), _path),
-    _Spec("urls.nginx_root", ("NGINX_INTERNAL_PATH", "NGINX_SERVE_DIRECTORY"), _path, optional=True),
+    _Spec("urls.nginx_root", ("NGINX_INTERNAL_PATH", "NGINX_SERVE_DIRECTORY"), _path, optional=True,
+          unset_means="nginx sees the files at urls.base_path"),
     _Spec("service.poll_interval", ("FOLDER_POLL_INTERVAL",), _positive_seconds, 5.0),
     _Spec("service.rescan_interval", ("VFS_NOTIFIER_RESCAN_INTERVAL",), _seconds, 0.0),
     _Spec("service.forget_removed", ("VFS_NOTIFIER_FORGET_REMOVED",), _boolean, True),
@@ -223,11 +231,12 @@ _SPECS = (
     _Spec("registration.check_structure", ("VFS_NOTIFIER_CHECK_STRUCTURE",), _boolean, True),
     _Spec("registration.ignore", ("VFS_NOTIFIER_IGNORE",), _globs, ()),
     _Spec("registration.settle_seconds", ("VFS_NOTIFIER_SETTLE_SECONDS",), _seconds, 2.0),
-    _Spec("logging.directory", ("LOG_BASE_DIRECTORY",), _path, optional=True),
+    _Spec("logging.directory", ("LOG_BASE_DIRECTORY",), _path, optional=True),  # default: below
     _Spec("logging.level", ("VFS_NOTIFIER_LOG_LEVEL",), _level, "info"),
     _Spec("registration.mode", ("VFS_NOTIFIER_REGISTRATION_MODE",), _mode, "in-place"),
     # The earlier service's "internal directory for video processing": where copy mode copies to.
-    _Spec("registration.copy_to", ("INTERNAL_VIDEO_FOLDER_PATH",), _path, optional=True),
+    _Spec("registration.copy_to", ("INTERNAL_VIDEO_FOLDER_PATH",), _path, optional=True,
+          unset_means="none; required when registration.mode is copy"),
 )
 
 # Keys of one [[roots]] table, and the environment variables of the earlier
@@ -241,6 +250,7 @@ RETIRED_INTERNAL_PATH = (
     "no longer a setting: `path` is watched where it is (in a container, mount the directory "
     "at the same path inside as outside); INTERNAL_VIDEO_FOLDER_PATH is registration.copy_to")
 CREDENTIAL_NAME = "mysql-password"
+UNSET = "(unset)"   # how check-config shows an optional setting nobody set
 MAIN_DIR_CHARS = 512   # `main_dir` varchar(512): a watched root's path must fit
 SECRET_KEYS = frozenset({"database.password"})
 
@@ -257,7 +267,8 @@ class _Resolver:
         self.provenance: dict[str, tuple[str, str]] = {}
 
     def get(self, key: str, env_vars: tuple[str, ...], parse: Callable[[Any], Any],
-            file_value: Any, *, default: Any = None, optional: bool = False) -> Any:
+            file_value: Any, *, default: Any = None, optional: bool = False, note: str = "") -> Any:
+        """`note` says where a default comes from, or what an unset optional setting means."""
         for var in env_vars:
             raw = self.env.get(var)
             if raw is None or (raw == "" and optional):
@@ -265,10 +276,12 @@ class _Resolver:
             return self._parse(var, raw, parse, "environment", key)
         if file_value is not None and not (file_value == "" and optional):
             return self._parse(key, file_value, parse, self.file_label, key)
+        source = f"default: {note}" if note else "default"
         if default is not None:
-            self.provenance[key] = (_show(default), "default")
+            self.provenance[key] = (_show(default), source)
             return default
         if optional:
+            self.provenance[key] = (UNSET, source)
             return ""
         names = " or ".join(env_vars)
         raise ConfigError(f"{key} ({names})" if names else key,
@@ -348,14 +361,14 @@ def _resolve_roots(res: _Resolver, data: Mapping[str, Any], base_url: str, base_
     for index, table in enumerate(tables):
         names = _ROOT_ENV.get(index, {})
 
-        def one(name: str, default: Any = None, optional: bool = False) -> Any:
+        def one(name: str, default: Any = None, optional: bool = False, note: str = "") -> Any:
             env_vars = (names[name],) if name in names else ()
             return res.get(f"roots[{index}].{name}", env_vars, _ROOT_KEYS[name], table.get(name),
-                           default=default, optional=optional)
+                           default=default, optional=optional, note=note)
 
         path = one("path")
-        root_url = one("base_url", default=base_url)
-        root_base = one("base_path", default=base_path)
+        root_url = one("base_url", default=base_url, note="urls.base_url")
+        root_base = one("base_path", default=base_path, note="urls.base_path")
         if os.path.commonpath([path, root_base]) != root_base:
             setting = names.get("path", f"roots[{index}].path")
             source = res.provenance[f"roots[{index}].path"][1]
@@ -408,7 +421,7 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
         section, name = spec.key.split(".")
         file_value = _section(data, section, file_label).get(name)
         values[spec.key] = res.get(spec.key, spec.env, spec.parse, file_value,
-                                   default=spec.default, optional=spec.optional)
+                                   default=spec.default, optional=spec.optional, note=spec.unset_means)
 
     db_host, db_socket = values["database.host"], values["database.socket"]
     if db_host or db_socket:
@@ -422,8 +435,10 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
         env.get("STATE_DIRECTORY", "").split(":")[0] or "/var/lib/vfs-notifier", "videos.sqlite3")
     log_directory = values["logging.directory"] or (
         env.get("LOGS_DIRECTORY", "").split(":")[0] or "/var/log/vfs-notifier")
-    res.provenance.setdefault("database.sqlite_path", (sqlite_path, "default"))
-    res.provenance.setdefault("logging.directory", (log_directory, "default"))
+    if not values["database.sqlite_path"]:
+        res.provenance["database.sqlite_path"] = (sqlite_path, _directory_default("STATE_DIRECTORY", env))
+    if not values["logging.directory"]:
+        res.provenance["logging.directory"] = (log_directory, _directory_default("LOGS_DIRECTORY", env))
 
     roots = _resolve_roots(res, data, values["urls.base_url"], values["urls.base_path"])
     warnings: list[str] = []
@@ -444,6 +459,14 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
         registration_mode=values["registration.mode"], copy_to=copy_to,
         provenance=res.provenance, warnings=tuple(warnings),
     )
+
+
+def _directory_default(variable: str, env: Mapping[str, str]) -> str:
+    """Where a default directory came from: systemd's StateDirectory=/LogsDirectory= (which
+    set the variable), or the built-in path."""
+    if env.get(variable, "").split(":")[0]:
+        return f"default: ${variable}, which systemd set"
+    return f"default, as ${variable} is unset"
 
 
 def _resolve_copy_to(res: _Resolver, values: dict[str, Any], roots: tuple[Root, ...],

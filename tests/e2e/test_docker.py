@@ -31,6 +31,7 @@ from typing import Iterator, Mapping
 
 import pytest
 
+from tests.support import capabilities
 from tests.support import debian_root  # its cache, mirror and helpers
 from tests.support.daemon import run_cli
 from tests.support.table import Table
@@ -93,7 +94,9 @@ def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
 
 def _ensure_podman() -> None:
     if os.geteuid() != 0:
-        pytest.skip("podman builds and runs images only as root here")
+        pytest.skip("podman builds and runs images only as root here; as root: ./scripts/test")
+    # Before installing anything: a container cannot give runc its cgroups.
+    capabilities.skip_unless(capabilities.can_run_podman())
     if not shutil.which("podman") or not shutil.which("runc"):
         subprocess.run(["bash", "-c", ". scripts/lib.sh && need_debs podman runc uidmap"],
                        cwd=REPO, check=True, timeout=600)

@@ -40,6 +40,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from tests.support import capabilities  # noqa: E402
 from tests.e2e.nspawn_container import Container  # noqa: E402
 from tests.support.debian_root import CACHE_DIR, base_tree  # noqa: E402
 from tests.support.media import content_for  # noqa: E402
@@ -96,9 +97,8 @@ def test_unit_exposure_offline() -> None:
 @pytest.fixture(scope="module")
 def deb() -> Path:
     if os.geteuid() != 0:
-        pytest.skip("needs root (debootstrap, overlay mounts, systemd-nspawn)")
-    if not shutil.which("systemd-nspawn"):
-        pytest.skip("systemd-nspawn is missing (Debian package systemd-container)")
+        pytest.skip("needs root (debootstrap, overlay mounts, systemd-nspawn); as root: ./scripts/test")
+    capabilities.skip_unless(capabilities.can_boot_nspawn())
     start = time.monotonic()
     proc = subprocess.run([str(REPO / "scripts" / "deb")], cwd=REPO, capture_output=True,
                           text=True, timeout=600)

@@ -54,7 +54,7 @@ def open_tree(mysql_env: dict[str, str], mariadb) -> Iterator[Tree]:
 def start_as_nobody(open_tree: Tree) -> Iterator[Callable[..., Daemon]]:
     """Start the service as user `nobody` (root only); stopped at teardown."""
     if not helpers.is_root():
-        pytest.skip("needs root to run the service as another user")
+        pytest.skip("needs root to run the service as another user; as root: ./scripts/test")
     started: list[Daemon] = []
 
     def start(wait_ready: bool = True, **extra: str) -> Daemon:

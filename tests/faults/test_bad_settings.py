@@ -139,7 +139,7 @@ def test_config_path_that_is_a_directory(tree):
               str(tree.work), "cannot read")
 
 
-@pytest.mark.skipif(not is_root(), reason="needs root to run as another user")
+@pytest.mark.skipif(not is_root(), reason="needs root to run as another user; as root: ./scripts/test")
 def test_unreadable_config_and_password_files(tree):
     """A config file or password file the service's user may not read (here: nobody)."""
     top = Path(tempfile.mkdtemp(prefix="vfs-settings-"))

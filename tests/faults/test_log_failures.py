@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from tests.faults.helpers import assert_mirrors_disk, burst, is_root, mount_tmpfs, umount, wait_until
+from tests.faults.helpers import assert_mirrors_disk, burst, mount_tmpfs, umount, wait_until
+from tests.support.capabilities import can_mount_tmpfs
 
 SUFFIX = "_vfs_tusker_notifier_videos.log"
 
@@ -52,13 +53,13 @@ def test_disk_full_for_the_log_file(db_tree, start_service):
     assert daemon.proc.poll() is None and daemon.stop() == 0
 
 
-@pytest.mark.skipif(not is_root(), reason="mounting a small tmpfs needs root")
+@pytest.mark.skipif(can_mount_tmpfs() is not None, reason=can_mount_tmpfs() or "")
 def test_a_real_full_file_system_then_space_again(db_tree, start_service):
     tree = db_tree
     log_dir = tree.work / "small"
     log_dir.mkdir()
     if not mount_tmpfs(log_dir, "256k"):
-        pytest.skip("cannot mount tmpfs here")
+        pytest.skip(can_mount_tmpfs() or "cannot mount a tmpfs here")
     try:
         filler = log_dir / "filler"
         subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=4k"], capture_output=True)

@@ -12,9 +12,10 @@ import time
 import pytest
 
 from tests.conftest import write_file
-from tests.faults.helpers import assert_mirrors_disk, is_root, mount_tmpfs, umount
+from tests.faults.helpers import assert_mirrors_disk, mount_tmpfs, umount
+from tests.support.capabilities import can_mount_tmpfs
 
-pytestmark = pytest.mark.skipif(not is_root(), reason="mounting tmpfs needs root")
+pytestmark = pytest.mark.skipif(can_mount_tmpfs() is not None, reason=can_mount_tmpfs() or "")
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def mounts():
     def mount(target):
         target.mkdir(parents=True, exist_ok=True)
         if not mount_tmpfs(target):
-            pytest.skip("cannot mount tmpfs here")
+            pytest.skip(can_mount_tmpfs() or "cannot mount a tmpfs here")
         made.append(target)
         return target
     yield mount

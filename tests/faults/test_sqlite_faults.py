@@ -10,15 +10,16 @@ import time
 
 import pytest
 
-from tests.faults.helpers import WatchdogPings, assert_mirrors_disk, burst, is_root, mount_tmpfs, umount
+from tests.faults.helpers import WatchdogPings, assert_mirrors_disk, burst, mount_tmpfs, umount
+from tests.support.capabilities import can_mount_tmpfs
 
 
-@pytest.mark.skipif(not is_root(), reason="mounting a small tmpfs needs root")
+@pytest.mark.skipif(can_mount_tmpfs() is not None, reason=can_mount_tmpfs() or "")
 def test_disk_full_under_the_sqlite_file(tree, start_service):
     db_dir = tree.work / "db"
     db_dir.mkdir()
     if not mount_tmpfs(db_dir, "8m"):
-        pytest.skip("cannot mount tmpfs here")
+        pytest.skip(can_mount_tmpfs() or "cannot mount a tmpfs here")
     try:
         tree.env["VFS_NOTIFIER_SQLITE_PATH"] = str(db_dir / "videos.sqlite3")
         daemon = start_service()

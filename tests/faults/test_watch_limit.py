@@ -13,9 +13,11 @@ import time
 import pytest
 
 from tests.faults.helpers import (NOBODY, aged_tree, assert_mirrors_disk, burst, inotify_watches_of,
-                                  is_root, sysctl, wait_until)
+                                  sysctl, wait_until)
+from tests.support.capabilities import can_write_sysctl
 
-pytestmark = pytest.mark.skipif(not is_root(), reason="lowering fs.inotify.max_user_watches needs root")
+_MISSING = can_write_sysctl("fs.inotify.max_user_watches")
+pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
 DIRECTORIES = 30
 WATCHES = 8
