@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
+from urllib.parse import unquote
 
 MAX_CLIENTS = 16
 CHUNK = 16 * 1024
@@ -55,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(body=True)
 
     def _answer(self, body: bool) -> None:
-        name, slow = self.path.split("?", 1)[0], False
+        name, slow = unquote(self.path.split("?", 1)[0]), False
         if name.startswith("/slow/"):
             name, slow = name[len("/slow"):], True
         file = self.server.directory / name.lstrip("/")
