@@ -55,8 +55,8 @@ def live_ffmpeg_command(output: Path, seconds: int = SECONDS, readrate: float = 
     recorder or a live re-muxer writing into the watched tree does."""
     binary = ffmpeg()
     assert binary
-    return [binary, "-v", "error", "-nostdin", "-y", "-readrate", str(readrate), "-f", "lavfi",
-            "-i", "testsrc2=size=640x360:rate=25", "-t", str(seconds), "-vf", "noise=alls=12:allf=t",
+    pace = ["-readrate", str(readrate)] if readrate else []   # 0: as fast as it encodes
+    return [binary, "-v", "error", "-nostdin", "-y", *pace, "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", str(seconds), "-vf", "noise=alls=12:allf=t",
             "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "2M",
             str(output)]
 
