@@ -24,8 +24,10 @@ from tests.support.table import Table
 # code would certainly have registered the file by then; longer would only slow the suite.
 SETTLE = 2.0
 HOLD_CHECK = SETTLE + 1.5
+# Debian's interpreter, for the small writer processes some cases run.
+PYTHON_FOR_TOOLS = "/usr/bin/python3"
 # How long a finished file may take to get its row: generous, the machine is shared.
-ROW_TIMEOUT = 20.0
+ROW_TIMEOUT = 10.0
 
 
 def need(*tools: str) -> None:
