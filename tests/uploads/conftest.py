@@ -3,7 +3,6 @@ server, the tools' processes, and the table watched from the first moment of eac
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -13,11 +12,22 @@ from tests.conftest import Tree
 from tests.support.daemon import Daemon
 from tests.uploads import media, sshd as sshd_module
 from tests.uploads.http_range import RangeServer
-from tests.uploads.support import Processes, RowHistory
+from tests.uploads.support import Processes, RowHistory, need
 
 # Server-side pace of /slow/ URLs: a 5 MB source takes about 5 s, so a kill after the
 # first few hundred KB lands well inside the transfer.
 HTTP_RATE = 1_000_000
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(*tools): skip, naming the tool, when one is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _needed_tools(request: pytest.FixtureRequest) -> None:
+    """Skip before the service is started when a case's tool is missing (@needs(...))."""
+    for marker in request.node.iter_markers("needs"):
+        need(*marker.args)
 
 
 @pytest.fixture(scope="session")
@@ -63,13 +73,9 @@ def staging(tmp_path: Path) -> Path:
     return path
 
 
-# Cases run on SQLite; a representative subset also on MariaDB, by parametrizing `backend`
-# (which overrides the fixture below): @BOTH_STORES.
-BOTH_STORES = pytest.mark.parametrize("backend", ["sqlite", "mysql"])
-
-
 @pytest.fixture
 def backend() -> str:
+    """SQLite unless a case parametrizes `backend` (support.BOTH_STORES) to MariaDB too."""
     return "sqlite"
 
 
@@ -89,16 +95,3 @@ def watched(utree: Tree, start_service: Callable[..., Daemon]) -> Iterator[tuple
     history = RowHistory(utree.table).start()
     yield daemon, history
     history.stop()
-
-
-def wait_ready_again(daemon: Daemon, after: int, timeout: float = 30) -> None:
-    """After SIGHUP: READY=1 again, sent after the reload's RELOADING=1."""
-    assert daemon.notify is not None
-    daemon.notify.wait_for("RELOADING=1", timeout=timeout, after=after)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        messages = daemon.notify.collect(0.05)
-        reload_at = next(i for i in range(after, len(messages)) if "RELOADING=1" in messages[i])
-        if any("READY=1" in m for m in messages[reload_at + 1:]):
-            return
-    raise AssertionError(f"no READY=1 after the reload: {daemon.notify.messages[-5:]}")

@@ -35,7 +35,7 @@ def make_sources(directory: Path) -> Sources:
     directory.mkdir(parents=True, exist_ok=True)
     files = {"mkv": directory / "source.mkv"}
     _run([binary, "-v", "error", "-y", "-f", "lavfi",
-          "-i", f"testsrc2=size=640x360:rate=25", "-t", str(SECONDS),
+          "-i", "testsrc2=size=640x360:rate=25", "-t", str(SECONDS),
           "-vf", "noise=alls=12:allf=t", "-pix_fmt", "yuv420p", "-c:v", "libx264",
           "-preset", "ultrafast", "-b:v", "2M", "-maxrate", "2M", "-bufsize", "1M",
           str(files["mkv"])])

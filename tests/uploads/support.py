@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import pytest
 
+from tests.support.daemon import Daemon
 from tests.support.table import Table
 
 # The service today settles a walked file for 2 s (reconciler.SETTLE_SECONDS) and registers
@@ -261,3 +262,22 @@ def assert_preallocated(partial: Path, source: Path) -> None:
         tail = handle.read()
     assert tail == b"\0" * len(tail), f"{partial} ends in data: the download was not interrupted"
     assert not filecmp.cmp(source, partial, shallow=False)
+
+
+# Cases run on SQLite; a representative subset also on MariaDB, by parametrizing `backend`
+# (which overrides the conftest fixture of that name): @BOTH_STORES.
+BOTH_STORES = pytest.mark.parametrize("backend", ["sqlite", "mysql"])
+needs = pytest.mark.needs
+
+
+def wait_ready_again(daemon: Daemon, after: int, timeout: float = 30) -> None:
+    """After SIGHUP: READY=1 again, sent after the reload's RELOADING=1."""
+    assert daemon.notify is not None
+    daemon.notify.wait_for("RELOADING=1", timeout=timeout, after=after)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = daemon.notify.collect(0.05)
+        reload_at = next(i for i in range(after, len(messages)) if "RELOADING=1" in messages[i])
+        if any("READY=1" in m for m in messages[reload_at + 1:]):
+            return
+    raise AssertionError(f"no READY=1 after the reload: {daemon.notify.messages[-5:]}")

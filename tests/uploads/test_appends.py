@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.uploads.conftest import BOTH_STORES
 from tests.uploads.support import assert_interrupted, assert_no_row, assert_one_row
 
 

@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from tests.uploads.media import live_ffmpeg_command
-from tests.uploads.support import assert_no_row, assert_one_row, need
+from tests.uploads.support import assert_no_row, assert_one_row, needs
 
 KILL_AT = 100_000
 
@@ -42,8 +42,8 @@ def segment_size_is_unknown(path) -> bool:
 
 @pytest.mark.parametrize("ending, extra", [("mp4", []), ("mkv", []), ("mp4", ["-movflags", "+faststart"])],
                          ids=["mp4", "mkv", "mp4-faststart"])
+@needs("ffmpeg")
 def test_ffmpeg_finished_gets_one_row(ending, extra, watched, utree, procs):
-    need("ffmpeg")
     daemon, history = watched
     final = utree.root / f"recording.{ending}"
     command = live_ffmpeg_command(final, seconds=3, readrate=0)
@@ -57,8 +57,8 @@ def test_ffmpeg_finished_gets_one_row(ending, extra, watched, utree, procs):
 
 
 @pytest.mark.parametrize("ending", ["mp4", "mkv"])
+@needs("ffmpeg")
 def test_ffmpeg_killed_midway_gets_no_row(ending, watched, utree, procs):
-    need("ffmpeg")
     daemon, history = watched
     final = utree.root / f"live.{ending}"
     # 4x real time: Matroska writes its first 5 s Cluster after about 1.3 s.

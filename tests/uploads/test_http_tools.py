@@ -8,15 +8,11 @@ really resumed: they asked for `Range: bytes=N-` where N is what the killed run 
 
 from __future__ import annotations
 
-import shutil
-import time
 
-import pytest
 
-from tests.uploads.conftest import BOTH_STORES
 from tests.uploads.http_range import publish
-from tests.uploads.support import (assert_interrupted, assert_no_row, assert_one_row,
-                                   assert_preallocated, bytes_below, need)
+from tests.uploads.support import (BOTH_STORES, assert_interrupted, assert_no_row, assert_one_row,
+                                   assert_preallocated, bytes_below, needs)
 
 KILL_AT = 300_000
 SERVER_MTIME = 1622505600   # 2021-06-01: the server's Last-Modified, which wget and curl -R copy
@@ -28,8 +24,8 @@ def _assert_resumed_from(http_server, name: str, offset: int) -> None:
 
 
 @BOTH_STORES
+@needs("curl")
 def test_curl_killed_then_resumed(backend, watched, utree, sources, procs, http_server):
-    need("curl")
     daemon, history = watched
     name = f"curl-{backend}.mp4"
     publish(http_server, sources["mp4"], name, SERVER_MTIME)
@@ -44,8 +40,8 @@ def test_curl_killed_then_resumed(backend, watched, utree, sources, procs, http_
     assert_one_row(history, final, sources["mp4"])
 
 
+@needs("wget")
 def test_wget_killed_then_resumed(watched, utree, sources, procs, http_server):
-    need("wget")
     daemon, history = watched
     name = "wget clip.avi"
     publish(http_server, sources["avi"], name, SERVER_MTIME)
@@ -68,10 +64,10 @@ ARIA2_OPTIONS = ["--file-allocation=prealloc", "--no-file-allocation-limit=1M",
                  "--summary-interval=0", "--download-result=hide", "--no-conf"]
 
 
+@needs("aria2c")
 def test_aria2c_preallocated_killed_then_resumed(watched, utree, sources, procs, http_server):
     """aria2c makes the file full length (zeros) before the first byte arrives, with
     NAME.aria2 beside it: a killed one leaves a file of the right size that does not play."""
-    need("aria2c")
     daemon, history = watched
     name = "aria2 clip.mkv"
     publish(http_server, sources["mkv"], name, SERVER_MTIME)

@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 
-from tests.uploads.support import RowHistory, assert_one_row
+from tests.uploads.support import assert_one_row, RowHistory
 
 FUTURE = "2030-01-01 00:00:00"
 PAST = "1970-01-02 00:00:00"

@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from tests.uploads.support import assert_no_row, assert_one_row, files_below
+from tests.uploads.support import RowHistory, assert_no_row, assert_one_row, files_below
 
 
 def apple_double() -> bytes:
@@ -45,7 +45,6 @@ def _write_names(root, sources) -> list:
 @pytest.mark.parametrize("when", ["while running", "before start"])
 def test_hidden_and_temporary_names_get_no_row(when, utree, sources, start_service):
     """Beside them a real `Clip.MOV` gets its row: proof that the service looked."""
-    from tests.uploads.support import RowHistory
     clip = utree.root / "Clip.MOV"
     if when == "before start":
         _write_names(utree.root, sources)

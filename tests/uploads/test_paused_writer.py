@@ -8,8 +8,8 @@ import os
 import signal
 import time
 
-from tests.uploads.conftest import BOTH_STORES, wait_ready_again
-from tests.uploads.support import PYTHON_FOR_TOOLS, assert_interrupted, assert_no_row, assert_one_row
+from tests.uploads.support import (BOTH_STORES, PYTHON_FOR_TOOLS, assert_interrupted,
+                                   assert_no_row, assert_one_row, wait_ready_again)
 
 # Writes the first half of SOURCE into DEST, stops itself with the file open, and when
 # continued writes the rest and closes: the pause is exactly where the test wants it.

@@ -7,7 +7,7 @@ import re
 import shutil
 
 from tests.support.daemon import run_cli
-from tests.uploads.support import HOLD_CHECK, RowHistory, assert_no_row
+from tests.uploads.support import HOLD_CHECK, assert_no_row, RowHistory
 
 
 def _unfinished(root, sources) -> list:

@@ -16,7 +16,8 @@ import time
 import pytest
 
 from tests.uploads.support import (assert_interrupted, assert_no_row, assert_one_row, bytes_below,
-                                   need)
+                                   needs)
+
 
 # The sender paces itself to this (KB/s): a 5 MB source takes about 5 s.
 BWLIMIT = "1000"
@@ -40,24 +41,24 @@ def _interrupted_state(mode: str, root, name: str, source) -> None:
 
 
 @pytest.mark.parametrize("mode", list(MODES))
+@needs("rsync")
 def test_rsync_killed_then_resumed(mode, watched, utree, sources, procs, staging):
-    need("rsync")
     _case(mode, watched, utree, sources, procs, staging)
 
 
 @pytest.mark.parametrize("backend", ["mysql"])
+@needs("rsync")
 def test_rsync_partial_killed_across_a_restart(backend, watched, utree, sources, procs, staging,
                                                start_service):
     """The hardest one, on MariaDB (SQLite runs it above): the killed --partial file looks
     finished to inotify; a restart walks it again and must still hold it."""
-    need("rsync")
     _case("partial", watched, utree, sources, procs, staging, restart=start_service)
 
 
+@needs("rsync")
 def test_rsync_partial_over_ssh_killed_then_resumed(watched, utree, sources, procs, staging, sshd):
     """The same through a real ssh connection, as uploads from another machine come: the
     connection drops and the remote receiver keeps the partial under the final name."""
-    need("rsync")
     daemon, history = watched
     upload = staging / "over ssh.mp4"
     shutil.copyfile(sources["mp4"], upload)

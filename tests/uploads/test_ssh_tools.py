@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 import time
 
-from tests.uploads.conftest import BOTH_STORES
-from tests.uploads.support import assert_interrupted, assert_no_row, assert_one_row, bytes_below
+from tests.uploads.support import (BOTH_STORES, assert_interrupted, assert_no_row, assert_one_row,
+                                   bytes_below)
 
 LIMIT_KBIT = "8000"   # scp/sftp -l: 1 MB/s, so a 5 MB upload takes about 5 s
 KILL_AT = 300_000
