@@ -46,19 +46,20 @@ def _write_names(root, sources) -> list:
 def test_hidden_and_temporary_names_get_no_row(when, utree, sources, start_service):
     """Beside them a real `Clip.MOV` gets its row: proof that the service looked."""
     clip = utree.root / "Clip.MOV"
+    written = []
     if when == "before start":
-        _write_names(utree.root, sources)
+        written = _write_names(utree.root, sources)
         shutil.copyfile(sources["mov"], clip)
     start_service()
     history = RowHistory(utree.table).start()
     try:
         if when == "while running":
-            _write_names(utree.root, sources)
+            written = _write_names(utree.root, sources)
             shutil.copyfile(sources["mov"], clip)
         utree.table.wait_for(lambda rows: str(clip) in [r.path for r in rows], timeout=10,
                              what=f"a row for {clip.name}")
         assert_no_row(history, utree.root, f"hidden and temporary names ({when})", allowed=[clip])
         assert_one_row(history, clip, sources["mov"])
-        assert len(files_below(utree.root)) == 14
+        assert len(written) == 12 and all(p.exists() for p in written), files_below(utree.root)
     finally:
         history.stop()
