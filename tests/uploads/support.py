@@ -174,6 +174,7 @@ class RowHistory:
         # "No row while unfinished" failures of a case that goes on to finish its upload: kept
         # so the finishing half is still exercised, and reported by assert_one_row.
         self.violations: list[str] = []
+        self.read_errors: list[str] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._poll, name="row-history", daemon=True)
@@ -188,8 +189,16 @@ class RowHistory:
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            self.sample()
+            try:
+                self.sample()
+            except Exception as err:   # noqa: BLE001 - a failed read must not end the watch
+                self.read_errors.append(repr(err))
             self._stop.wait(self.interval)
+
+    def check_watching(self) -> None:
+        """The history is only worth something if the table was really read all along."""
+        assert self._thread.is_alive(), "the row history stopped reading the table"
+        assert len(self.read_errors) < 20, f"the table could not be read: {self.read_errors[-3:]}"
 
     def sample(self) -> list[str]:
         paths = self.table.paths()
@@ -212,6 +221,7 @@ def assert_no_row(history: RowHistory, directory: Path, what: str, wait: float =
     (other than `allowed` ones) while the upload was unfinished. With `resumed_later`, a
     failure is reported by the assert_one_row that follows, after the resume was tried too."""
     time.sleep(wait)
+    history.check_watching()
     unexpected = sorted(history.seen() - {str(p) for p in allowed})
     if unexpected:
         problem = (f"{what}: rows appeared for an unfinished upload: {unexpected}; "
@@ -232,6 +242,7 @@ def assert_one_row(history: RowHistory, path: Path, source: Optional[Path] = Non
     want = sorted({str(path), *map(str, others)})
     history.table.wait_for_paths(want, timeout=timeout)
     time.sleep(0.3)   # a second row would come from the same turn or the next one
+    history.check_watching()
     rows = history.table.rows()
     assert sorted(r.path for r in rows) == want, f"expected {want}, table has {[r.path for r in rows]}"
     assert all(r.status == 1 for r in rows), rows
