@@ -234,7 +234,20 @@ def assert_no_row(history: RowHistory, directory: Path, what: str, wait: float =
 def assert_one_row(history: RowHistory, path: Path, source: Optional[Path] = None,
                    others: Iterable[str] = (), timeout: float = ROW_TIMEOUT) -> None:
     """The finished file has exactly one row, and no other path ever had one (but `others`);
-    with `source`, the file really is complete: its bytes are the source's."""
+    with `source`, the file really is complete: its bytes are the source's. A "no row while
+    unfinished" failure kept by assert_no_row is reported here, with this half's outcome."""
+    try:
+        _one_row(history, path, source, others, timeout)
+    except AssertionError as err:
+        if not history.violations:
+            raise
+        raise AssertionError("; ".join(history.violations) + f"; and once finished: {err}") from None
+    if history.violations:
+        raise AssertionError("; ".join(history.violations) + " (once finished, it had exactly one row)")
+
+
+def _one_row(history: RowHistory, path: Path, source: Optional[Path], others: Iterable[str],
+             timeout: float) -> None:
     if source is not None:
         assert path.exists(), f"{path} missing after the transfer finished"
         assert filecmp.cmp(source, path, shallow=False), \
@@ -246,11 +259,8 @@ def assert_one_row(history: RowHistory, path: Path, source: Optional[Path] = Non
     rows = history.table.rows()
     assert sorted(r.path for r in rows) == want, f"expected {want}, table has {[r.path for r in rows]}"
     assert all(r.status == 1 for r in rows), rows
-    earlier = "; ".join(history.violations)
-    assert history.seen() == set(want), f"{earlier} other paths had rows on the way: {sorted(history.seen() - set(want))}"
+    assert history.seen() == set(want), f"other paths had rows on the way: {sorted(history.seen() - set(want))}"
     assert all(history.ids_seen[p] == 1 for p in want), f"a path had two rows at once: {history.ids_seen}"
-    if history.violations:
-        raise AssertionError("; ".join(history.violations) + " (once finished, it had exactly one row)")
 
 
 def assert_interrupted(partial: Path, source: Path) -> None:

@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 from tests.uploads.support import assert_one_row, RowHistory
 
 FUTURE = "2030-01-01 00:00:00"
@@ -36,18 +38,24 @@ def test_future_and_1970_mtimes_are_registered(utree, sources, start_service):
         history.stop()
 
 
-def test_tar_x_of_videos_with_future_mtimes(utree, sources, start_service, staging, procs):
+@pytest.mark.parametrize("when", ["while running", "before start"])
+def test_tar_x_of_videos_with_future_mtimes(when, utree, sources, start_service, staging, procs):
     """tar creates the directory, writes each file, then sets its recorded (future) mtime: the
-    files land in a directory that is new to the service."""
+    files land in a directory that is new to the service, or (a restore before the service
+    starts) are found by the first walk with mtimes years ahead of the clock."""
     album = staging / "album" / "day 1"
     for ending in ("mp4", "mkv", "mov", "avi"):
         _copy_with_mtime(sources[ending], album / f"clip.{ending}", FUTURE)
     archive = staging / "album.tar"
     procs.run(["tar", "-cf", str(archive), "-C", str(staging), "album"])
+    extract = ["tar", "-xf", str(archive), "-C", str(utree.root)]
+    if when == "before start":
+        procs.run(extract)
     start_service()
     history = RowHistory(utree.table).start()
     try:
-        procs.run(["tar", "-xf", str(archive), "-C", str(utree.root)])
+        if when == "while running":
+            procs.run(extract)
         extracted = sorted((utree.root / "album" / "day 1").iterdir())
         assert len(extracted) == 4 and all(p.stat().st_mtime > 1.8e9 for p in extracted)
         assert_one_row(history, extracted[0], album / extracted[0].name, others=extracted[1:])
