@@ -8,6 +8,9 @@ export SYSTEMD_PAGER= SYSTEMD_COLORS=0 LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninterac
 
 say() { echo "--- $*"; }
 
+# A command that fails under `set -e` shows the service's own account of it too.
+trap 'rc=$?; echo "FAIL: line $LINENO exited $rc" >&2; systemctl status --no-pager "$UNIT" >&2 || true; journalctl --no-pager -u "$UNIT" -n 40 >&2 || true' ERR
+
 fail() {
     echo "FAIL: $*" >&2
     journalctl --no-pager -u "$UNIT" -n 40 >&2 || true
