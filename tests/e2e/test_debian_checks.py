@@ -40,7 +40,7 @@ def deb() -> Path:
     """The .deb of this checkout, once for both checks (after the probe says they can run)."""
     if os.geteuid() != 0:
         pytest.skip("autopkgtest and piuparts need root")
-    probe = _checks("probe", timeout=900)
+    probe = _checks("probe", timeout=1800)   # may wait for another run, or debootstrap
     if probe.returncode == SKIPPED:
         pytest.skip(probe.stdout.strip().splitlines()[-1])
     assert probe.returncode == 0, f"scripts/debian-checks probe:\n{probe.stdout}\n{probe.stderr[-3000:]}"
