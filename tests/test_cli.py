@@ -8,13 +8,15 @@ from urllib.parse import quote
 
 import pytest
 
+from vfs_notifier import __version__
+
 from tests.conftest import write_file
 from tests.support.daemon import run_cli
 
 
 def test_version():
     result = run_cli("--version", env={})
-    assert result.returncode == 0 and result.stdout.strip() == "vfs-notifier 1.0.0"
+    assert result.returncode == 0 and result.stdout.strip() == f"vfs-notifier {__version__}"
 
 
 def test_missing_required_setting_exits_78_with_one_line(tree):

@@ -88,6 +88,7 @@ class Loop:
             self.notifier.ready(describe(service))
             log.info("watching %d directories below %s", service.watcher.watch_count(),
                      ", ".join(r.watch_path for r in service.settings.roots))
+        self.housekeeping.warn_watch_limit(service)
         self.housekeeping.run_if_due(service, time.monotonic())
         self.notifier.ping_if_due()
         self.notifier.status(describe(service), starting=not self.ready_sent)

@@ -323,6 +323,10 @@ class Gate:
                 self._tell_held(path, verdict, was_held)
             return
         if verdict.state != FINISHED:
+            if self.mirror and self.registrar.lookup(row.path) is not None:
+                # A registered path that is no video file now (a link renamed over it, a
+                # directory): the one withdrawal, which checks the disk when it deletes.
+                self.registrar.withdraw(row.path, is_dir=False)
             return
         assert verdict.stat is not None
         version = version_of(verdict.stat)

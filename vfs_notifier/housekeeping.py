@@ -70,17 +70,21 @@ class Housekeeping:
                 service.active.discard(root)
                 service.adopt(root)
 
+    def warn_watch_limit(self, service: Service) -> None:
+        """Said once, in the pass that met the limit (not at the next round)."""
+        if self.limit_warned or not service.watcher.refused:
+            return
+        self.limit_warned = True
+        log.warning("inotify watch limit reached (sysctl fs.inotify.max_user_watches, now %s): "
+                    "directories without a watch are rescanned every %g s instead; raise it, "
+                    "e.g. sysctl -w fs.inotify.max_user_watches=1048576",
+                    read_sysctl("max_user_watches"), service.settings.poll_interval)
+
     def _watch_limit(self, service: Service) -> None:
         watcher = service.watcher
         refused = watcher.refused
         if not refused:
             return
-        if not self.limit_warned:
-            self.limit_warned = True
-            log.warning("inotify watch limit reached (sysctl fs.inotify.max_user_watches, now %s): "
-                        "directories without a watch are rescanned every %g s instead; raise it, "
-                        "e.g. sysctl -w fs.inotify.max_user_watches=1048576",
-                        read_sysctl("max_user_watches"), service.settings.poll_interval)
         for directory in [d for d in refused if not os.path.isdir(d)]:
             refused.discard(directory)   # deleted ones need nothing
         if refused and not service.gate.walking:
