@@ -271,19 +271,25 @@ def test_a_full_buffer_is_one_overflow_then_events_again(kernel, tmp_path):
 # --- watch failures as values --------------------------------------------------------------
 
 def test_refused_watches_are_kept_for_the_service(tmp_path):
-    """ENOSPC, in a user namespace with its own tiny watch limit (the machine's is untouched)."""
+    """ENOSPC, in a user namespace with its own tiny watch limit (the machine's is untouched):
+    refused directories are listed, follow a rename, and leave with their tree."""
     for index in range(6):
         (tmp_path / f"d{index}").mkdir()
     program = f"""
-import json, sys
+import json, os, sys, time
 sys.path.insert(0, {str(REPO)!r})
 open("/proc/sys/user/max_inotify_watches", "w").write("3")
 from vfs_notifier.watcher import Watcher
+top = {str(tmp_path)!r}
 w = Watcher()
-problems = [w.watch({str(tmp_path)!r} + f"/d{{i}}") for i in range(6)]
+problems = [w.watch(top, is_root=True)] + [w.watch(f"{{top}}/d{{i}}") for i in range(6)]
 print(json.dumps({{"problems": problems, "refused": sorted(w.refused), "limit": w.limit_reached,
                   "count": w.watch_count()}}))
-w.unwatch_tree({str(tmp_path)!r} + "/d5")
+os.rename(f"{{top}}/d5", f"{{top}}/e5")
+time.sleep(0.3)
+print(json.dumps([list(c) for c in w.read()]))
+print(json.dumps(sorted(w.refused)))
+w.unwatch_tree(f"{{top}}/e5")
 print(json.dumps(sorted(w.refused)))
 """
     result = subprocess.run(["unshare", "--user", "--map-root-user", sys.executable, "-c", program],
@@ -291,12 +297,13 @@ print(json.dumps(sorted(w.refused)))
     if result.returncode != 0 and "unshare" in result.stderr:
         pytest.skip(f"no user namespace here: {result.stderr.strip()}")
     assert result.returncode == 0, result.stderr
-    first, second = result.stdout.splitlines()
-    report = json.loads(first)
-    assert report["problems"] == [None] * 3 + [28] * 3  # ENOSPC
-    assert report["refused"] == [str(tmp_path / f"d{i}") for i in (3, 4, 5)]
-    assert report["limit"] is True and report["count"] == 3
-    assert json.loads(second) == [str(tmp_path / f"d{i}") for i in (3, 4)]
+    first, changes, renamed, removed = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["problems"] == [None] * 3 + [28] * 4    # ENOSPC
+    assert first["refused"] == [str(tmp_path / f"d{i}") for i in (2, 3, 4, 5)]
+    assert first["limit"] is True and first["count"] == 3
+    assert changes == [[watcher.DIR_MOVED, str(tmp_path / "e5"), str(tmp_path / "d5")]]
+    assert renamed == [str(tmp_path / f"d{i}") for i in (2, 3, 4)] + [str(tmp_path / "e5")]
+    assert removed == [str(tmp_path / f"d{i}") for i in (2, 3, 4)]
 
 
 # --- removing a tree -----------------------------------------------------------------------

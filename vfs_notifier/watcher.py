@@ -204,8 +204,8 @@ class Watcher:
         if self._roots:
             for wd in wds:
                 self._roots.pop(wd, None)
-        if self.refused:
-            self.refused = {d for d in self.refused if not _is_within(d, directory)}
+        if self.refused:   # changed in place: the service may hold this set
+            self.refused.difference_update([d for d in self.refused if _is_within(d, directory)])
         if wds:
             self._wm.rm_watch(wds, quiet=True)
 
@@ -220,8 +220,9 @@ class Watcher:
             watch = watches.get(wd)
             if watch is not None:
                 watch.path = path
-        if self.refused:
-            self.refused = {new + d[len(old):] if _is_within(d, old) else d for d in self.refused}
+        moved = [d for d in self.refused if _is_within(d, old)]
+        self.refused.difference_update(moved)
+        self.refused.update(new + d[len(old):] for d in moved)
 
     # --- events ----------------------------------------------------------------------------
 
