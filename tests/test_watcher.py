@@ -268,6 +268,28 @@ def test_a_full_buffer_is_one_overflow_then_events_again(kernel, tmp_path):
     collect(w, has(watcher.FILE_DONE, after))
 
 
+def test_a_read_takes_a_bounded_share_and_the_rest_stays_readable(kernel, tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    w = kernel()
+    watch_tree(w, root)
+    for index in range(3000):
+        touch(root / f"f{index:05d}.mp4")
+    away = touch(root / "away.mp4")
+    os.rename(away, outside / "away.mp4")                 # held at the end of a read
+    time.sleep(0.5)
+    poller = select.poll()
+    poller.register(w.fileno(), select.POLLIN)
+    reads = []
+    while poller.poll(300):
+        reads.append(w.read(budget=8192))
+    changes = [c for batch in reads for c in batch]
+    assert len(reads) > 10 and max(len(batch) for batch in reads) < 400
+    assert sum(c.kind == watcher.FILE_DONE for c in changes) == 3001
+    assert changes[-1] == Change(watcher.FILE_GONE, str(away))
+
+
 # --- watch failures as values --------------------------------------------------------------
 
 def test_refused_watches_are_kept_for_the_service(tmp_path):
