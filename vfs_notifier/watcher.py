@@ -79,6 +79,7 @@ class _Held(NamedTuple):
     path: str
     is_dir: bool
     until: float
+    chunk: int                 # the number of the chunk it came in
 
 
 class Watcher:
@@ -103,6 +104,7 @@ class Watcher:
         self._held: OrderedDict[int, _Held] = OrderedDict()   # cookie -> a MOVED_FROM awaiting its MOVED_TO
         self._held_paths: dict[str, int] = {}
         self._release_at = 0.0             # when the reader thread must wake the loop for held moves
+        self._chunk_no = 0                 # chunks parsed so far
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._control_read, self._control_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._reader = threading.Thread(target=self._drain_kernel_queue, name="inotify-reader", daemon=True)
@@ -253,11 +255,11 @@ class Watcher:
                 continue
             self._taken += len(data)
             parsed += len(data)
+            self._chunk_no += 1
             self._parse(data, changes)
         if chunks:
-            self._wake()     # the rest next time; a held MOVED_FROM's pair may be in it
-        else:
-            self._release_expired(changes)
+            self._wake()     # the rest next time
+        self._release_expired(changes, bool(chunks))
         if self._superseded:
             return [c for c in changes if c is not None]
         return changes  # type: ignore[return-value]
@@ -364,7 +366,7 @@ class Watcher:
     # --- renames ---------------------------------------------------------------------------
 
     def _hold(self, cookie: int, path: str, is_dir: bool) -> None:
-        self._held[cookie] = _Held(path, is_dir, self._now + HOLD_SECONDS)
+        self._held[cookie] = _Held(path, is_dir, self._now + HOLD_SECONDS, self._chunk_no)
         self._held_paths[path] = cookie
 
     def _moved_to(self, cookie: int, path: str, is_dir: bool, changes: list[Optional[Change]]) -> None:
@@ -396,10 +398,12 @@ class Watcher:
         else:
             changes.append(Change(FILE_GONE, held.path))
 
-    def _release_expired(self, changes: list[Optional[Change]]) -> None:
+    def _release_expired(self, changes: list[Optional[Change]], more_waiting: bool) -> None:
         held = self._held
         while held:
             cookie, first = next(iter(held.items()))
+            if more_waiting and first.chunk >= self._chunk_no:
+                return       # its pair may be in the next chunk, not parsed yet
             if first.until > self._now:
                 # Not yet: the reader thread wakes the loop when it is, if nothing else does.
                 if first.until != self._release_at:
