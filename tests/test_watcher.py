@@ -246,7 +246,8 @@ def test_a_burst_copied_with_its_times_costs_no_extra_changes(kernel, tmp_path):
     for index in range(2000):
         path = touch(root / f"f{index:05d}.mp4")
         os.utime(path, (old, old))                       # as cp -p, rsync -t, tar -x do
-    changes = collect(w, lambda cs: sum(c.kind == watcher.FILE_DONE for c in cs) == 2000) + settle(w)
+    time.sleep(0.5)                                      # the reader thread has it all
+    changes = w.read(budget=1 << 30) + settle(w)         # one read (reads end between events)
     assert sum(c.kind == watcher.FILE_ATTRIB for c in changes) == 0
     assert len(changes) == 4000                          # FILE_LINKED and FILE_DONE per file, as before
 
@@ -372,11 +373,16 @@ def test_rm_rf_is_read_in_time_linear_in_the_tree(kernel, tmp_path):
         settle(w)
         shutil.rmtree(top)
         time.sleep(0.3)
-        started = time.thread_time()
-        while w.watch_count():
-            w.read()
-            assert time.thread_time() - started < 30
-        spent[count] = time.thread_time() - started
+        poller = select.poll()
+        poller.register(w.fileno(), select.POLLIN)
+        spent[count] = 0.0
+        deadline = time.monotonic() + 60
+        while w.watch_count() and time.monotonic() < deadline:
+            if poller.poll(1000):
+                started = time.thread_time()                 # the reads' own CPU, not waiting
+                w.read()
+                spent[count] += time.thread_time() - started
+        assert w.watch_count() == 0
         assert watched > count
     assert spent[8000] < spent[2000] * 8 + 0.05, spent
 
@@ -413,7 +419,7 @@ def test_back_to_back_bursts_never_stall_the_reader(kernel, tmp_path):
     done = 0
     heard = time.monotonic()
     try:
-        while done < bursts * per_burst and time.monotonic() - heard < 3:
+        while done < bursts * per_burst and time.monotonic() - heard < 5:
             if poller.poll(100):
                 done += sum(1 for c in w.read() if c.kind == watcher.FILE_DONE)
                 heard = time.monotonic()
