@@ -7,6 +7,7 @@ it must fail.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
@@ -72,12 +73,15 @@ def has(kind: str, path, source=None) -> Callable[[list[Change]], bool]:
 
 
 def watch_tree(w: Watcher, top: Path, is_root: bool = True) -> int:
-    assert w.watch(str(top), is_root=is_root) is None
-    count = 1
-    for directory, subdirs, _ in os.walk(top):
-        for name in subdirs:
-            assert w.watch(os.path.join(directory, name)) is None
-            count += 1
+    count = 0
+    for directory in [str(top)] + [os.path.join(d, name) for d, subdirs, _ in os.walk(top) for name in subdirs]:
+        problem = w.watch(directory, is_root=is_root and count == 0)
+        if problem == errno.ENOSPC:
+            # The limit is per user, and other tests on this machine lower it for a while
+            # (tests/faults/test_watch_limit.py): not this code's failure.
+            pytest.skip(f"inotify watches used up by others (fs.inotify.max_user_watches) at {count}")
+        assert problem is None, (directory, os.strerror(problem))
+        count += 1
     return count
 
 
@@ -351,7 +355,7 @@ def test_unwatching_costs_the_same_whatever_else_is_watched(kernel, tmp_path):
             gone = [base / f"gone{attempt}" / f"d{index:03d}" for index in range(200)]
             for directory in gone:
                 directory.mkdir(parents=True)
-                w.watch(str(directory))
+                watch_tree(w, directory, is_root=False)
             started = time.thread_time()
             for directory in gone:
                 w.unwatch_tree(str(directory))
@@ -400,12 +404,15 @@ def test_back_to_back_bursts_never_stall_the_reader(kernel, tmp_path):
     assert w.watch(str(root), is_root=True) is None
     bursts, per_burst = 6, 3000
     stop = threading.Event()
+    refused = []
 
     def write() -> None:
         for burst in range(bursts):
             directory = root / f"b{burst:02d}"
             directory.mkdir()
-            w.watch(str(directory))
+            if w.watch(str(directory)) is not None:
+                refused.append(directory)
+                return
             for index in range(per_burst):
                 if stop.is_set():
                     return
@@ -432,6 +439,8 @@ def test_back_to_back_bursts_never_stall_the_reader(kernel, tmp_path):
         stop.set()
         writer.join()
         shutil.rmtree(root, ignore_errors=True)   # 18,000 files need not outlive the test
+    if refused:
+        pytest.skip(f"inotify watches used up by others (fs.inotify.max_user_watches): {refused[0]}")
     waiting = sum(1 for chunk in w._chunks if chunk)
     assert done == bursts * per_burst, f"stalled: {done} of {bursts * per_burst} closes read, " \
                                        f"{waiting} chunks waiting without a wake-up"
