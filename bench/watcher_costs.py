@@ -20,6 +20,14 @@ from pathlib import Path
 HEADER = struct.Struct("iIII")
 
 
+def read_all(watcher):
+    """Everything waiting, in one read() (a watcher that reads in shares is told a huge one)."""
+    import inspect
+    if "budget" in inspect.signature(watcher.read).parameters:
+        return watcher.read(budget=1 << 40)
+    return watcher.read()
+
+
 def make_tree(top: Path, count: int) -> list[str]:
     """`count` directories, 50 to a parent, two levels deep (as uploads by date/show look)."""
     made = []
@@ -131,7 +139,7 @@ def parse(Watcher, scratch: Path, files: int, attrib: bool) -> dict:
         for _ in range(10):            # the same events again: the parse alone, best of ten
             watcher._chunks.extend(saved)
             started = time.perf_counter()
-            changes = watcher.read()
+            changes = read_all(watcher)
             best = min(best, time.perf_counter() - started)
         return {"files": files, "attrib": attrib, "events": events, "changes": len(changes),
                 "read": best, "per_event_us": best / max(events, 1) * 1e6,
@@ -166,7 +174,7 @@ def compare_parse(watchers: dict, scratch: Path, files: int, attrib: bool, round
                 watcher._chunks.clear()
                 watcher._chunks.extend(saved[name])
                 started = time.thread_time()
-                changes = watcher.read()
+                changes = read_all(watcher)
                 best[name] = min(best[name], time.thread_time() - started)
                 counts[name] = (raw_events(saved[name]), len(changes))
         return {name: (best[name], *counts[name]) for name in instances}

@@ -41,7 +41,11 @@ _CREATE = pyinotify.IN_CREATE
 _ATTRIB = pyinotify.IN_ATTRIB
 _RARE = (pyinotify.IN_Q_OVERFLOW | pyinotify.IN_IGNORED | pyinotify.IN_DELETE_SELF
          | pyinotify.IN_MOVE_SELF | pyinotify.IN_UNMOUNT)
-READ_SIZE = 1 << 20
+READ_SIZE = 128 << 10
+# One read() parses about this many bytes of events (~3,000 events, a few ms) and leaves the
+# rest for the next, so that a loop turn stays short whatever piled up (rm -rf of 30,000
+# directories queues 90,000 events).
+READ_BUDGET = 128 << 10
 GATHER_SECONDS = 0.002
 # Past this many bytes of unread events the reader thread drops what it reads and the loop
 # is told OVERFLOW, as the kernel does when its own queue is full: the service reconciles.
@@ -75,6 +79,7 @@ class _Held(NamedTuple):
     path: str
     is_dir: bool
     until: float
+    chunk: int                 # the number of the chunk it came in
 
 
 class Watcher:
@@ -99,6 +104,7 @@ class Watcher:
         self._held: OrderedDict[int, _Held] = OrderedDict()   # cookie -> a MOVED_FROM awaiting its MOVED_TO
         self._held_paths: dict[str, int] = {}
         self._release_at = 0.0             # when the reader thread must wake the loop for held moves
+        self._chunk_no = 0                 # chunks parsed so far
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._control_read, self._control_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._reader = threading.Thread(target=self._drain_kernel_queue, name="inotify-reader", daemon=True)
@@ -204,8 +210,8 @@ class Watcher:
         if self._roots:
             for wd in wds:
                 self._roots.pop(wd, None)
-        if self.refused:
-            self.refused = {d for d in self.refused if not _is_within(d, directory)}
+        if self.refused:   # changed in place: the service may hold this set
+            self.refused.difference_update([d for d in self.refused if _is_within(d, directory)])
         if wds:
             self._wm.rm_watch(wds, quiet=True)
 
@@ -220,13 +226,15 @@ class Watcher:
             watch = watches.get(wd)
             if watch is not None:
                 watch.path = path
-        if self.refused:
-            self.refused = {new + d[len(old):] if _is_within(d, old) else d for d in self.refused}
+        moved = [d for d in self.refused if _is_within(d, old)]
+        self.refused.difference_update(moved)
+        self.refused.update(new + d[len(old):] for d in moved)
 
     # --- events ----------------------------------------------------------------------------
 
-    def read(self) -> list[Change]:
-        """The changes the kernel has reported since the last call."""
+    def read(self, budget: int = READ_BUDGET) -> list[Change]:
+        """The changes the kernel has reported since the last call, about `budget` bytes of
+        events' worth; fileno() stays readable while more are waiting."""
         try:
             while os.read(self._wake_read, 4096):
                 pass
@@ -239,14 +247,19 @@ class Watcher:
         self._overflowed = False
         self._superseded = False
         chunks = self._chunks
-        while chunks:
+        parsed = 0
+        while chunks and parsed < budget:
             data = chunks.popleft()
             if data is None:
                 self._overflow(changes)
                 continue
             self._taken += len(data)
+            parsed += len(data)
+            self._chunk_no += 1
             self._parse(data, changes)
-        self._release_expired(changes)
+        if chunks:
+            self._wake()     # the rest next time
+        self._release_expired(changes, bool(chunks))
         if self._superseded:
             return [c for c in changes if c is not None]
         return changes  # type: ignore[return-value]
@@ -353,7 +366,7 @@ class Watcher:
     # --- renames ---------------------------------------------------------------------------
 
     def _hold(self, cookie: int, path: str, is_dir: bool) -> None:
-        self._held[cookie] = _Held(path, is_dir, self._now + HOLD_SECONDS)
+        self._held[cookie] = _Held(path, is_dir, self._now + HOLD_SECONDS, self._chunk_no)
         self._held_paths[path] = cookie
 
     def _moved_to(self, cookie: int, path: str, is_dir: bool, changes: list[Optional[Change]]) -> None:
@@ -385,10 +398,12 @@ class Watcher:
         else:
             changes.append(Change(FILE_GONE, held.path))
 
-    def _release_expired(self, changes: list[Optional[Change]]) -> None:
+    def _release_expired(self, changes: list[Optional[Change]], more_waiting: bool) -> None:
         held = self._held
         while held:
             cookie, first = next(iter(held.items()))
+            if more_waiting and first.chunk >= self._chunk_no:
+                return       # its pair may be in the next chunk, not parsed yet
             if first.until > self._now:
                 # Not yet: the reader thread wakes the loop when it is, if nothing else does.
                 if first.until != self._release_at:
