@@ -31,7 +31,7 @@ from itertools import islice
 from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
 from .memory import Entry, VersionMemory, content_of, identity_of
-from .rows import Row, printable
+from .rows import Row, printable, quote_segment
 from .settings import Root
 from .store import NewVideo, Remembered, RowsRejected, Store, StoreUnavailable, Version
 
@@ -303,6 +303,7 @@ class Registrar:
                 below = list(self.store.remembered_below(move.new))
                 for entry in below:
                     self._rekey(move.old + entry.path[len(move.new):], entry.path)
+                moved -= self._undo_stale_moves(move, below)
             else:
                 self._rekey(move.old, move.new)
             self.moves.pop(0)
@@ -310,6 +311,30 @@ class Registrar:
                 self.moved += moved
                 log.info("moved %d rows from %s to %s", moved, printable(move.old), printable(move.new),
                          extra={"VIDEO_PATH": move.new})
+
+    def _undo_stale_moves(self, move: Move, below: list[Remembered]) -> int:
+        """Rows the rename's event is older than: a walk registered what is at the old path now.
+
+        Events describe the past and walks the present: when a directory is renamed and a new
+        one made at its old path before the rename's events are read, rows of the new
+        directory's files are under the old path already, and the bulk move carried them
+        along. Each moved row's file is checked (an lstat) against the identity remembered
+        for it; one that is not at its new path but is at its old one goes back.
+        """
+        back = 0
+        for entry in below:
+            if _same_file(self._disk_path(entry.path), entry.version):
+                continue
+            suffix = entry.path[len(move.new):]
+            old_path = move.old + suffix
+            if not _same_file(self._disk_path(old_path), entry.version):
+                continue    # neither here nor there: a withdrawal's business
+            url_suffix = "/".join(quote_segment(part) for part in suffix.split("/"))
+            main_dir = next((r.path for r in self.roots if old_path.startswith(r.path + "/")), move.main_dir)
+            back += self.store.move(entry.path, old_path, main_dir, move.new_url + url_suffix,
+                                    move.old_url + url_suffix)
+            self._rekey(entry.path, old_path)
+        return back
 
     def _rekey(self, old: str, new: str) -> None:
         assert self.memory is not None
@@ -447,6 +472,11 @@ def _version_on_disk(path: str) -> Optional[Version]:
     except OSError:
         return None
     return version_of(st) if stat.S_ISREG(st.st_mode) else None
+
+
+def _same_file(path: str, version: Version) -> bool:
+    on_disk = _version_on_disk(path)
+    return on_disk is not None and (on_disk.dev, on_disk.ino) == (version.dev, version.ino)
 
 
 def _video(offer: Offer) -> NewVideo:

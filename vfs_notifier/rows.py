@@ -38,7 +38,7 @@ def printable(path: str) -> str:
     return repr(text)[1:-1] if not text.isprintable() else text
 
 
-def _quote_segment(segment: str) -> str:
+def quote_segment(segment: str) -> str:
     # safe="" percent-encodes everything but RFC 3986's unreserved characters,
     # so '/', '?', '#', '%' and ';' inside a name can never change the URL's meaning.
     return quote(segment, safe="", errors="strict")
@@ -76,7 +76,7 @@ class RowMaker:
             raise Unstorable(f"not below BASE_PATH {root.base_path}")
         relative = stored_dir[len(root.base_path.rstrip("/")) + 1:]
         try:
-            encoded = "/".join(_quote_segment(s) for s in relative.split("/"))
+            encoded = "/".join(quote_segment(s) for s in relative.split("/"))
         except UnicodeEncodeError:
             raise Unstorable("directory name is not valid UTF-8") from None
         return root.base_url + "/" + encoded + "/"
@@ -90,7 +90,7 @@ class RowMaker:
         stored_dir = self._path_prefix(watch_dir)
         url_prefix = self._url_prefix(stored_dir)
         try:
-            url = url_prefix + _quote_segment(name)
+            url = url_prefix + quote_segment(name)
         except UnicodeEncodeError:
             raise Unstorable("file name is not valid UTF-8") from None
         path = stored_dir + "/" + name
