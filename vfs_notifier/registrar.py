@@ -60,10 +60,10 @@ class Move(NamedTuple):
 
 
 class _Reconcile:
-    __slots__ = ("before", "hits")
+    __slots__ = ("hits",)
 
-    def __init__(self, before: int) -> None:
-        self.before, self.hits = before, 0
+    def __init__(self) -> None:
+        self.hits = 0          # remembered files the walk met, as the very version remembered
 
 
 class Registrar:
@@ -161,7 +161,7 @@ class Registrar:
                 del self.queue[queued]
 
     def begin_reconcile(self, root: Root) -> None:
-        self.reconciles[root.path] = _Reconcile(self.count_below(root.path))
+        self.reconciles[root.path] = _Reconcile()
 
     def found_registered(self, root: Root) -> None:
         reconcile = self.reconciles.get(root.path)
@@ -173,9 +173,11 @@ class Registrar:
         reconcile = self.reconciles.pop(root.path, None)
         if reconcile is None or not complete or not self.forget_removed:
             return
-        if reconcile.hits < reconcile.before:
-            # Some registered file was not met again: check each row below the root on
-            # disk (a sweep is a withdrawal of the root that keeps what is still there).
+        if reconcile.hits != self.count_below(root.path):
+            # Some registered file was not met again (files registered while the walk went on
+            # count on both sides, unless the walk had passed their place already): check each
+            # row below the root on disk (a sweep is a withdrawal of the root that keeps what
+            # is still there).
             self.withdrawals[root.path] = True
 
     def count_below(self, root: str) -> int:
