@@ -257,3 +257,12 @@ def test_copy_mode_refuses_a_second_root():
 def test_the_retired_internal_path_key_says_what_replaced_it():
     assert error({"roots": [{"path": "/srv/v/videos", "internal_path": "/videos"}]}).startswith(
         "roots[0].internal_path: no longer a setting: `path` is watched where it is")
+
+
+def test_the_shipped_settings_file_loads_as_it_is():
+    """etc/vfs-notifier.toml is what the package installs: it must load, every key known."""
+    from pathlib import Path
+    from vfs_notifier.settings import load
+    shipped = Path(__file__).resolve().parents[1] / "etc" / "vfs-notifier.toml"
+    settings = load(str(shipped), {"NGINX_BASE_URL": "http://media.example/videos"})
+    assert settings.roots and settings.check_structure and settings.registration_mode == "in-place"
