@@ -39,7 +39,9 @@ log = logging.getLogger("vfs_notifier")
 
 BATCH = 1000
 CHECKS_PER_FLUSH = 2000    # withdrawal candidates checked on disk per flush (an lstat each)
-QUEUE_CAP = 20000          # rows queued while the store is away; past it a reconcile is due instead
+QUEUE_CAP = 20000          # rows queued at most; past it a reconcile is due instead
+OFFLINE_QUEUE_CAP = 2000   # the same while the store is away: memory stays flat through an outage
+DIRECTORIES_PER_QUERY = 16 # more directories withdrawn at once are read in one query of their parent
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
 NO_VERSION = Version(0, 0, 0, 0)
 
@@ -130,7 +132,8 @@ class Registrar:
         self.withdrawals.pop(row.path, None)
         if self.is_current(row.path, version):
             return False
-        if row.path not in self.queue and len(self.queue) >= self.queue_cap:
+        cap = self.queue_cap if self.connected else min(self.queue_cap, OFFLINE_QUEUE_CAP)
+        if row.path not in self.queue and len(self.queue) >= cap:
             self.reconcile_needed = True    # the reconcile after the outage finds it again
             return False
         self.queue[row.path] = Offer(row, version, announce)
@@ -347,14 +350,15 @@ class Registrar:
 
     def _write_withdrawals(self) -> None:
         assert self.memory is not None
-        for path, is_dir in list(self.withdrawals.items()):
+        for path, is_dir in self._coalesced_withdrawals():
             if is_dir:
-                self.checks.extend(self.store.remembered_below(path))
+                prefixes = self.prefixes   # only this instance's rows, whatever the query returns
+                self.checks.extend(e for e in self.store.remembered_below(path) if e.path.startswith(prefixes))
             else:
                 entry = self.memory.get(path)
                 if entry is not None:
                     self.checks.append(Remembered(entry.video_id, path, NO_VERSION))
-            del self.withdrawals[path]
+        self.withdrawals.clear()
         gone: list[Remembered] = []
         for _ in range(min(CHECKS_PER_FLUSH, len(self.checks))):
             candidate = self.checks.popleft()
@@ -372,6 +376,27 @@ class Registrar:
             log.info("withdrew the row of %s: the file is gone", printable(candidate.path),
                      extra={"VIDEO_PATH": candidate.path})
         self.withdrawn += len(gone)
+
+    def _coalesced_withdrawals(self) -> list[tuple[str, bool]]:
+        """The directories to read rows below, fewest queries first.
+
+        `rm -rf` of a tree of 30,000 directories reports each one: a query per directory
+        would hold the loop for minutes. A directory below another being withdrawn is read
+        with it; many directories are read as one query of their common parent (each row
+        is checked on disk anyway, so reading more than needed withdraws nothing more).
+        """
+        directories = sorted(p for p, is_dir in self.withdrawals.items() if is_dir)
+        outer: list[str] = []
+        for directory in directories:
+            if not outer or not directory.startswith(outer[-1] + "/"):
+                outer.append(directory)
+        if len(outer) > DIRECTORIES_PER_QUERY:
+            parent = os.path.commonpath(outer)
+            if (parent + "/").startswith(self.prefixes) or parent + "/" in self.prefixes:
+                outer = [parent]     # never above a root: other instances' rows live there
+        files = [(p, False) for p, is_dir in self.withdrawals.items()
+                 if not is_dir and not any(p.startswith(d + "/") for d in outer)]
+        return [(d, True) for d in outer] + files
 
     def _write_batch(self, batch: list[Offer]) -> int:
         assert self.memory is not None
