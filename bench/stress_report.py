@@ -1,0 +1,191 @@
+"""The goals of issues 9, 10 and 14, as measured by bench/stress.py, side by side per variant.
+
+`goals(stress)` gives (goal, {variant: (measured, verdict)}) rows for the console and for the
+section `markdown(stress)` adds to docs/PERFORMANCE.md.
+"""
+from __future__ import annotations
+
+NA = "—"
+MAX_TURN_MS = 100.0
+MAX_LATENCY_MS = 1000.0
+MAX_RSS_MB = 48.0
+FLAT_MB = 4.0        # 50,000 queued files at the README's 80 B a file
+MAX_LAG_S = 0.5
+MAX_COLD_RATIO = 1.3
+
+
+def _s(x: float | None, digits: int = 2) -> str:
+    return NA if x is None else f"{x:,.{digits}f}"
+
+
+def _v(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def turn(res: dict) -> tuple[str, str]:
+    """The longest loop turn from the longest gap G between watchdog pings sent every I ms by a
+    responsive loop: a turn never spans more than one gap, and a ping ends every turn once one is
+    due, so the longest turn lies between G - I and G."""
+    gap, interval = res.get("longest_gap_ms"), res.get("ping_interval_ms", 50.0)
+    if gap is None:
+        return "no watchdog pings seen", "FAIL"
+    lo = max(0.0, gap - interval)
+    text = f"≤ {gap:,.0f} ms (longest ping gap; the turn is {lo:,.0f}-{gap:,.0f} ms)"
+    if gap < MAX_TURN_MS:
+        return text, "PASS"
+    if lo >= MAX_TURN_MS:
+        return text, "FAIL"
+    return text + "; rerun with --watchdog-usec 20000 to decide", "UNSURE"
+
+
+def latency(lat: dict | None) -> tuple[str, str]:
+    if not lat:
+        return NA, "n/a"
+    missed = lat.get("missed", 0)
+    if "p99_ms" not in lat:
+        return f"no file registered ({missed} missed)", "FAIL" if missed else "n/a"
+    text = (f"p99 {lat['p99_ms']:,.0f} ms (p50 {lat['p50_ms']:,.0f}, max {lat['max_ms']:,.0f}; "
+            f"{lat['files']} files)" + (f"; {missed} never registered" if missed else ""))
+    return text, _v(lat["p99_ms"] < MAX_LATENCY_MS and not missed)
+
+
+def _error(res: dict | None) -> tuple[str, str] | None:
+    if res is None:
+        return NA, "n/a"
+    if "error" in res:
+        return res["error"], "FAIL"
+    return None
+
+
+def goals(st: dict) -> list[tuple[str, dict[str, tuple[str, str]]]]:
+    keys = [v["key"] for v in st["variants"]]
+    cfg = st["config"]
+    rows: list[tuple[str, dict[str, tuple[str, str]]]] = []
+
+    def add(goal: str, scenario: str, fn) -> None:
+        if scenario not in st:
+            return
+        cells = {}
+        for k in keys:
+            res = st[scenario].get(k)
+            cells[k] = _error(res) or fn(res)
+        rows.append((goal, cells))
+
+    n = f"{cfg['rmrf_dirs']:,}"
+    add(f"rm -rf of a {n}-directory tree: longest loop turn < {MAX_TURN_MS:.0f} ms", "rmrf", turn)
+    add(f"rm -rf of a {n}-directory tree: new-file latency p99 < 1 s", "rmrf",
+        lambda r: latency(r.get("latency")))
+    n = f"{cfg['rescan_files']:,}"
+    add(f"rescan of a {n}-file registered tree: longest loop turn < {MAX_TURN_MS:.0f} ms", "rescan",
+        lambda r: turn(r) if r.get("rescans_seen") else (turn(r)[0] + "; no rescan seen", "FAIL"))
+    add(f"rescan of a {n}-file registered tree: new-file latency p99 < 1 s (files written "
+        "while it ran)", "rescan", lambda r: latency(r.get("latency")))
+    n = f"{cfg['outage_files']:,}"
+
+    def flat(r: dict) -> tuple[str, str]:
+        peak, growth = r.get("rss_peak_outage_mb"), r.get("growth_mb")
+        return (f"peak {_s(peak, 1)} MB, +{_s(growth, 1)} MB over {_s(r.get('rss_before_mb'), 1)} MB",
+                _v(None if peak is None or growth is None
+                   else peak < MAX_RSS_MB and growth < FLAT_MB))
+
+    add(f"{n} files during a database outage: VmRSS < {MAX_RSS_MB:.0f} MB and flat "
+        f"(grows < {FLAT_MB:.0f} MB)", "outage", flat)
+    add(f"{n} files during a database outage: all registered after it returns", "outage",
+        lambda r: (f"{r.get('rows', 0):,} rows ({r.get('distinct', 0):,} distinct) "
+                   f"{_s(r.get('caught_up_s'))} s after MariaDB answered",
+                   _v(r.get("rows") == r["files"] and r.get("distinct") == r["files"]
+                      and r.get("caught_up_s") is not None)))
+    n = f"{cfg['newdir_files']:,}"
+    add(f"{n}-file burst into a brand-new directory: lag < {MAX_LAG_S} s", "burst-newdir",
+        lambda r: (f"{_s(r.get('lag_s'), 3)} s (median; runs "
+                   f"{', '.join(_s(x.get('lag_s'), 3) for x in r['runs'])})",
+                   _v(None if r.get("lag_s") is None else r["lag_s"] < MAX_LAG_S)
+                   if r.get("lag_s") is not None or not r["runs"] else "FAIL"))
+    if "check" in st:
+        limit = st["check"].get("limit", {}).get("seconds")
+        cells = {}
+        for k in keys:
+            r = st["check"].get(k)
+            if not r:
+                cells[k] = (NA, "n/a")
+                continue
+            cost = r.get("cost")
+            cells[k] = (f"on {_s(r['on_s'])} s, off {_s(r['off_s'])} s (check costs "
+                        f"{'—' if cost is None else f'{cost:+.0%}'}); limit {_s(limit)} s; "
+                        f"on = {_s(r.get('ratio_limit'))} × limit",
+                        _v(None if r.get("ratio_limit") is None
+                           else r["ratio_limit"] <= MAX_COLD_RATIO))
+        rows.append((f"cold start of {cfg['check_files']:,} files with the structure check on "
+                     f"≤ {MAX_COLD_RATIO} × limit", cells))
+
+    def mem(phase: str):
+        def cell(r: dict) -> tuple[str, str]:
+            p = r.get(phase)
+            if not p:
+                return NA, "n/a"
+            return (f"VmRSS {p['rss_mb']:.1f} MB (peak {p['hwm_mb']:.1f})",
+                    _v(p["rss_mb"] <= MAX_RSS_MB))
+        return cell
+
+    n = f"{cfg['mem_files']:,}"
+    add(f"≤ {MAX_RSS_MB:.0f} MB resident at {n} files, after the cold start", "memory", mem("cold"))
+    add(f"≤ {MAX_RSS_MB:.0f} MB resident at {n} files, after a restart (versions remembered)",
+        "memory", mem("restart"))
+    return rows
+
+
+def console(st: dict) -> list[str]:
+    """One line per goal and variant, for the end of a run."""
+    labels = {v["key"]: v["label"] for v in st["variants"]}
+    out = []
+    for goal, cells in goals(st):
+        for k, (measured, verdict) in cells.items():
+            out.append(f"{verdict:6s} [{k}: {labels[k]}] {goal}: {measured}")
+    return out
+
+
+def markdown(st: dict) -> list[str]:
+    variants = st["variants"]
+    head = " | ".join(f"{v['key']}: {v['label']}" for v in variants)
+    L = ["## The loop under stress, side by side (issues 9, 10, 14)", "",
+         "Each scenario ran for every variant in the same run, one daemon at a time, each on a "
+         "fresh database; every file written is a real clip (`bench/media.py`, made by ffmpeg).",
+         "", f"| goal | {head} |", "|---|" + "---|" * len(variants)]
+    for goal, cells in goals(st):
+        L.append(f"| {goal} | " + " | ".join(
+            f"{cells[v['key']][0]} **{cells[v['key']][1]}**" for v in variants) + " |")
+    L.append("")
+    details = []
+    for v in variants:
+        k = v["key"]
+        r = st.get("rmrf", {}).get(k, {})
+        if "rm_s" in r:
+            details.append(f"- rm -rf, {k}: {r['dirs']:,} directories, rm took {r['rm_s']:.1f} s; "
+                           f"the daemon was idle again {_s(r.get('caught_up_s'))} s after it; "
+                           f"{r.get('rows_left', 0):,} rows of the removed tree left "
+                           f"(withdrawal policy); {r.get('pings', 0)} watchdog pings during it.")
+        r = st.get("rescan", {}).get(k, {})
+        if "rescans_seen" in r:
+            details.append(f"- rescan, {k}: every {r['interval_s']:g} s; busy stretches "
+                           f"{', '.join(f'{x:.1f} s' for x in r['rescans_seen']) or 'none'}; "
+                           f"latency over the whole {r['window_s']:.0f} s window: "
+                           f"{latency(r.get('latency_all'))[0]}.")
+        r = st.get("outage", {}).get(k, {})
+        if "rss_series" in r:
+            ev = r["events"]
+            series = ", ".join(f"{t:g} s {mb:g}" for t, mb in r["rss_series"][::4])
+            details.append(f"- outage, {k}: MariaDB stopped at 0 s, files written "
+                           f"{ev['writer_start']:.1f}-{ev['writer_end']:.1f} s, MariaDB back at "
+                           f"{ev['up']:.1f} s; VmRSS (MB) over time: {series}.")
+    if details:
+        L += ["Details:", ""] + details + [""]
+    L += ["How: the daemon runs with `NOTIFY_SOCKET` pointing at the harness and `WATCHDOG_USEC="
+          f"{st['config']['watchdog_usec']}`, so a responsive loop pings every "
+          f"{st['config']['watchdog_usec'] / 2000:.0f} ms; the kernel timestamps each ping "
+          "(SO_TIMESTAMPNS) and the longest gap between two bounds the longest turn. Latency: a "
+          f"new clip every {st['config']['probe_gap'] * 1000:.0f} ms (open loop), timed until a "
+          "separate connection sees its row; for the rescan only files written while the daemon "
+          "was busy (CPU > 50 %) count. Memory: VmRSS from /proc, sampled every 0.25 s.", ""]
+    if st.get("notes"):
+        L += [f"- {n}" for n in st["notes"]] + [""]
+    return L
