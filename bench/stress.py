@@ -97,9 +97,10 @@ class Stress:
 
     def _stop(self, proc: Proc, res: dict) -> None:
         res["alive_at_end"] = proc.alive()
+        output = proc.output()
+        if "Traceback" in output:
+            res["traceback"] = output.split("Traceback")[-1][-600:]
         res["exit_code"] = proc.stop()
-        if "Traceback" in proc.output():
-            res["traceback"] = proc.output().split("Traceback")[-1][-600:]
 
     def _turn(self, res: dict, pid: int, t0: float, t1: float) -> None:
         gap, at, pings = longest_gap(self.setup.notify.times("WATCHDOG=1", pid), t0, t1)
@@ -206,7 +207,7 @@ class Stress:
             probe.start()
             t0 = time.time()
             # Rescans show as stretches of a busy CPU; wait for `rescans` of them to end.
-            deadline = t0 + cfg.rescans * (cfg.rescan_interval + 5) + 120
+            deadline = t0 + cfg.rescans * (cfg.rescan_interval + 5) + 30
             windows: list[tuple[float, float]] = []
             while time.time() < deadline and proc.alive():
                 time.sleep(0.5)
