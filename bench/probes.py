@@ -5,8 +5,11 @@ None of them looks inside the daemon: a scenario measures whatever revision is r
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import select
 import statistics
+import struct
 import threading
 import time
 
@@ -200,3 +203,65 @@ def longest_gap(pings: list[float], t0: float, t1: float) -> tuple[float | None,
         return None, None, len(inside)
     gap, start = max((b - a, a) for a, b in zip(points, points[1:]))
     return gap * 1000, start - t0, len(inside)
+
+
+class DirOpens:
+    """When a tree's directories are opened, from inotify's IN_OPEN on each of them: a walk of
+    the tree (a rescan) shows as a burst of opens, even where it costs too little CPU to see.
+    The harness itself must not list the watched directories while this runs."""
+
+    IN_OPEN, IN_NONBLOCK, HEADER = 0x20, 0o4000, struct.Struct("iIII")
+
+    def __init__(self, root: str, skip: str = "") -> None:
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self._libc.inotify_init1(self.IN_NONBLOCK)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        for top, dirs, _ in os.walk(root):
+            dirs[:] = [d for d in dirs if os.path.join(top, d) != skip]
+            if self._libc.inotify_add_watch(self.fd, os.fsencode(top), self.IN_OPEN) < 0:
+                raise OSError(ctypes.get_errno(), f"inotify_add_watch {top}")
+        self.opens: list[float] = []
+        self._running = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "DirOpens":
+        try:   # our own walk above, which opened the children of directories already watched
+            while os.read(self.fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+        self._running.set()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while self._running.is_set():
+            ready, _, _ = select.select([self.fd], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                continue
+            now, i = time.time(), 0
+            while i < len(data):
+                _, mask, _, size = self.HEADER.unpack_from(data, i)
+                if mask & self.IN_OPEN:
+                    self.opens.append(now)
+                i += self.HEADER.size + size
+
+    def stop(self) -> None:
+        self._running.clear()
+        self._thread.join()
+        os.close(self.fd)
+
+    def bursts(self, t0: float, t1: float, split: float = 1.0) -> list[tuple[float, float]]:
+        """Stretches of opens between t0 and t1, split where none came for `split` seconds."""
+        out: list[list[float]] = []
+        for t in (t for t in list(self.opens) if t0 <= t <= t1):
+            if out and t - out[-1][1] <= split:
+                out[-1][1] = t
+            else:
+                out.append([t, t])
+        return [(a, b) for a, b in out]

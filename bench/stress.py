@@ -27,7 +27,7 @@ from . import tree
 from .contenders import Setup, start_daemon, start_limit
 from .db import RowWatcher, connect
 from .mariadb import MariaDB
-from .probes import LatencyProbe, Sampler, latency_stats, longest_gap
+from .probes import DirOpens, LatencyProbe, Sampler, latency_stats, longest_gap
 from .procs import PYTHON, Proc, memory_kb
 
 SCENARIOS = ("rmrf", "rescan", "outage", "burst-newdir", "check", "memory")
@@ -159,7 +159,7 @@ class Stress:
             t_rm = time.time()
             subprocess.run(["rm", "-rf", "--", doomed], check=True)
             t_rm_done = time.time()
-            t_idle = sampler.wait_idle(t_rm_done)
+            t_idle = sampler.wait_idle(t_rm_done, timeout=900)
             t_end = (t_idle or time.time()) + 0.5
             time.sleep(max(0.0, t_end + 0.3 - time.time()))
             probe.stop()
@@ -203,21 +203,25 @@ class Stress:
             res["cold_s"] = t_all - proc.t_start
             sampler = Sampler(proc.pid).start()
             t_idle = sampler.wait_idle(time.time(), quiet=0.5) or time.time()
+            opens = DirOpens(root, skip=probe_dir).start()
             probe = LatencyProbe(params, probe_dir, cfg.probe_gap, v.key)
             probe.start()
             t0 = time.time()
-            # Rescans show as stretches of a busy CPU; wait for `rescans` of them to end.
+            # A rescan shows as a burst of directory opens (its walk), followed by whatever
+            # busy CPU stretch carries on from it (a forget pass); wait for `rescans` of them.
             deadline = t0 + cfg.rescans * (cfg.rescan_interval + 5) + 30
             windows: list[tuple[float, float]] = []
             while time.time() < deadline and proc.alive():
                 time.sleep(0.5)
                 now = time.time()
-                windows = [w for w in sampler.busy_windows(t0, now) if w[1] < now - 1.0]
+                windows = [self._rescan_window(w, sampler) for w in opens.bursts(t0, now)
+                           if w[1] < now - 1.5]
                 if len(windows) >= cfg.rescans:
                     break
             t1 = time.time()
             probe.stop()
             sampler.stop()
+            opens.stop()
             self._turn(res, proc.pid, t0, t1)
             res["rescans_seen"] = [round(b - a, 2) for a, b in windows]
             res["latency"] = latency_stats(*probe.samples_in(windows))
@@ -233,6 +237,14 @@ class Stress:
                  f"longest ping gap {_f(res['longest_gap_ms'], 0)} ms; latency during them "
                  f"{_lat(res['latency'])} (whole window {_lat(res['latency_all'])})")
         return res
+
+    @staticmethod
+    def _rescan_window(burst: tuple[float, float], sampler: Sampler) -> tuple[float, float]:
+        start, end = burst
+        for a, b in sampler.busy_windows(start - 0.5, end + 60):
+            if a <= end + 0.5:
+                end = max(end, b)
+        return start, end + 0.1
 
     # ---- files arriving while the database is down ----------------------------------------
     def outage(self, v: Variant) -> dict:
