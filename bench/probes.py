@@ -89,6 +89,11 @@ class LatencyProbe:
         self._polling.clear()
         self._threads[1].join()
 
+    def caught_up(self, before: float) -> bool:
+        """Every file closed before `before` has its row: the daemon is taking events again."""
+        with self._lock:
+            return all(p in self.seen for p, t in self.closed.items() if t < before)
+
     def samples(self, t0: float = 0.0, t1: float = float("inf")) -> tuple[list[float], int]:
         """(latencies in ms of the files closed in [t0, t1], how many of those never got a row)."""
         with self._lock:
@@ -154,21 +159,23 @@ class Sampler:
         self._running.clear()
         self._thread.join()
 
-    def usage(self, t0: float, t1: float) -> float:
-        """Share of one CPU the process used between t0 and t1 (from the samples nearest)."""
+    def usage(self, t0: float, t1: float) -> float | None:
+        """Share of one CPU the process used between t0 and t1 (None: too few samples to say,
+        e.g. while this thread was starved: never mistake that for an idle process)."""
         pts = [p for p in self.cpu if t0 <= p[0] <= t1]
-        if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
-            return 0.0
+        if len(pts) < 2 or pts[-1][0] - pts[0][0] < (t1 - t0) / 2:
+            return None
         return (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
 
     def wait_idle(self, after: float, quiet: float = 1.0, below: float = 0.25,
-                  timeout: float = 300) -> float | None:
+                  timeout: float = 300, also=lambda: True) -> float | None:
         """Block until the process has used less than `below` of a CPU for `quiet` seconds after
-        time `after`; the start of that quiet stretch (when its work was over), or None."""
+        time `after` (and `also()` holds); the start of that quiet stretch, or None."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._thread.is_alive():
             now = time.time()
-            if now - quiet >= after and self.usage(now - quiet, now) < below:
+            use = self.usage(now - quiet, now)
+            if now - quiet >= after and use is not None and use < below and also():
                 return now - quiet
             time.sleep(0.1)
         return None
@@ -180,7 +187,7 @@ class Sampler:
         pts = [p for p in self.cpu if t0 <= p[0] <= t1]
         windows: list[list[float]] = []
         for (ta, ca), (tb, cb) in zip(pts, pts[1:]):
-            if tb > ta and (cb - ca) / (tb - ta) > above:
+            if tb > ta and ((cb - ca) / (tb - ta) > above or tb - ta > 0.5):   # starved: busy
                 if windows and ta - windows[-1][1] <= join:
                     windows[-1][1] = tb
                 else:
@@ -193,7 +200,8 @@ class Sampler:
 
 def longest_gap(pings: list[float], t0: float, t1: float) -> tuple[float | None, float | None, int]:
     """The longest interval between consecutive pings covering [t0, t1] (from the last ping
-    before t0 to the first after t1): (gap in ms, when it began relative to t0 in s, pings)."""
+    before t0 to the first after t1): (gap in ms, when it began relative to t0 in s, pings).
+    With no ping after t1 the gap runs to t1: then it is only a lower bound."""
     before = [t for t in pings if t < t0]
     inside = [t for t in pings if t0 <= t <= t1]
     after = [t for t in pings if t > t1]
@@ -217,10 +225,15 @@ class DirOpens:
         self.fd = self._libc.inotify_init1(self.IN_NONBLOCK)
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
+        # The skipped directory's own opens show on its parent's watch, under its name.
+        self._skip_parent, self._skip_name = -1, os.fsencode(os.path.basename(skip))
         for top, dirs, _ in os.walk(root):
             dirs[:] = [d for d in dirs if os.path.join(top, d) != skip]
-            if self._libc.inotify_add_watch(self.fd, os.fsencode(top), self.IN_OPEN) < 0:
+            wd = self._libc.inotify_add_watch(self.fd, os.fsencode(top), self.IN_OPEN)
+            if wd < 0:
                 raise OSError(ctypes.get_errno(), f"inotify_add_watch {top}")
+            if skip and os.path.dirname(skip) == top:
+                self._skip_parent = wd
         self.opens: list[float] = []
         self._running = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -246,8 +259,9 @@ class DirOpens:
                 continue
             now, i = time.time(), 0
             while i < len(data):
-                _, mask, _, size = self.HEADER.unpack_from(data, i)
-                if mask & self.IN_OPEN:
+                wd, mask, _, size = self.HEADER.unpack_from(data, i)
+                name = data[i + self.HEADER.size:i + self.HEADER.size + size].rstrip(b"\0")
+                if mask & self.IN_OPEN and not (wd == self._skip_parent and name == self._skip_name):
                     self.opens.append(now)
                 i += self.HEADER.size + size
 

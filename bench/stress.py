@@ -81,8 +81,11 @@ class Stress:
         return {"WATCHDOG_USEC": str(self.cfg.watchdog_usec), **extra}
 
     def _daemon(self, v: Variant, params, root: str, label: str, **extra: str) -> Proc:
-        return start_daemon(self.setup, params, root, f"{v.key}-{label}", daemon_path=v.path,
-                            extra_env=self._env(**extra))
+        # WATCHDOG_PID as systemd sets it (the main pid): a shell exports its own pid, then
+        # becomes the daemon by exec, so the pid stays the one the harness knows.
+        wrapper = ["/bin/sh", "-c", 'export WATCHDOG_PID=$$; exec "$0" "$@"']
+        return start_daemon(self.setup, params, root, f"{v.key}-{label}", wrapper=wrapper,
+                            daemon_path=v.path, extra_env=self._env(**extra))
 
     def _ready(self, mark: int, proc: Proc, timeout: float = 300) -> float | None:
         deadline = time.monotonic() + timeout
@@ -103,8 +106,12 @@ class Stress:
         res["exit_code"] = proc.stop()
 
     def _turn(self, res: dict, pid: int, t0: float, t1: float) -> None:
-        gap, at, pings = longest_gap(self.setup.notify.times("WATCHDOG=1", pid), t0, t1)
+        time.sleep(0.2)   # the first ping after t1, from a responsive loop
+        times = self.setup.notify.times("WATCHDOG=1", pid)
+        gap, at, pings = longest_gap(times, t0, t1)
         res["longest_gap_ms"], res["gap_at_s"], res["pings"] = gap, at, pings
+        # No ping after the window: the daemon was still in the turn when it ended.
+        res["gap_open_ended"] = not any(t > t1 for t in times)
         res["ping_interval_ms"] = self.cfg.watchdog_usec / 2000
 
     def _sized(self, files: int, dirs: int) -> str:
@@ -159,7 +166,9 @@ class Stress:
             t_rm = time.time()
             subprocess.run(["rm", "-rf", "--", doomed], check=True)
             t_rm_done = time.time()
-            t_idle = sampler.wait_idle(t_rm_done, timeout=900)
+            # Over when the daemon takes new files again and its CPU has gone quiet.
+            t_idle = sampler.wait_idle(t_rm_done, timeout=900,
+                                       also=lambda: probe.caught_up(time.time() - 0.5))
             t_end = (t_idle or time.time()) + 0.5
             time.sleep(max(0.0, t_end + 0.3 - time.time()))
             probe.stop()
@@ -202,7 +211,7 @@ class Stress:
                                    f"log {proc.log_path}")
             res["cold_s"] = t_all - proc.t_start
             sampler = Sampler(proc.pid).start()
-            t_idle = sampler.wait_idle(time.time(), quiet=0.5) or time.time()
+            t_idle = sampler.wait_idle(time.time(), quiet=0.5, timeout=60) or time.time()
             opens = DirOpens(root, skip=probe_dir).start()
             probe = LatencyProbe(params, probe_dir, cfg.probe_gap, v.key)
             probe.start()

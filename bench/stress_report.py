@@ -30,6 +30,9 @@ def turn(res: dict) -> tuple[str, str]:
     if gap is None:
         return "no watchdog pings seen", "FAIL"
     lo = max(0.0, gap - interval)
+    if res.get("gap_open_ended"):
+        return (f"≥ {lo:,.0f} ms: no ping for {gap:,.0f} ms until the end of the scenario "
+                "(the turn had not ended)"), "FAIL" if lo >= MAX_TURN_MS else "UNSURE"
     text = f"≤ {gap:,.0f} ms (longest ping gap; the turn is {lo:,.0f}-{gap:,.0f} ms)"
     if gap < MAX_TURN_MS:
         return text, "PASS"
