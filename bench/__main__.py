@@ -55,6 +55,8 @@ def main(argv: list[str]) -> int:
     sizes = StressConfig()
     for flag, attr, kind, what in (
             ("--rmrf-dirs", "rmrf_dirs", int, "directories (each with a video) removed by rm -rf"),
+            ("--rmrf-timeout", "rmrf_timeout", float, "seconds to wait for the daemon to catch up "
+                                                      "after the rm -rf"),
             ("--rescan-files", "rescan_files", int, "files of the registered tree rescanned"),
             ("--rescan-interval", "rescan_interval", float, "VFS_NOTIFIER_RESCAN_INTERVAL, seconds"),
             ("--outage-files", "outage_files", int, "files written while MariaDB is stopped"),
@@ -80,7 +82,7 @@ def main(argv: list[str]) -> int:
     scfg = StressConfig(scenarios=tuple(x for x in SCENARIOS if x in only))
     if scale != 1:
         scfg.scale(scale)
-    for flag in ("rmrf_dirs", "rescan_files", "rescan_interval", "outage_files", "outage_hold",
+    for flag in ("rmrf_dirs", "rmrf_timeout", "rescan_files", "rescan_interval", "outage_files", "outage_hold",
                  "newdir_files", "newdir_repeat", "check_files", "check_repeat", "mem_files",
                  "watchdog_usec"):
         value = getattr(args, "stress_mem_files" if flag == "mem_files" else flag)

@@ -44,6 +44,7 @@ class Variant:
 class StressConfig:
     scenarios: tuple[str, ...] = SCENARIOS
     rmrf_dirs: int = 30_000
+    rmrf_timeout: float = 600.0       # give up waiting for the daemon to catch up after this
     rescan_files: int = 100_000
     rescan_interval: float = 10.0     # seconds between rescans (the service checks every 5 s)
     rescans: int = 2                  # rescans observed per variant
@@ -167,7 +168,7 @@ class Stress:
             subprocess.run(["rm", "-rf", "--", doomed], check=True)
             t_rm_done = time.time()
             # Over when the daemon takes new files again and its CPU has gone quiet.
-            t_idle = sampler.wait_idle(t_rm_done, timeout=900,
+            t_idle = sampler.wait_idle(t_rm_done, timeout=cfg.rmrf_timeout,
                                        also=lambda: probe.caught_up(time.time() - 0.5))
             t_end = (t_idle or time.time()) + 0.5
             time.sleep(max(0.0, t_end + 0.3 - time.time()))
