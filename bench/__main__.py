@@ -62,6 +62,8 @@ def main(argv: list[str]) -> int:
             ("--outage-files", "outage_files", int, "files written while MariaDB is stopped"),
             ("--outage-hold", "outage_hold", float, "seconds MariaDB stays down after the last file"),
             ("--newdir-files", "newdir_files", int, "files of the burst into a new directory"),
+            ("--newdir-short", "newdir_short", int, "files of the short burst into a new directory "
+                                                    "(0: none)"),
             ("--newdir-repeat", "newdir_repeat", int, "bursts into a new directory per variant"),
             ("--check-files", "check_files", int, "files of the cold start with/without the check"),
             ("--check-repeat", "check_repeat", int, "cold starts per setting (median)"),
@@ -83,7 +85,7 @@ def main(argv: list[str]) -> int:
     if scale != 1:
         scfg.scale(scale)
     for flag in ("rmrf_dirs", "rmrf_timeout", "rescan_files", "rescan_interval", "outage_files", "outage_hold",
-                 "newdir_files", "newdir_repeat", "check_files", "check_repeat", "mem_files",
+                 "newdir_files", "newdir_short", "newdir_repeat", "check_files", "check_repeat", "mem_files",
                  "watchdog_usec"):
         value = getattr(args, "stress_mem_files" if flag == "mem_files" else flag)
         if value is not None:

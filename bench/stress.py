@@ -51,6 +51,7 @@ class StressConfig:
     outage_files: int = 50_000
     outage_hold: float = 10.0         # seconds the database stays down after the last file
     newdir_files: int = 20_000
+    newdir_short: int = 1_000         # a burst the writer ends well within fa80ad9's 2 s settle
     newdir_repeat: int = 3
     check_files: int = 100_000
     check_repeat: int = 3
@@ -64,6 +65,7 @@ class StressConfig:
         s = lambda n: max(100, int(n * factor))  # noqa: E731
         self.rmrf_dirs, self.rescan_files = s(self.rmrf_dirs), s(self.rescan_files)
         self.outage_files, self.newdir_files = s(self.outage_files), s(self.newdir_files)
+        self.newdir_short = min(self.newdir_short, self.newdir_files)
         self.check_files, self.mem_files = s(self.check_files), s(self.mem_files)
         self.mem_dirs = max(10, int(self.mem_dirs * factor))
 
@@ -325,15 +327,16 @@ class Stress:
         return res
 
     # ---- a burst into a brand-new directory -----------------------------------------------
-    def burst_newdir(self, v: Variant) -> dict:
+    def burst_newdir(self, v: Variant, files: int = 0) -> dict:
         cfg = self.cfg
+        files = files or cfg.newdir_files
         root = os.path.join(self.base, f"newdir-{v.key}")
         os.makedirs(root)
         params = self.server.fresh_database(f"{v.key}_newdir")
         watcher = RowWatcher(params)
         mark = self.setup.notify.mark()
         proc = self._daemon(v, params, root, "newdir")
-        res: dict = {"files": cfg.newdir_files, "runs": []}
+        res: dict = {"files": files, "runs": []}
         try:
             if self._ready(mark, proc, 60) is None:
                 raise RuntimeError(f"the daemon did not get ready; log {proc.log_path}")
@@ -342,19 +345,19 @@ class Stress:
                 base = watcher.resync()
                 new = os.path.join(root, f"nouveau {rep} – dossier d'été")
                 writer = subprocess.Popen(
-                    [PYTHON, "-m", "bench.writer", "--mkdir", str(cfg.newdir_files), f"n{rep}", new],
+                    [PYTHON, "-m", "bench.writer", "--mkdir", str(files), f"n{rep}", new],
                     cwd=self.setup.repo, stdout=subprocess.PIPE,
                     env={**os.environ, "PYTHONPATH": self.setup.repo})
-                t_rows = watcher.wait_for(base + cfg.newdir_files, 30 + cfg.newdir_files / 500)
+                t_rows = watcher.wait_for(base + files, 30 + files / 500)
                 w = json.loads(writer.communicate()[0])
-                run = {"writer_files_per_s": cfg.newdir_files / (w["t_last_close"] - w["t_start"])}
+                run = {"writer_files_per_s": files / (w["t_last_close"] - w["t_start"])}
                 if t_rows:
                     run.update({"lag_s": t_rows - w["t_last_close"],
-                                "files_per_s": cfg.newdir_files / (t_rows - w["t_start"])})
+                                "files_per_s": files / (t_rows - w["t_start"])})
                 else:
-                    run["error"] = f"only {watcher.resync() - base} of {cfg.newdir_files} rows"
+                    run["error"] = f"only {watcher.resync() - base} of {files} rows"
                 res["runs"].append(run)
-                self.say(f"burst-newdir {v.key}: " + (
+                self.say(f"burst-newdir {v.key} {files:,} files: " + (
                     f"lag {run['lag_s']:.3f} s, {run['files_per_s']:,.0f} files/s "
                     f"(writer {run['writer_files_per_s']:,.0f}/s)" if t_rows else run["error"]))
             lags = [r["lag_s"] for r in res["runs"] if "lag_s" in r]
@@ -445,6 +448,8 @@ class Stress:
         for name, fn in plan[:4]:
             if name in self.cfg.scenarios:
                 self._each(name, fn)
+        if "burst-newdir" in self.cfg.scenarios and self.cfg.newdir_short:
+            self._each("burst-newdir-short", lambda v: self.burst_newdir(v, self.cfg.newdir_short))
         if "check" in self.cfg.scenarios:
             try:
                 self.check()
