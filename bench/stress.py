@@ -21,7 +21,7 @@ import shutil
 import statistics
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import tree
 from .contenders import Setup, start_daemon, start_limit
