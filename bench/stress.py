@@ -52,7 +52,7 @@ class StressConfig:
     outage_hold: float = 10.0         # seconds the database stays down after the last file
     newdir_files: int = 20_000
     newdir_short: int = 1_000         # a burst the writer ends well within fa80ad9's 2 s settle
-    newdir_repeat: int = 3
+    newdir_repeat: int = 5           # the settle wait shows in some bursts only
     check_files: int = 100_000
     check_repeat: int = 3
     mem_files: int = 100_000

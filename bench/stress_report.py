@@ -100,16 +100,22 @@ def goals(st: dict) -> list[tuple[str, dict[str, tuple[str, str]]]]:
                    _v(r.get("rows") == r["files"] and r.get("distinct") == r["files"]
                       and r.get("caught_up_s") is not None)))
     def newdir(r: dict) -> tuple[str, str]:
+        # Every burst must meet it: a settle wait shows only in the bursts where the walk of
+        # the new directory met files younger than the settle time, so a median would hide it.
         writer = [x["writer_files_per_s"] for x in r["runs"]]
-        text = (f"{_s(r.get('lag_s'), 3)} s (median; runs "
-                f"{', '.join(_s(x.get('lag_s'), 3) for x in r['runs'])}; writer "
-                f"{min(writer):,.0f}-{max(writer):,.0f} files/s)" if writer else NA)
-        if r.get("lag_s") is None:
-            return text, "FAIL" if r["runs"] else "n/a"
-        return text, _v(r["lag_s"] < MAX_LAG_S)
+        lags = [x.get("lag_s") for x in r["runs"]]
+        if not writer:
+            return NA, "n/a"
+        text = (f"worst {_s(max(lags), 3) if None not in lags else 'never caught up'} s, median "
+                f"{_s(r.get('lag_s'), 3)} s (runs {', '.join(_s(x, 3) for x in lags)}; writer "
+                f"{min(writer):,.0f}-{max(writer):,.0f} files/s)")
+        if None in lags:
+            return text, "FAIL"
+        return text, _v(max(lags) < MAX_LAG_S)
 
     for scenario, size in (("burst-newdir", "newdir_files"), ("burst-newdir-short", "newdir_short")):
-        add(f"{cfg[size]:,}-file burst into a brand-new directory: lag < {MAX_LAG_S} s", scenario,
+        add(f"{cfg[size]:,}-file burst into a brand-new directory: lag < {MAX_LAG_S} s, every "
+            f"burst", scenario,
             newdir)
     if "check" in st:
         limit = st["check"].get("limit", {}).get("seconds")
