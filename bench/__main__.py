@@ -109,9 +109,10 @@ def main(argv: list[str]) -> int:
     variants = []
     if scfg.scenarios:
         before_path = os.path.join(workdir, "daemon-before")
-        variants = [Variant("before", "commit " + export_daemon(REPO, args.before_rev, before_path),
-                            before_path),
-                    Variant("after", daemon_src, daemon_path)]
+        before_src = "commit " + export_daemon(REPO, args.before_rev, before_path)
+        # The version each answers, so that the report shows which code really ran.
+        variants = [Variant("before", f"{before_src} ({daemon_available(before_path)})", before_path),
+                    Variant("after", f"{daemon_src} ({version})", daemon_path)]
     server = MariaDB(workdir)
     notify = NotifyListener(os.path.join(workdir, "notify.sock"))
     t0 = time.time()
