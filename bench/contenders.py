@@ -62,13 +62,20 @@ def start_shell(s: Setup, params: DbParams, root: str, label: str) -> Proc:
 
 
 def start_daemon(s: Setup, params: DbParams, root: str, label: str,
-                 wrapper: list[str] | None = None) -> Proc:
+                 wrapper: list[str] | None = None, daemon_path: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> Proc:
+    """The real daemon; `daemon_path` (default: the run's) says which vfs_notifier/ it imports,
+    `extra_env` adds settings (a rescan interval, the watchdog) for one scenario."""
     env = s.env(params, root, label)
     env["NOTIFY_SOCKET"] = s.notify.path
-    if s.daemon_path:
-        env["PYTHONPATH"] = s.daemon_path
+    path = (s.daemon_path if daemon_path is None else daemon_path) or s.repo
+    env["PYTHONPATH"] = path
+    env.update(extra_env or {})
     argv = [*(wrapper or []), PYTHON, "-m", "vfs_notifier", "run"]
-    return Proc(argv, env, s.repo, s.log(label))
+    # Run from the revision's own directory: `python3 -m` puts the working directory first on
+    # sys.path, ahead of PYTHONPATH, so started from the checkout it would import the checkout's
+    # vfs_notifier/ whatever revision was asked for.
+    return Proc(argv, env, path, s.log(label))
 
 
 def export_daemon(repo: str, rev: str, dest: str) -> str:

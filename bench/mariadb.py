@@ -33,14 +33,27 @@ class MariaDB:
         self._databases = 0
 
     def start(self, timeout: float = 60) -> None:
-        data, tmp = os.path.join(self.dir, "data"), os.path.join(self.dir, "tmp")
+        data = os.path.join(self.dir, "data")
         os.makedirs(data, exist_ok=True)
-        os.makedirs(tmp, exist_ok=True)  # its own: others clean /tmp while it runs
         as_root = ["--user=root"] if os.geteuid() == 0 else []
         subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}",
                         "--auth-root-authentication-method=normal", *as_root],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.log = open(os.path.join(self.dir, "mariadbd.log"), "wb")
+        self.log = open(os.path.join(self.dir, "mariadbd.log"), "ab")
+        conn = self._launch(timeout)
+        with conn.cursor() as cur:
+            for host in ("127.0.0.1", "localhost"):
+                cur.execute(f"CREATE USER '{USER}'@'{host}' IDENTIFIED BY '{PASSWORD}'")
+                cur.execute(f"GRANT ALL ON *.* TO '{USER}'@'{host}'")
+            cur.execute("SELECT VERSION()")
+            self.version = cur.fetchone()[0]
+        conn.close()
+
+    def _launch(self, timeout: float) -> pymysql.connections.Connection:
+        """Start mariadbd on the existing data directory; a root connection once it answers."""
+        data, tmp = os.path.join(self.dir, "data"), os.path.join(self.dir, "tmp")
+        os.makedirs(tmp, exist_ok=True)  # its own: others clean /tmp while it runs
+        as_root = ["--user=root"] if os.geteuid() == 0 else []
         self.proc = subprocess.Popen(
             ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={self.socket}",
              f"--port={self.port}", "--bind-address=127.0.0.1", "--skip-log-bin", f"--tmpdir={tmp}",
@@ -49,19 +62,22 @@ class MariaDB:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                conn = pymysql.connect(unix_socket=self.socket, user="root")
-                break
+                return pymysql.connect(unix_socket=self.socket, user="root")
             except pymysql.err.OperationalError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"mariadbd did not start; see {self.log.name}")
-                time.sleep(0.1)
-        with conn.cursor() as cur:
-            for host in ("127.0.0.1", "localhost"):
-                cur.execute(f"CREATE USER '{USER}'@'{host}' IDENTIFIED BY '{PASSWORD}'")
-                cur.execute(f"GRANT ALL ON *.* TO '{USER}'@'{host}'")
-            cur.execute("SELECT VERSION()")
-            self.version = cur.fetchone()[0]
-        conn.close()
+                time.sleep(0.05)
+
+    def pause(self, timeout: float = 60) -> None:
+        """An outage: stop the server (cleanly, so that it comes back quickly), keep its data."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout)
+
+    def resume(self, timeout: float = 60) -> float:
+        """End the outage on the same port and data; the time (time.time()) it answered."""
+        self._launch(timeout).close()
+        return time.time()
 
     def root(self) -> pymysql.connections.Connection:
         return pymysql.connect(unix_socket=self.socket, user="root", autocommit=True)

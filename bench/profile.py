@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from . import tree
+from . import media, tree
 from .contenders import Setup, export_daemon, start_daemon
 from .db import RowWatcher
 from .mariadb import MariaDB
@@ -119,6 +119,7 @@ def main(argv: list[str]) -> int:
         server.start()
         base = os.path.join(work, "trees")
         root = os.path.join(base, "t")
+        media.use(os.path.join(work, "media"))   # real clips: the structure check holds anything else
         tree.generate(root, args.files, max(1, args.files // 100))
         live = [os.path.join(root, "live", f"d{d:02d}") for d in range(20)]
         for d in live:

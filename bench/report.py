@@ -8,6 +8,7 @@ import json
 import os
 import sys
 
+from . import stress_report
 from .contenders import DAEMON, LIMIT, NAIVE, SHELL
 
 COMMAND = "make bench   # = sudo scripts/bench; about 6 minutes"
@@ -310,15 +311,41 @@ def check(r: dict) -> list[str]:
 FINDINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md")
 
 
+def stress_only(r: dict) -> str:
+    """The report of a run of the stress scenarios alone (no contenders of issue 4)."""
+    m = r["machine"]
+    L = ["# Performance: the loop under stress", "",
+         f"Measured by `bench/` on {r['date']}, in one run on one machine.", ""]
+    L += stress_report.markdown(r["stress"])
+    L += ["## Machine and versions", "",
+          f"- {m['cpus']} CPUs: {m['cpu']}; {m['ram_gb']} GB RAM; kernel {m['kernel']}; {m['os']}",
+          f"- file system: {m['filesystem']}; Python {m['python']}; MariaDB {m['mariadb']}",
+          f"- checkout {m['commit']}; inotify limits {m['inotify_limits']}",
+          f"- load average (1 min) at the start and the end: "
+          f"{', '.join(str(x) for x in m.get('loadavg', []))} (shared machine)", "",
+          f"This run: `{r.get('command', 'scripts/bench')}`, {r.get('runtime_s', 0) / 60:.1f} minutes.",
+          ""]
+    return "\n".join(L)
+
+
 def write(r: dict, docs: str) -> None:
+    os.makedirs(docs, exist_ok=True)
+    if not r.get("classic", True):
+        r["mismatches"] = []
+        with open(os.path.join(docs, "PERFORMANCE.md"), "w") as f:
+            f.write(stress_only(r))
+        return
     r["mismatches"] = check(r)
     r.pop("findings", None)
     if any(v.startswith("**FAIL") for _, _, v in goals(r)) and os.path.exists(FINDINGS):
         with open(FINDINGS) as f:   # written by hand from `python3 -m bench.profile` output
             r["findings"] = f.read()
-    os.makedirs(docs, exist_ok=True)
+    text = markdown(r)
+    if "stress" in r:   # before "## Machine and versions"
+        head, sep, tail = text.partition("## Machine and versions")
+        text = head + "\n".join(stress_report.markdown(r["stress"])) + "\n" + sep + tail
     with open(os.path.join(docs, "PERFORMANCE.md"), "w") as f:
-        f.write(markdown(r))
+        f.write(text)
     chart(r, os.path.join(docs, "performance.png"))
 
 
@@ -330,5 +357,6 @@ def _int_keys(r: dict) -> dict:
 
 if __name__ == "__main__":
     with open(sys.argv[1]) as f:
-        res = _int_keys(json.load(f))
+        res = json.load(f)
+        res = _int_keys(res) if res.get("classic", True) else res
     write(res, sys.argv[2] if len(sys.argv) > 2 else "docs")
