@@ -316,6 +316,15 @@ class Gate:
         except Unstorable as err:
             self._skip(path, str(err))
             return
+        if closed and path not in self.judge.held:
+            # A burst into a new directory: its walk judged the file before its close event
+            # was read. The same version, queued or registered, needs no second judgement.
+            try:
+                if self.registrar.is_current(row.path, version_of(os.lstat(path))):
+                    self.counts.already += 1
+                    return
+            except OSError:
+                pass
         was_held = self.judge.held.get(path)
         verdict = self.judge.judge(path, relative, closed)
         if verdict.state == HELD:
