@@ -84,6 +84,7 @@ class Registrar:
         self.moves: list[Move] = []
         self.withdrawals: dict[str, bool] = {}         # stored path -> is a directory
         self.checks: deque[Remembered] = deque()       # withdrawal candidates to check on disk
+        self.sweeps: deque[tuple[str, int]] = deque()  # directories whose rows are read page by page
         self.reconciles: dict[str, _Reconcile] = {}    # root path -> the reconcile under way
         self.claimed: set[str] = set()
         self.standby: dict[str, str] = {}              # root path -> who holds it
@@ -188,7 +189,7 @@ class Registrar:
 
     @property
     def pending(self) -> int:
-        return len(self.queue) + len(self.moves) + len(self.withdrawals) + len(self.checks)
+        return len(self.queue) + len(self.moves) + len(self.withdrawals) + len(self.checks) + len(self.sweeps)
 
     # --- talking to the store -------------------------------------------------------
 
@@ -280,7 +281,7 @@ class Registrar:
         try:
             if self.moves:
                 self._write_moves()
-            if self.withdrawals or self.checks:
+            if self.withdrawals or self.checks or self.sweeps:
                 self._write_withdrawals()
             if not self.queue:
                 self._worked()
@@ -352,13 +353,21 @@ class Registrar:
         assert self.memory is not None
         for path, is_dir in self._coalesced_withdrawals():
             if is_dir:
-                prefixes = self.prefixes   # only this instance's rows, whatever the query returns
-                self.checks.extend(e for e in self.store.remembered_below(path) if e.path.startswith(prefixes))
+                self.sweeps.append((path, 0))
             else:
                 entry = self.memory.get(path)
                 if entry is not None:
                     self.checks.append(Remembered(entry.video_id, path, NO_VERSION))
         self.withdrawals.clear()
+        if self.sweeps and len(self.checks) < CHECKS_PER_FLUSH:
+            # One page of a directory's rows a flush: a sweep of 100,000 rows is fifty
+            # bounded turns, not one long one.
+            directory, after = self.sweeps.popleft()
+            page = list(self.store.remembered_below(directory, after, CHECKS_PER_FLUSH))
+            if len(page) == CHECKS_PER_FLUSH:
+                self.sweeps.appendleft((directory, page[-1].video_id))
+            prefixes = self.prefixes   # only this instance's rows, whatever the query returns
+            self.checks.extend(e for e in page if e.path.startswith(prefixes))
         gone: list[Remembered] = []
         for _ in range(min(CHECKS_PER_FLUSH, len(self.checks))):
             candidate = self.checks.popleft()

@@ -103,8 +103,9 @@ class Store(Protocol):
     def forget(self, ids: Sequence[int]) -> None:
         """Drop these companion entries only; the rows stay."""
 
-    def remembered_below(self, directory: str) -> Iterator[Remembered]:
-        """The companion entries of paths below `directory` (exact prefix), streamed."""
+    def remembered_below(self, directory: str, after_id: int = 0, limit: int = 0) -> Iterator[Remembered]:
+        """The companion entries of paths below `directory` (exact prefix), streamed; with
+        `limit`, one page of them: video ids above `after_id`, in id order."""
 
     def videos(self) -> Iterator[VideoRow]:
         """Every videos row, by id, streamed."""

@@ -134,10 +134,12 @@ class MySQLStore:
         for row in self._stream(f"SELECT {FILE_COLUMNS} FROM `{FILES_TABLE}`", ()):
             yield Remembered(row[0], row[1], Version(*row[2:]))
 
-    def remembered_below(self, directory: str) -> Iterator[Remembered]:
+    def remembered_below(self, directory: str, after_id: int = 0, limit: int = 0) -> Iterator[Remembered]:
         prefix = directory + "/"
+        page = " AND `video_id` > %s ORDER BY `video_id` LIMIT %s" if limit else ""
+        args = (like_below(directory), after_id, limit) if limit else (like_below(directory),)
         for row in self._stream(f"SELECT {FILE_COLUMNS} FROM `{FILES_TABLE}` "
-                                "WHERE `path` LIKE %s ESCAPE '!'", (like_below(directory),)):
+                                f"WHERE `path` LIKE %s ESCAPE '!'{page}", args):
             if row[1].startswith(prefix):  # binary collation: LIKE is exact already
                 yield Remembered(row[0], row[1], Version(*row[2:]))
 

@@ -78,9 +78,11 @@ class SQLiteStore:
         for row in self._stream(f"SELECT {FILE_COLUMNS} FROM {FILES_TABLE}", ()):
             yield _entry(row)
 
-    def remembered_below(self, directory: str) -> Iterator[Remembered]:
-        for row in self._stream(f"SELECT {FILE_COLUMNS} FROM {FILES_TABLE} WHERE path >= ? AND path < ?",
-                                (directory + "/", directory + "0")):
+    def remembered_below(self, directory: str, after_id: int = 0, limit: int = 0) -> Iterator[Remembered]:
+        page = " AND video_id > ? ORDER BY video_id LIMIT ?" if limit else ""
+        args = (directory + "/", directory + "0") + ((after_id, limit) if limit else ())
+        for row in self._stream(f"SELECT {FILE_COLUMNS} FROM {FILES_TABLE} WHERE path >= ? AND path < ?{page}",
+                                args):
             yield _entry(row)
 
     def unremembered(self) -> Iterator[tuple[int, str]]:
