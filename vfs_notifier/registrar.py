@@ -426,8 +426,10 @@ class Registrar:
                 silent.append((offer, entry))   # the same bytes under another inode (a replaced copy)
         self._uncertain = True
         if new:
+            # Only paths remembered before (a row a consumer deleted) have an entry to replace.
+            replaces = [o.row.path for o in new if o.row.path in changed]
             try:
-                ids = self.store.insert([_video(o) for o in new])
+                ids = self.store.insert([_video(o) for o in new], replaces)
             except RowsRejected:
                 ids = self._insert_one_by_one(new)
             for offer, video_id in zip(new, ids):

@@ -84,8 +84,10 @@ class Store(Protocol):
     def remember(self, entries: Sequence[Remembered]) -> None:
         """Upsert companion entries by video_id, dropping any other entry of the same path."""
 
-    def insert(self, videos: Sequence[NewVideo]) -> list[int]:
-        """Insert rows and their companion entries in one transaction; their ids, in order."""
+    def insert(self, videos: Sequence[NewVideo], replaces: Optional[Sequence[str]] = None) -> list[int]:
+        """Insert rows and their companion entries in one transaction; their ids, in order.
+        The older companion entries of the same paths go: of `replaces` only, when given (the
+        caller knows which paths had one: a row a consumer deleted), else of every path."""
 
     def existing(self, ids: Sequence[int]) -> set[int]:
         """Which of these video ids still have a row (consumers delete rows)."""

@@ -182,7 +182,7 @@ class MySQLStore:
 
     # --- writing --------------------------------------------------------------------
 
-    def insert(self, videos: Sequence[NewVideo]) -> list[int]:
+    def insert(self, videos: Sequence[NewVideo], replaces: Optional[Sequence[str]] = None) -> list[int]:
         ids: list[int] = []
         with self._guard() as cursor:
             for part in _by_size(videos):
@@ -190,16 +190,17 @@ class MySQLStore:
                                "VALUES " + ", ".join(["(%s, %s, 1, %s)"] * len(part)),
                                [value for v in part for value in (v.main_dir, v.path, v.url)])
                 ids.extend(_read_back(cursor, cursor.lastrowid, [v.path for v in part]))
-            self._remember(cursor, [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)])
+            self._remember(cursor, [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)], replaces)
         return ids
 
     def remember(self, entries: Sequence[Remembered]) -> None:
         with self._guard() as cursor:
             self._remember(cursor, entries)
 
-    def _remember(self, cursor, entries: Sequence[Remembered]) -> None:
+    def _remember(self, cursor, entries: Sequence[Remembered], replaces: Optional[Sequence[str]] = None) -> None:
         entries = last_per_key(entries)
-        for part in chunks([e.path for e in entries], IN_LIST):
+        paths = [e.path for e in entries] if replaces is None else list(replaces)
+        for part in chunks(paths, IN_LIST):
             cursor.execute(f"DELETE FROM `{FILES_TABLE}` WHERE `path` IN ({_marks(part)}) "
                            f"AND BINARY `path` IN ({_marks(part)})", list(part) * 2)
         if entries:

@@ -113,7 +113,7 @@ class SQLiteStore:
 
     # --- writing --------------------------------------------------------------------
 
-    def insert(self, videos: Sequence[NewVideo]) -> list[int]:
+    def insert(self, videos: Sequence[NewVideo], replaces: Optional[Sequence[str]] = None) -> list[int]:
         def write(conn: sqlite3.Connection) -> list[int]:
             ids: list[int] = []
             for part in chunks(videos, _per_statement(conn, 3)):
@@ -128,16 +128,18 @@ class SQLiteStore:
                 if [p for _, p in rows] != [v.path for v in part]:
                     raise sqlite3.OperationalError(f"could not read back the ids of {len(part)} rows")
                 ids.extend(i for i, _ in rows)
-            self._remember(conn, [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)])
+            self._remember(conn, [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)], replaces)
             return ids
         return self._write(write)
 
     def remember(self, entries: Sequence[Remembered]) -> None:
         self._write(lambda conn: self._remember(conn, entries))
 
-    def _remember(self, conn: sqlite3.Connection, entries: Sequence[Remembered]) -> None:
+    def _remember(self, conn: sqlite3.Connection, entries: Sequence[Remembered],
+                  replaces: Optional[Sequence[str]] = None) -> None:
         entries = last_per_key(entries)
-        for part in chunks([e.path for e in entries], IN_LIST):
+        paths = [e.path for e in entries] if replaces is None else list(replaces)
+        for part in chunks(paths, IN_LIST):
             conn.execute(f"DELETE FROM {FILES_TABLE} WHERE path IN ({_marks(part)})", list(part))
         for part in chunks(entries, _per_statement(conn, 6)):
             conn.execute(UPSERT_FILES.format(", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part))),
