@@ -68,6 +68,21 @@ class _Job:
     problem: Optional[tuple] = field(default=None)
 
 
+def _make_directories(directory: str) -> None:
+    """Create the missing directories down to `directory`, each 0755 whatever the umask,
+    so that nginx can reach the copies."""
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for path in reversed(missing):
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            continue
+        os.chmod(path, 0o755)
+
+
 def temp_name(name: str) -> str:
     """`.vfs-notifier-copy.<name>.<random>`, shortened (never split inside a byte sequence
     that matters: surrogateescape keeps any bytes) to fit one file name."""
@@ -119,11 +134,13 @@ def copy_file(source: str, destination: str, stop: Optional[threading.Event] = N
         except FileNotFoundError:
             pass
         parent, name = os.path.split(destination)
-        os.makedirs(parent, mode=0o755, exist_ok=True)
+        _make_directories(parent)
         temp = os.path.join(parent, temp_name(name))
-        # 0644 (less the umask): the copy is the service's, and nginx serves it as others.
         dst = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
+            # 0644 whatever the umask (the unit's is 0077): the copy is the service's, and
+            # nginx serves it as another user.
+            os.fchmod(dst, 0o644)
             try:
                 how = _transfer(src, dst, stop)
                 after = os.fstat(src)
