@@ -38,7 +38,7 @@ from .store import NewVideo, Remembered, RowsRejected, Store, StoreUnavailable, 
 log = logging.getLogger("vfs_notifier")
 
 BATCH = 1000
-CHECKS_PER_FLUSH = 500     # withdrawal candidates checked on disk per flush (an lstat each), and deleted in one statement
+CHECKS_PER_FLUSH = 200     # withdrawal candidates checked on disk per flush (an lstat each), and deleted in one statement
 QUEUE_CAP = 5000           # rows queued at most; past it a reconcile is due instead (memory stays bounded)
 OFFLINE_QUEUE_CAP = 2000   # the same while the store is away: memory stays flat through an outage
 DIRECTORIES_PER_QUERY = 16 # more directories withdrawn at once are read in one query of their parent
