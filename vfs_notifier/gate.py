@@ -40,6 +40,7 @@ class Budget:
         self.clock = clock
         self.deadline = clock() + seconds
         self._units = 0
+        self.spent = False      # a walk step was taken this turn
 
     def spend(self, units: int = 1) -> bool:
         """Charge work; False once the turn's time is up."""
@@ -126,8 +127,14 @@ class Gate:
             self._judge_and_offer(rejudge.popleft(), closed=False, announce=True)
         # While the store is away, walks wait: every file they find would only queue a
         # row in memory, and the reconcile after reconnecting walks again anyway.
-        while self.jobs and self.accepting and budget.left:
+        # While events wait to be read, a walk would run ahead of them (it sees the disk as
+        # it is now; a rename those events report happened before): it takes a few steps
+        # only, so that it still ends under a flood of events.
+        if self.watcher is not None and self.watcher.backlog:
+            budget = Budget(0, clock=budget.clock)   # one step of 32 entries
+        while self.jobs and self.accepting and (budget.left or not budget.spent):
             self._walk(budget)
+            budget.spent = True
 
     # --- events ---------------------------------------------------------------------
 

@@ -232,6 +232,12 @@ class Watcher:
 
     # --- events ----------------------------------------------------------------------------
 
+    @property
+    def backlog(self) -> bool:
+        """Events are waiting to be read (or a rename to be paired): what a walk would see
+        now may already have changed in ways these events will report."""
+        return bool(self._chunks) or bool(self._held)
+
     def read(self, budget: int = READ_BUDGET) -> list[Change]:
         """The changes the kernel has reported since the last call, about `budget` bytes of
         events' worth; fileno() stays readable while more are waiting."""
