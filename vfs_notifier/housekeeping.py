@@ -42,11 +42,7 @@ class Housekeeping:
         registrar = service.registrar
         if not registrar.connected:
             return
-        try:
-            gained, lost = registrar.claim_roots()
-        except Exception as err:   # the store's own failures are the registrar's; this is a bug guard
-            log.warning("checking the claims on the roots failed: %s", err)
-            return
+        gained, lost = registrar.claim_roots()
         if gained or lost:
             service.settle_roots()
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import stat
 import time
 from collections import deque
@@ -203,7 +202,7 @@ class Registrar:
                 self._read_memory()
             self.connected, self.problem = True, ""
             if not self.dry_run:
-                self.claim_roots()
+                self._claim_roots()
         except StoreUnavailable as err:
             self._failed(str(err))
             return False
@@ -238,7 +237,15 @@ class Registrar:
                 del self.queue[path]
 
     def claim_roots(self) -> tuple[list[str], list[str]]:
-        """Try to hold every root. Returns (roots gained, roots lost) since the last call."""
+        """Try to hold every root. Returns (roots gained, roots lost) since the last call;
+        a store that fails meanwhile takes the reconnect path, like any other store call."""
+        try:
+            return self._claim_roots()
+        except StoreUnavailable as err:
+            self._failed(str(err))
+            return [], []
+
+    def _claim_roots(self) -> tuple[list[str], list[str]]:
         gained, lost = [], []
         for root in self.roots:
             path = root.path
@@ -530,7 +537,3 @@ def _is_regular_file(path: str) -> bool:
         return False
     except OSError:
         return True  # cannot tell (a permission problem): keep the row
-
-
-def holder_name() -> str:
-    return f"{socket.gethostname()} pid {os.getpid()}"
