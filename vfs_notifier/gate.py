@@ -174,41 +174,36 @@ class Gate:
         self.registrar.withdraw(row.path, is_dir=False)
 
     def _file_moved(self, change: Change) -> None:
-        old, new = change.source, change.path
-        self.judge.forget(old)
-        source, target = self._root_of(old), self._root_of(new)
-        if not self.mirror:
-            pass
-        elif source is not None and target is not None:
-            try:
-                old_row, new_row = source[1].row_for_path(old), target[1].row_for_path(new)
-            except Unstorable:
-                pass
-            else:
-                if self.registrar.lookup(old_row.path) is not None:
-                    self.registrar.move(old_row, new_row, is_dir=False)
-        elif source is not None:
-            self._file_gone(Change(FILE_GONE, old))
-        self._judge_and_offer(new, closed=True, announce=True)
+        self.judge.forget(change.source)
+        self._move_rows(change.source, change.path, is_dir=False)
+        self._judge_and_offer(change.path, closed=True, announce=True)
 
     def _directory_moved(self, change: Change) -> None:
-        old, new = change.source, change.path
-        self.judge.forget_below(old)
-        source, target = self._root_of(old), self._root_of(new)
-        if not self.mirror:
-            pass
-        elif source is not None and target is not None:
-            try:
-                old_row = source[1].directory_row(old)
-                new_row = target[1].directory_row(new)
-            except Unstorable:
-                pass
-            else:
-                self.registrar.move(old_row, new_row, is_dir=True)
-        elif source is not None:
-            self.directory_left(Change(DIR_LEFT, old))
+        self.judge.forget_below(change.source)
+        self._move_rows(change.source, change.path, is_dir=True)
         # Walk it: files below that were held or never registered are judged again there.
-        self.directory_arrived(Change(DIR_ARRIVED, new))
+        self.directory_arrived(Change(DIR_ARRIVED, change.path))
+
+    def _move_rows(self, old: str, new: str, is_dir: bool) -> None:
+        """A rename within the roots moves rows; out of them, it withdraws them (mirror only)."""
+        source, target = self._root_of(old), self._root_of(new)
+        if not self.mirror or source is None:
+            return
+        if target is None:
+            if is_dir:
+                self.directory_left(Change(DIR_LEFT, old))
+            else:
+                self._file_gone(Change(FILE_GONE, old))
+            return
+        try:
+            if is_dir:
+                old_row, new_row = source[1].directory_row(old), target[1].directory_row(new)
+            else:
+                old_row, new_row = source[1].row_for_path(old), target[1].row_for_path(new)
+        except Unstorable:
+            return
+        if is_dir or self.registrar.lookup(old_row.path) is not None:
+            self.registrar.move(old_row, new_row, is_dir)
 
     def _directory_attrib(self, change: Change) -> None:
         """A directory's mode changed: one a walk could not read is walked again."""
