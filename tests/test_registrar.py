@@ -235,3 +235,22 @@ def test_store_failures_never_escape(fx):
     assert not reg.connected
     with pytest.raises(StoreUnavailable):
         reg.store.existing([1])
+
+
+def test_a_first_reconcile_sweeps_nothing_a_later_one_withdraws_what_it_missed(fx):
+    """A first start registers what its walk finds: no row below the root can be stale, so
+    no sweep lstats them all again. A later walk that misses a remembered file sweeps."""
+    reg = fx.registrar()
+    kept, lost = fx.file("kept.mp4"), fx.file("lost.mp4")
+    reg.begin_reconcile(fx.root)
+    assert fx.offer(reg, kept) and fx.offer(reg, lost)
+    reg.flush()
+    reg.end_reconcile(fx.root, complete=True)
+    assert reg.pending == 0 and len(fx.rows()) == 2
+    lost.unlink()                      # while the service was down: no event tells of it
+    reg.begin_reconcile(fx.root)
+    reg.found_registered(fx.root)      # the walk meets kept.mp4 only
+    reg.end_reconcile(fx.root, complete=True)
+    assert reg.pending == 1
+    reg.flush()
+    assert [r[1] for r in fx.rows()] == [str(kept)]

@@ -61,10 +61,11 @@ class Move(NamedTuple):
 
 
 class _Reconcile:
-    __slots__ = ("hits",)
+    __slots__ = ("hits", "before")
 
-    def __init__(self) -> None:
+    def __init__(self, before: int) -> None:
         self.hits = 0          # remembered files the walk met, as the very version remembered
+        self.before = before   # files remembered below the root when the walk began
 
 
 class Registrar:
@@ -164,7 +165,7 @@ class Registrar:
                 del self.queue[queued]
 
     def begin_reconcile(self, root: Root) -> None:
-        self.reconciles[root.path] = _Reconcile()
+        self.reconciles[root.path] = _Reconcile(self.count_below(root.path))
 
     def found_registered(self, root: Root) -> None:
         reconcile = self.reconciles.get(root.path)
@@ -175,6 +176,11 @@ class Registrar:
         """A walk of the whole root ended: rows whose files it did not meet are checked."""
         reconcile = self.reconciles.pop(root.path, None)
         if reconcile is None or not complete or not self.forget_removed:
+            return
+        if not reconcile.before:
+            # Nothing was remembered when the walk began (a first start): every row below
+            # the root was written for a file this walk or an event found, and a file that
+            # left since was reported by its own event. A sweep would lstat them all again.
             return
         if reconcile.hits != self.count_below(root.path):
             # Some registered file was not met again (files registered while the walk went on

@@ -93,6 +93,9 @@ class MySQLStore:
         self._claims_conn: Optional[pymysql.connections.Connection] = None
         self._claimed: set[str] = set()
         self._streaming = False  # an SSCursor's rows are still arriving on self._conn
+        # The auto-increment step when one multi-row INSERT is sure to get consecutive ids
+        # (innodb_autoinc_lock_mode 0 or 1, MariaDB's default); 0: read the ids back.
+        self._id_step = 0
         where = f"socket {database.socket}" if database.socket else f"{database.host}:{database.port}"
         self.description = f"MySQL {database.user}@{where}/{database.name}"
 
@@ -127,6 +130,7 @@ class MySQLStore:
                             f"not create it: run `vfs-notifier init-db` as a user who may "
                             f"({_reason(err)})") from None
                     raise
+            self._id_step = _consecutive_id_step(cursor)
 
     # --- reading --------------------------------------------------------------------
 
@@ -189,7 +193,11 @@ class MySQLStore:
                 cursor.execute("INSERT INTO `videos` (`main_dir`, `des_video_path`, `status`, `des_url`) "
                                "VALUES " + ", ".join(["(%s, %s, 1, %s)"] * len(part)),
                                [value for v in part for value in (v.main_dir, v.path, v.url)])
-                ids.extend(_read_back(cursor, cursor.lastrowid, [v.path for v in part]))
+                if self._id_step:
+                    ids.extend(range(cursor.lastrowid, cursor.lastrowid + len(part) * self._id_step,
+                                     self._id_step))
+                else:
+                    ids.extend(_read_back(cursor, cursor.lastrowid, [v.path for v in part]))
             self._remember(cursor, [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)], replaces)
         return ids
 
@@ -368,6 +376,22 @@ class _Transaction:
         except (pymysql.MySQLError, OSError):
             self.store._close_main()
         return False
+
+
+def _consecutive_id_step(cursor) -> int:
+    """auto_increment_increment when the server gives one INSERT's rows consecutive ids, else 0.
+
+    With innodb_autoinc_lock_mode 0 or 1 a multi-row INSERT of known length holds the table's
+    AUTO-INC lock for the whole statement: its ids are first, first + step, ... and no other
+    writer's rows can interleave. Mode 2 (MySQL 8's default) allows interleaving."""
+    try:
+        cursor.execute("SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment")
+        mode, step = cursor.fetchone()
+    except pymysql.MySQLError as err:
+        if _code(err) >= 2000:
+            raise     # the client lost the server: the caller's reconnect path
+        return 0      # a server without the variable: read the ids back
+    return int(step) if int(mode) in (0, 1) and int(step) >= 1 else 0
 
 
 def _read_back(cursor, first: int, paths: list[str]) -> list[int]:
