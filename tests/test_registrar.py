@@ -254,3 +254,26 @@ def test_a_first_reconcile_sweeps_nothing_a_later_one_withdraws_what_it_missed(f
     assert reg.pending == 1
     reg.flush()
     assert [r[1] for r in fx.rows()] == [str(kept)]
+
+
+def test_withdrawals_wait_for_a_turn_with_time_left_but_never_long(fx):
+    """A page of withdrawals takes a query, an lstat a row and a DELETE: a turn that has spent
+    its time on events leaves it to the next, yet three such turns running are the most."""
+    reg = fx.registrar()
+    gone = fx.file("gone.mp4")
+    assert fx.offer(reg, gone)
+    reg.flush()
+    gone.unlink()
+    reg.withdraw(str(gone), is_dir=False)
+    for _ in range(3):
+        reg.flush(time_left=0.001)
+        assert len(fx.rows()) == 1 and reg.pending == 1
+    reg.flush(time_left=0.001)
+    assert fx.rows() == [] and reg.pending == 0
+    other = fx.file("other.mp4")
+    assert fx.offer(reg, other)
+    reg.flush()
+    other.unlink()
+    reg.withdraw(str(other), is_dir=False)
+    reg.flush(time_left=0.05)          # time enough: at once
+    assert fx.rows() == []

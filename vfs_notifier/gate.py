@@ -54,6 +54,11 @@ class Budget:
     def left(self) -> bool:
         return self.clock() < self.deadline
 
+    @property
+    def remaining(self) -> float:
+        """Seconds left in the turn (negative once it ran over)."""
+        return self.deadline - self.clock()
+
 
 class Counts:
     def __init__(self) -> None:

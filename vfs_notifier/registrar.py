@@ -22,6 +22,7 @@ The life of a row (docs/RELIABILITY.md says the same for operators):
 from __future__ import annotations
 
 import logging
+import math
 import os
 import stat
 import time
@@ -37,7 +38,12 @@ from .store import NewVideo, Remembered, RowsRejected, Store, StoreUnavailable, 
 log = logging.getLogger("vfs_notifier")
 
 BATCH = 1000
-CHECKS_PER_FLUSH = 200     # withdrawal candidates checked on disk per flush (an lstat each), and deleted in one statement
+CHECKS_PER_FLUSH = 100     # withdrawal candidates checked on disk per flush (an lstat each), and deleted in one statement
+LOG_EACH_WITHDRAWAL = 10   # more rows withdrawn in one flush are logged as one line
+# A page of withdrawals (a query, an lstat a row, a DELETE) takes 10-25 ms: a turn with less
+# left leaves it to the next, though never more than WITHDRAWALS_MAY_WAIT turns running.
+WITHDRAWAL_PAGE_SECONDS = 0.025
+WITHDRAWALS_MAY_WAIT = 3
 QUEUE_CAP = 5000           # rows queued at most; past it a reconcile is due instead (memory stays bounded)
 OFFLINE_QUEUE_CAP = 2000   # the same while the store is away: memory stays flat through an outage
 DIRECTORIES_PER_QUERY = 16 # more directories withdrawn at once are read in one query of their parent
@@ -100,6 +106,7 @@ class Registrar:
         self.dry_run = False
         self._backoff = BACKOFF_FIRST
         self._said = ""
+        self._withdrawals_waited = 0    # turns in a row too short for a page of withdrawals
         self.registered = self.signalled = self.moved = self.withdrawn = self.rejected = 0
 
     # --- what the gate tells the registrar ----------------------------------------
@@ -282,8 +289,9 @@ class Registrar:
             self._read_memory()
         return gained, lost
 
-    def flush(self, limit: int = BATCH) -> int:
-        """Write renames, withdrawals and up to `limit` queued rows. Rows written."""
+    def flush(self, limit: int = BATCH, time_left: float = math.inf) -> int:
+        """Write renames, withdrawals and up to `limit` queued rows. Rows written.
+        `time_left`: seconds left in the loop's turn, which a page of withdrawals may wait for."""
         if self.dry_run:
             self.queue.clear()
             self.moves.clear()
@@ -295,7 +303,11 @@ class Registrar:
             if self.moves:
                 self._write_moves()
             if self.withdrawals or self.checks or self.sweeps:
-                self._write_withdrawals()
+                if time_left >= WITHDRAWAL_PAGE_SECONDS or self._withdrawals_waited >= WITHDRAWALS_MAY_WAIT:
+                    self._withdrawals_waited = 0
+                    self._write_withdrawals()
+                else:
+                    self._withdrawals_waited += 1
             if not self.queue:
                 self._worked()
                 return 0
@@ -366,7 +378,11 @@ class Registrar:
         assert self.memory is not None
         for path, is_dir in self._coalesced_withdrawals():
             if is_dir:
-                self.sweeps.append((path, 0))
+                # A sweep queued and not begun yet reads this directory's rows anyway (one
+                # under way may have passed them while the files were still there).
+                if not any(after == 0 and (path == queued or path.startswith(queued + "/"))
+                           for queued, after in self.sweeps):
+                    self.sweeps.append((path, 0))
             else:
                 entry = self.memory.get(path)
                 if entry is not None:
@@ -393,10 +409,18 @@ class Registrar:
         except StoreUnavailable:
             self.checks.extendleft(reversed(gone))   # checked again after reconnecting
             raise
+        # Each row by name when a few files went; a tree removed at once (rm -rf of 30,000
+        # directories) is said in one line a page, each path at DEBUG: a line per row costs
+        # as much as the row's own withdrawal.
+        each = log.info if len(gone) <= LOG_EACH_WITHDRAWAL else log.debug
         for candidate in gone:
             self.memory.remove(candidate.path)
-            log.info("withdrew the row of %s: the file is gone", printable(candidate.path),
+            if each is log.info or log.isEnabledFor(logging.DEBUG):
+                each("withdrew the row of %s: the file is gone", printable(candidate.path),
                      extra={"VIDEO_PATH": candidate.path})
+        if each is not log.info:
+            log.info("withdrew %d rows: their files are gone (%s, ...)", len(gone),
+                     printable(gone[0].path))
         self.withdrawn += len(gone)
 
     def _coalesced_withdrawals(self) -> list[tuple[str, bool]]:

@@ -118,13 +118,15 @@ class Service:
             self.ever_connected = True
             self.settle_roots()
             gate.reconcile_all()
+        # One budget for the whole turn (reading events, handling them, a page of withdrawals):
+        # the loop pings the watchdog between turns, so the turn is what must stay short.
         budget = Budget(TURN_SECONDS)
         if self.copying is not None:
             self.copying.turn()
         if len(gate.changes) < CHANGES_HELD_MAX:
             self.apply(self.watcher.read())
         gate.step(budget)
-        registrar.flush()
+        registrar.flush(time_left=budget.remaining)
         if registrar.reconcile_needed and registrar.connected and not registrar.queue:
             registrar.reconcile_needed = False
             log.info("reconciling every root: changes were set aside while the database was away")
