@@ -174,6 +174,18 @@ def test_ids_of_a_multi_row_insert_whatever_the_servers_auto_increment_step(back
     assert all(remembered[i] == by_id[i] for i in stepped + read)
 
 
+def test_names_that_quoting_must_carry_intact(backend: Backend) -> None:
+    """Rows and versions are quoted by the store itself: what a name holds arrives as it is."""
+    names = ["it's.mp4", 'say "hi".mp4', "back\\slash.mp4", "100%s %d %%.mp4", "nul\x1a.mp4",
+             "line\nbreak.mp4", "Réunion 会议 🎬.mkv", "semi;colon); DROP TABLE videos; --.mp4"]
+    store = backend.store()
+    videos = [video(f"/r/{name}", ino) for ino, name in enumerate(names, 1)]
+    ids = store.insert(videos)
+    assert {v.id: v.path for v in store.videos()} == {i: v.path for i, v in zip(ids, videos)}
+    assert {r.video_id: (r.path, r.version) for r in store.remembered()} == {
+        i: (v.path, v.version) for i, v in zip(ids, videos)}
+
+
 def test_a_new_row_at_a_deleted_rows_path_replaces_its_memory(backend: Backend) -> None:
     store = backend.store()
     [first] = store.insert([video("/r/a.mp4", ino=1)])
