@@ -294,7 +294,7 @@ class Gate:
                     if job.full and registrar.remembered_as(stored, version):
                         registrar.found_registered(job.root)
                 else:
-                    self._judge_and_offer(path, closed=False, announce=not job.full)
+                    self._judge_and_offer(path, closed=False, announce=not job.full, st=st)
             if not budget.spend() or not self.accepting:
                 return
         self.jobs.popleft()
@@ -307,7 +307,9 @@ class Gate:
 
     # --- the judge's verdict ------------------------------------------------------------
 
-    def _judge_and_offer(self, path: str, closed: bool, announce: bool) -> None:
+    def _judge_and_offer(self, path: str, closed: bool, announce: bool,
+                         st: Optional[os.stat_result] = None) -> None:
+        """Ask the judge about `path` and route its verdict; `st`: an lstat the caller just took."""
         located = self._root_of(path)
         if located is None:
             return
@@ -333,7 +335,7 @@ class Gate:
             except OSError:
                 pass
         was_held = self.judge.held.get(path)
-        verdict = self.judge.judge(path, relative, closed)
+        verdict = self.judge.judge_file(path, relative, closed, st)
         if verdict.state == HELD:
             if was_held != verdict.reason:
                 self._tell_held(path, verdict, was_held)

@@ -68,17 +68,17 @@ class Names:
 
     def not_candidate(self, relative: str) -> Optional[str]:
         """None for a candidate; else why not. `relative` is the path below the watched root."""
-        parts = relative.split("/")
-        name = parts[-1]
+        directory, _, name = relative.rpartition("/")
         if name.startswith("."):
             return "a hidden file"
-        for part in parts[:-1]:
-            if part.startswith(".") and part not in (".", ".."):
-                return f"inside the hidden directory {part}"
+        if directory.startswith(".") or "/." in directory:   # a cheap test first: asked per file
+            for part in directory.split("/"):
+                if part.startswith(".") and part not in (".", ".."):
+                    return f"inside the hidden directory {part}"
         lower = name.lower()
-        for suffix in PARTIAL_SUFFIXES:
-            if lower.endswith(suffix):
-                return f"a partial download's name ({suffix})"
+        if lower.endswith(PARTIAL_SUFFIXES):
+            suffix = next(s for s in PARTIAL_SUFFIXES if lower.endswith(s))
+            return f"a partial download's name ({suffix})"
         dot = lower.rfind(".")
         if dot < 0 or lower[dot + 1:] not in self.extensions:
             return "not a video file name"
@@ -139,13 +139,20 @@ class Judge:
         if why_not:
             self.forget(path)
             return Verdict(NOT_CANDIDATE, why_not, None)
-        try:
-            st = os.lstat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            self.forget(path)
-            return Verdict(GONE, "gone", None)
-        except OSError as err:
-            return self._hold(path, f"cannot look at it: {err.strerror}", None)
+        return self.judge_file(path, relative, closed)
+
+    def judge_file(self, path: str, relative: str, closed: bool,
+                   st: Optional[os.stat_result] = None) -> Verdict:
+        """judge() for a path whose name the caller found a candidate already (by `names`);
+        `st`: its lstat just taken, if the caller has one (a walk does)."""
+        if st is None:
+            try:
+                st = os.lstat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                self.forget(path)
+                return Verdict(GONE, "gone", None)
+            except OSError as err:
+                return self._hold(path, f"cannot look at it: {err.strerror}", None)
         if not stat.S_ISREG(st.st_mode):
             self.forget(path)
             return Verdict(NOT_CANDIDATE, "not a regular file", None)
