@@ -174,6 +174,30 @@ def test_not_candidate_forgets_a_held_path(judge, tmp_path):
 
 # --- stability, on the service's own clock ----------------------------------------------
 
+def test_due_gives_each_held_file_once_in_time_order_after_re_holds_and_forgets(judge, clock, tmp_path):
+    """Many files settling at once (a cold start with the framing check off): due() and
+    next_due() follow re-judgements that move a file's time and files forgotten meanwhile."""
+    paths = [write_video(tmp_path / f"live{n}.mkv", kind="streamed-mkv") for n in range(6)]
+    for n, path in enumerate(paths):
+        clock.now = 100.0 + n * 0.1                 # held at 100.0, 100.1, ... due 2 s later
+        assert ask(judge, tmp_path, path.name).state == HELD
+    assert judge.next_due() == pytest.approx(102.0)
+    judge.forget(str(paths[0]))                     # registered or gone meanwhile
+    assert judge.next_due() == pytest.approx(102.1)
+    path = paths[1]
+    os.utime(path, ns=(1, 1))                       # touched again: its window starts over
+    clock.now = 101.0
+    assert ask(judge, tmp_path, path.name).state == HELD
+    clock.now = 102.35
+    assert judge.due() == [str(p) for p in paths[2:4]]
+    assert judge.due() == [] and judge.next_due() == pytest.approx(102.4)
+    clock.now = 103.0
+    got = judge.due()
+    assert [p.rsplit("/", 1)[1] for p in got] == [p.name for p in paths[4:] + paths[1:2]]   # 102.4, 102.5, 103.0
+    assert judge.due() == [] and judge.next_due() is None
+
+
+
 @pytest.mark.parametrize("mtime_ago", [0, -10 * 365 * 86400, time.time() - 1, 3600])
 def test_unknown_size_matroska_settles_on_the_monotonic_clock_whatever_its_mtime(
         judge, clock, tmp_path, mtime_ago):
