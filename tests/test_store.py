@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+import pymysql
 import pytest
 
 from vfs_notifier.settings import Database
@@ -184,6 +185,28 @@ def test_names_that_quoting_must_carry_intact(backend: Backend) -> None:
     assert {v.id: v.path for v in store.videos()} == {i: v.path for i, v in zip(ids, videos)}
     assert {r.video_id: (r.path, r.version) for r in store.remembered()} == {
         i: (v.path, v.version) for i, v in zip(ids, videos)}
+
+
+def test_a_commit_that_fails_on_its_thread_is_the_next_calls_store_unavailable(backend: Backend) -> None:
+    """MySQL commits a write on a thread of its own so the loop goes on meanwhile; a commit
+    that fails (the connection lost at that instant) must not pass for a write that landed."""
+    if backend.kind == "sqlite":
+        pytest.skip("SQLite commits before a call returns")
+    store = backend.store()
+    conn = store._conn
+
+    def lost() -> None:
+        conn.close()      # what a dropped connection does to a commit in flight
+        raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
+
+    conn.commit = lost
+    ids = store.insert([video("/r/a.mp4", 1)])
+    assert len(ids) == 1                           # the statement ran; its commit is under way
+    with pytest.raises(StoreUnavailable, match="the last commit failed: Lost connection"):
+        store.existing(ids)
+    assert not store.busy and backend.sql("SELECT COUNT(*) FROM videos") == [(0,)]
+    store.open()                                   # the reconnect path: the table says what is true
+    assert list(store.videos()) == [] and list(store.remembered()) == []
 
 
 def test_a_new_row_at_a_deleted_rows_path_replaces_its_memory(backend: Backend) -> None:

@@ -25,6 +25,10 @@ from .systemd_notify import SystemdNotifier
 
 log = logging.getLogger("vfs_notifier")
 
+# While a write's commit is under way the loop looks again this soon (not at once: that
+# would spin a core the database needs to finish it).
+COMMIT_POLL_SECONDS = 0.002
+
 
 class Loop:
     def __init__(self, service: Service, notifier: SystemdNotifier,
@@ -106,6 +110,8 @@ class Loop:
         registrar = service.registrar
         if not registrar.connected:
             deadlines.append(registrar.retry_at)
+        if registrar.committing:
+            deadlines.append(now + COMMIT_POLL_SECONDS)
         watchdog = self.notifier.watchdog_due_in()
         if watchdog is not None:
             deadlines.append(now + watchdog)

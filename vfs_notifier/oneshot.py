@@ -56,7 +56,7 @@ def _run(registrar: Registrar, judge: Judge, gate: Gate, wait_settling: bool) ->
         if copying is not None:
             copying.turn()
         gate.step(Budget(0.5))
-        registrar.flush()
+        registrar.flush(wait=True)
         if not registrar.dry_run and not registrar.connected:
             raise StoreUnavailable(registrar.problem)
         if gate.walking or gate.changes or (registrar.connected and registrar.pending):

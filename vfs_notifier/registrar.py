@@ -200,6 +200,11 @@ class Registrar:
         return self.memory.count_below(root) if self.memory is not None else 0
 
     @property
+    def committing(self) -> bool:
+        """A write's commit is under way: the loop comes back shortly to learn how it ended."""
+        return self.connected and self.store.busy
+
+    @property
     def pending(self) -> int:
         return len(self.queue) + len(self.moves) + len(self.withdrawals) + len(self.checks) + len(self.sweeps)
 
@@ -289,30 +294,35 @@ class Registrar:
             self._read_memory()
         return gained, lost
 
-    def flush(self, limit: int = BATCH, time_left: float = math.inf) -> int:
-        """Write renames, withdrawals and up to `limit` queued rows. Rows written.
+    def flush(self, limit: int = BATCH, time_left: float = math.inf, wait: bool = False) -> int:
+        """Write renames, then either up to `limit` queued rows or a page of withdrawals. Rows
+        written. One such write a call: its commit goes on while the loop does (the store's
+        `busy`), and a call while it does returns at once unless told to `wait` for it.
         `time_left`: seconds left in the loop's turn, which a page of withdrawals may wait for."""
         if self.dry_run:
             self.queue.clear()
             self.moves.clear()
             self.withdrawals.clear()
             return 0
-        if not self.connected:
+        if not self.connected or (self.store.busy and not wait):
             return 0
+        written = 0
         try:
+            self.store.sync()    # the last write's commit: a failure is met here, not later
             if self.moves:
                 self._write_moves()
-            if self.withdrawals or self.checks or self.sweeps:
-                if time_left >= WITHDRAWAL_PAGE_SECONDS or self._withdrawals_waited >= WITHDRAWALS_MAY_WAIT:
-                    self._withdrawals_waited = 0
-                    self._write_withdrawals()
-                else:
-                    self._withdrawals_waited += 1
-            if not self.queue:
-                self._worked()
-                return 0
-            batch = list(islice(self.queue.values(), limit))
-            written = self._write_batch(batch)
+            withdrawing = bool(self.withdrawals or self.checks or self.sweeps)
+            overdue = self._withdrawals_waited >= WITHDRAWALS_MAY_WAIT
+            if self.queue and not (withdrawing and overdue):
+                self._withdrawals_waited += withdrawing
+                written = self._write_batch(list(islice(self.queue.values(), limit)))
+            elif withdrawing and (overdue or time_left >= WITHDRAWAL_PAGE_SECONDS):
+                self._withdrawals_waited = 0
+                self._write_withdrawals()
+            elif withdrawing:
+                self._withdrawals_waited += 1
+            if wait:
+                self.store.sync()
         except StoreUnavailable as err:
             self._failed(str(err))
             return 0
@@ -527,6 +537,9 @@ class Registrar:
             log.warning("database %s unavailable: %s; %d changes wait, retrying in %.1f s",
                         self.store.description, problem, self.pending, self._backoff)
         self.store.close()
+        # Whatever was written since the last commit known to have landed may not have:
+        # the memory is read again from the store on reconnecting.
+        self._uncertain = True
         self.connected, self.problem = False, problem
         self.retry_at = self.clock() + self._backoff
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)

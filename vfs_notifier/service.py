@@ -163,7 +163,8 @@ class Service:
     @property
     def busy(self) -> bool:
         registrar = self.registrar
-        return self.gate.busy or (registrar.connected and registrar.pending > 0)
+        # Rows waiting while a commit is under way wait for it: the loop polls (daemon.py).
+        return self.gate.busy or (registrar.connected and registrar.pending > 0 and not registrar.committing)
 
     # --- reload and stop -------------------------------------------------------------------
 
@@ -173,7 +174,7 @@ class Service:
         if self.copying is not None:
             self.copying.turn()   # copies already in place get their rows now
         while self.registrar.connected and self.registrar.pending and time.monotonic() < deadline:
-            self.registrar.flush()
+            self.registrar.flush(wait=True)
 
     def close(self) -> None:
         if self.copying is not None:

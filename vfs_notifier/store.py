@@ -71,6 +71,12 @@ class RowsRejected(Exception):
 
 class Store(Protocol):
     description: str  # where the rows go, for logs and status: never holds a password
+    # A write's commit may still be under way when the call returns (MySQL: on a thread of
+    # its own); the next call waits for it and raises StoreUnavailable if it failed.
+    busy: bool
+
+    def sync(self) -> None:
+        """Wait for the commit under way, if any; StoreUnavailable if it failed."""
 
     def open(self) -> None:
         """Connect; create `videos` and the companion tables when missing. Claims survive it."""

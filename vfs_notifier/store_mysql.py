@@ -9,6 +9,8 @@ lock when that connection ends, so a killed holder frees its roots without help.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Iterator, Optional, Sequence
 
 import pymysql
@@ -94,6 +96,11 @@ class MySQLStore:
         # The auto-increment step when one multi-row INSERT is sure to get consecutive ids
         # (innodb_autoinc_lock_mode 0 or 1, MariaDB's default); 0: read the ids back.
         self._id_step = 0
+        # A write's COMMIT runs on a thread of its own: its fsync (tens of ms, over 100 under
+        # heavy disk load such as an rm -rf of a large tree) must not hold the service's
+        # loop. The connection is the thread's until the commit is settled (_settle).
+        self._committer: Optional[ThreadPoolExecutor] = None
+        self._commit: Optional[Future] = None
         where = f"socket {database.socket}" if database.socket else f"{database.host}:{database.port}"
         self.description = f"MySQL {database.user}@{where}/{database.name}"
 
@@ -186,7 +193,7 @@ class MySQLStore:
 
     def insert(self, videos: Sequence[NewVideo], replaces: Optional[Sequence[str]] = None) -> list[int]:
         ids: list[int] = []
-        with self._guard() as cursor:
+        with self._guard(background=True) as cursor:
             # Quoted here, not by execute(args): PyMySQL's per-value dispatch cost more than
             # the server's insert of the row (a cold start writes 100,000).
             quote = cursor.connection.escape
@@ -205,7 +212,7 @@ class MySQLStore:
         return ids
 
     def remember(self, entries: Sequence[Remembered]) -> None:
-        with self._guard() as cursor:
+        with self._guard(background=True) as cursor:
             self._remember(cursor, entries)
 
     def _remember(self, cursor, entries: Sequence[Remembered], replaces: Optional[Sequence[str]] = None) -> None:
@@ -221,7 +228,7 @@ class MySQLStore:
             cursor.execute(UPSERT_FILES_HEAD + ", ".join(part) + UPSERT_FILES_TAIL)
 
     def resignal(self, changes: Sequence[Remembered]) -> None:
-        with self._guard() as cursor:
+        with self._guard(background=True) as cursor:
             for part in chunks([c.video_id for c in changes], IN_LIST):
                 cursor.execute("UPDATE `videos` SET `status` = 1, `created_date` = NOW() "
                                f"WHERE `id` IN ({_marks(part)})", list(part))
@@ -246,14 +253,14 @@ class MySQLStore:
 
     def withdraw(self, ids: Sequence[int]) -> int:
         deleted = 0
-        with self._guard() as cursor:
+        with self._guard(background=True) as cursor:
             for part in chunks(list(ids), IN_LIST):
                 deleted += cursor.execute(f"DELETE FROM `videos` WHERE `id` IN ({_marks(part)})", list(part))
                 cursor.execute(f"DELETE FROM `{FILES_TABLE}` WHERE `video_id` IN ({_marks(part)})", list(part))
         return deleted
 
     def forget(self, ids: Sequence[int]) -> None:
-        with self._guard() as cursor:
+        with self._guard(background=True) as cursor:
             for part in chunks(list(ids), IN_LIST):
                 cursor.execute(f"DELETE FROM `{FILES_TABLE}` WHERE `video_id` IN ({_marks(part)})", list(part))
 
@@ -326,6 +333,12 @@ class MySQLStore:
         self._close_main()
 
     def _close_main(self) -> None:
+        commit, self._commit = self._commit, None
+        if commit is not None:
+            try:   # the connection is the commit's until it ends (bounded by its read timeout)
+                commit.result(timeout=IO_TIMEOUT + 1)
+            except Exception:  # closing anyway: what landed is read back on reconnecting
+                pass
         self._conn, conn = None, self._conn
         self._streaming = False
         _quietly_close(conn)
@@ -335,20 +348,46 @@ class MySQLStore:
         self._claimed.clear()
         _quietly_close(conn)
 
-    def _guard(self) -> "_Transaction":
+    @property
+    def busy(self) -> bool:
+        """A commit is still on its way to disk: the next call would wait for it."""
+        return self._commit is not None and not self._commit.done()
+
+    def sync(self) -> None:
+        self._settle()
+
+    def _settle(self) -> None:
+        """Wait for the commit under way; its failure is this call's StoreUnavailable."""
+        commit, self._commit = self._commit, None
+        if commit is None:
+            return
+        try:
+            commit.result(timeout=IO_TIMEOUT + 1)
+        except (pymysql.MySQLError, OSError, FuturesTimeout) as err:
+            self._close_main()
+            raise StoreUnavailable(f"the last commit failed: {_reason(err)}") from None
+
+    def _commit_in_background(self, conn: pymysql.connections.Connection) -> None:
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-commit")
+        self._commit = self._committer.submit(conn.commit)
+
+    def _guard(self, background: bool = False) -> "_Transaction":
+        self._settle()
         if self._streaming:
             # PyMySQL would silently drain the rest of the stream to run this statement.
             raise RuntimeError("a store call while a stream is still being read: finish or close it first")
         if self._conn is None:
             raise StoreUnavailable("not connected")
-        return _Transaction(self)
+        return _Transaction(self, background)
 
 
 class _Transaction:
     """Commits on success; on failure rolls back and turns the driver's error into ours."""
 
-    def __init__(self, store: MySQLStore) -> None:
+    def __init__(self, store: MySQLStore, background: bool) -> None:
         self.store = store
+        self.background = background     # commit on the store's thread (see MySQLStore.busy)
 
     def __enter__(self) -> pymysql.cursors.Cursor:
         assert self.store._conn is not None
@@ -358,6 +397,9 @@ class _Transaction:
     def __exit__(self, kind, err, tb) -> bool:
         conn = self.store._conn
         if err is None:
+            if self.background:
+                self.store._commit_in_background(conn)
+                return False
             try:
                 conn.commit()
                 return False

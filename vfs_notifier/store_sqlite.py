@@ -54,6 +54,12 @@ class SQLiteStore:
     """One connection for rows (autocommit; writes in explicit IMMEDIATE transactions) and
     one open descriptor per claimed root."""
 
+    # Commits are local and short: always made before a call returns.
+    busy = False
+
+    def sync(self) -> None:
+        pass
+
     def __init__(self, path: str) -> None:
         self.path = path
         self.description = f"SQLite {path}"
