@@ -3,7 +3,8 @@
 A file's inotify events and timestamps cannot tell a finished upload from an interrupted one
 (an interrupted `rsync --partial` renames its half file into place; aria2c preallocates the
 full size). The container can: every format we register declares its own length. This module
-walks only that framing, with a handful of small positioned reads (never the whole file):
+walks only that framing, with a handful of small positioned reads (a file of at most
+SMALL_FILE bytes in one read, walked in memory; never the whole of a larger one):
 
 - ISO BMFF (mp4, m4v, mov): the top-level boxes tile the file exactly; a `moov` and an `mdat`
   are present; the last chunk of every track (its offset from stco/co64 plus its samples'
@@ -67,7 +68,9 @@ class Reader:
 
     def read(self, offset: int, length: int) -> bytes:
         """Up to `length` bytes at `offset`; fewer at the end of the file."""
-        end = min(offset + length, self.size)
+        end = offset + length
+        if end > self.size:
+            end = self.size
         if end <= offset:
             return b""
         if end - offset > BLOCK:
@@ -122,11 +125,11 @@ def _n(number: int) -> str:
 
 # --- ISO BMFF: MP4, MOV -----------------------------------------------------------------
 #
-# A box is a plain tuple, walked in a plain loop: a small clip has ~30 boxes and a cold start
-# judges 100,000 files, so per-box objects, generators and properties cost more than the
-# parsing. A parent read whole (a small file, or a box of at most SMALL_PARENT bytes) is kept
-# as a buffer `data` holding the file's bytes from offset `base`: the walks below it and their
-# tables are served from it, where the old walk read each level again.
+# A box is a plain tuple, walked in a plain loop: a small clip has ~25 boxes on the way to its
+# chunk tables and a cold start judges 100,000 files, so per-box objects, generators and
+# properties would cost more than the parsing. A parent read whole (a small file, or a box of
+# at most SMALL_PARENT bytes) is kept as a buffer `data`, the file's bytes from offset `base`:
+# the walks below it and their tables are served from it, so each byte is read once.
 
 _Box = tuple[bytes, int, int, int]      # (type, offset, header length, size)
 
@@ -158,8 +161,8 @@ _COMMON_TYPES = frozenset(kind for kind in (
 assert SMALL_PARENT // 8 < MAX_ELEMENTS
 
 
-def _printable_fourcc(kind: bytes, extra: bytes = b"") -> bool:
-    return len(kind) == 4 and not kind.translate(None, _PRINTABLE + extra)
+def _printable_fourcc(kind: bytes) -> bool:
+    return len(kind) == 4 and not kind.translate(None, _PRINTABLE)
 
 
 def _not_a_type(kind: bytes, offset: int, what: str) -> _Decided:
@@ -198,39 +201,41 @@ def _read(reader: Reader, data: Optional[bytes], base: int, offset: int, length:
 
 
 def _walk(reader: Reader, data: Optional[bytes], base: int, start: int, end: int, parent: str,
-          stop: Optional[bytes] = None) -> tuple[list[_Box], Optional[bytes], int]:
+          stop: bytes = b"") -> tuple[list[_Box], Optional[bytes], int]:
     """The boxes tiling [start, end), or up to the first of type `stop`; a box that is cut
     short or malformed decides the walk. Also the buffer they were walked in (None: read box
     by box), for the walks below them."""
-    if data is None or start < base or end > base + len(data):
-        if end - start > SMALL_PARENT:
-            return _walk_reads(reader, start, end, parent, stop), None, 0
+    if data is not None and base <= start and end <= base + len(data):
+        limit = end
+    elif end - start > SMALL_PARENT:
+        return _walk_reads(reader, start, end, parent, stop), None, 0
+    else:
         # A small parent (a moov of a short clip) is read once and walked in memory.
         data, base = reader.read(start, end - start), start
+        # The read comes back short only if the file shrank since its size was taken: the
+        # headers past it are then cut short, as reading them one by one would find.
+        limit = min(end, start + len(data))
     boxes: list[_Box] = []
-    # A read comes back short only if the file shrank since its size was taken: then the
-    # headers past what was read are cut short, as reading them one by one would find.
-    limit = base + len(data)
-    if limit > end:
-        limit = end
-    unpack_head = _BOX_HEAD.unpack_from
+    append, unpack_head = boxes.append, _BOX_HEAD.unpack_from
+    last_header = limit - 8          # the last offset where a whole header can be read
     offset = start
-    while offset < end:
-        if offset + 8 > limit:
-            raise _header_cut(offset)
+    while offset <= last_header:
         size, kind = unpack_head(data, offset - base)
         if kind not in _COMMON_TYPES and kind.translate(None, _BOX_TYPE_BYTES):
             raise _not_a_type(kind, offset, "box")
-        if size < 8:        # rare: a 64-bit size, "to the end", or no size at all
+        if size >= 8:
+            append((kind, offset, 8, size))
+        else:               # rare: a 64-bit size, "to the end", or no size at all
             size, header = _odd_size(data, base, offset, limit, end, kind, size)
-        else:
-            header = 8
-        if offset + size > end:
-            raise _overrun(kind, offset, size, end, reader.size, parent)
-        boxes.append((kind, offset, header, size))
+            append((kind, offset, header, size))
+        offset += size
+        if offset > end:
+            raise _overrun(kind, offset - size, size, end, reader.size, parent)
         if kind == stop:
             break
-        offset += size
+    else:
+        if offset < end:
+            raise _header_cut(offset)
     return boxes, data, base
 
 
@@ -249,8 +254,7 @@ def _odd_size(data: bytes, base: int, offset: int, limit: int, end: int, kind: b
     raise _impossible_size(kind, offset, size)
 
 
-def _walk_reads(reader: Reader, start: int, end: int, parent: str,
-                stop: Optional[bytes]) -> list[_Box]:
+def _walk_reads(reader: Reader, start: int, end: int, parent: str, stop: bytes) -> list[_Box]:
     """_walk for a parent too large to read whole: one 16-byte read per header,
     served from the reader's cached blocks; at most MAX_ELEMENTS boxes."""
     boxes: list[_Box] = []
@@ -323,7 +327,10 @@ def _bmff(reader: Reader) -> Framing:
         if end > size:
             return Framing(False, f"truncated: track {number}'s media data reaches byte {_n(end)}, "
                            f"the file has {_n(size)}")
-        if not any(at + head <= first and end <= at + length for _, at, head, length in mdats):
+        for _, at, head, length in mdats:
+            if at + head <= first and end <= at + length:
+                break
+        else:
             return Framing(False, f"track {number}'s last chunk (bytes {_n(first)} to {_n(end)}) "
                            f"lies outside every mdat box")
     if not tracks:
@@ -353,12 +360,16 @@ def _full_box(reader: Reader, data: Optional[bytes], base: int, box: _Box,
     at, length = offset + header + 4, fields.size
     if data is not None and base <= at and at + length <= base + len(data):
         if at + length > offset + size:
-            raise _incomplete(f"{_box_name(kind)} at byte {_n(offset)} is too short")
+            raise _too_short(kind, offset)
         return fields.unpack_from(data, at - base)
     got = reader.read(at, length)
     if len(got) < length or at + length > offset + size:
-        raise _incomplete(f"{_box_name(kind)} at byte {_n(offset)} is too short")
+        raise _too_short(kind, offset)
     return fields.unpack(got)
+
+
+def _too_short(kind: bytes, offset: int) -> _Decided:
+    return _incomplete(f"{_box_name(kind)} at byte {_n(offset)} is too short")
 
 
 def _table(reader: Reader, data: Optional[bytes], base: int, offset: int, count: int,
@@ -390,6 +401,14 @@ def _track_extent(reader: Reader, trak: _Box, data: Optional[bytes],
     _, offset, header, length = box
     boxes, data, base = _walk(reader, data, base, offset + header, offset + length, "stbl")
     tables = {box[0]: box for box in boxes}          # the last of a type counts
+    if data is not None and base + len(data) >= offset + length:
+        return _extent_in_buffer(data, base, tables)
+    return _extent_by_reads(reader, data, base, tables)
+
+
+def _extent_by_reads(reader: Reader, data: Optional[bytes], base: int,
+                     tables: dict[bytes, _Box]) -> Optional[tuple[int, int]]:
+    """_track_extent from the tables of an stbl too large to have been read whole."""
     chunks = tables.get(b"stco") or tables.get(b"co64")
     if chunks is None:
         return None
@@ -411,6 +430,62 @@ def _track_extent(reader: Reader, trak: _Box, data: Optional[bytes],
         (start,) = _table(reader, data, base, body + 8 + index * width, 1, width)
     length = _chunk_bytes(reader, data, base, tables, index + 1)
     return start, start + max(length, 1)
+
+
+def _extent_in_buffer(data: bytes, base: int, tables: dict[bytes, _Box]) -> Optional[tuple[int, int]]:
+    """_extent_by_reads with every table in `data` (a small stbl, read whole): the same
+    questions asked of the same bytes, in place. A small clip is all tables and little else,
+    so this is most of its check; tests hold both to the same answers."""
+    chunks = tables.get(b"stco") or tables.get(b"co64")
+    if chunks is None:
+        return None
+    kind, offset, header, size = chunks
+    at, end = offset + header + 4 - base, offset + size - base    # at: after version and flags
+    if at + 4 > end:
+        raise _too_short(kind, offset)
+    (count,) = _U32.unpack_from(data, at)
+    if count == 0:
+        return None
+    width = 8 if kind == b"co64" else 4
+    if at + 4 + count * width > end:
+        raise _incomplete(f"{_box_name(kind)} at byte {_n(offset)} lists more chunks than it holds")
+    code = "Q" if width == 8 else "I"
+    if count * width <= MAX_TABLE_BYTES:
+        offsets = struct.unpack_from(f">{count}{code}", data, at + 4)
+        start = max(offsets)
+        chunk = offsets.index(start) + 1             # the first of equals
+    else:
+        chunk = count
+        (start,) = struct.unpack_from(">" + code, data, at + 4 + (count - 1) * width)
+    stsc, stsz = tables.get(b"stsc"), tables.get(b"stsz")
+    if stsc is None or stsz is None:
+        return start, start + 1
+    kind, offset, header, size = stsc
+    at, end = offset + header + 4 - base, offset + size - base
+    if at + 4 > end:
+        raise _too_short(kind, offset)
+    (entries,) = _U32.unpack_from(data, at)
+    if entries == 0 or entries * 12 > MAX_TABLE_BYTES or at + 4 + entries * 12 > end:
+        return start, start + 1
+    if entries == 1:                                 # one run: _samples_before's first case
+        first, per_chunk = _U32_PAIR.unpack_from(data, at + 4)
+        before = (chunk - first) * per_chunk
+    else:
+        runs = struct.unpack_from(f">{entries * 3}I", data, at + 4)
+        before, per_chunk = _samples_before(runs[0::3], runs[1::3], chunk)
+    kind, offset, header, size = stsz
+    at, end = offset + header + 4 - base, offset + size - base
+    if at + 8 > end:
+        raise _too_short(kind, offset)
+    sample_size, sample_count = _U32_PAIR.unpack_from(data, at)
+    if before < 0 or per_chunk <= 0 or before + per_chunk > sample_count:
+        return start, start + 1
+    if sample_size:
+        return start, start + max(per_chunk * sample_size, 1)
+    if per_chunk > MAX_SAMPLES_PER_CHUNK or at + 8 + sample_count * 4 > end:
+        return start, start + 1
+    sizes = struct.unpack_from(f">{per_chunk}I", data, at + 8 + before * 4)
+    return start, start + max(sum(sizes), 1)
 
 
 def _chunk_bytes(reader: Reader, data: Optional[bytes], base: int, tables: dict[bytes, _Box],
@@ -476,8 +551,8 @@ _UNKNOWN_SIZE = tuple((1 << (7 * length)) - 1 for length in range(9))
 
 
 def _whole(reader: Reader) -> Optional[bytes]:
-    """The whole file, in one pread, when it is small: walked in memory, as a file this size
-    would be read block by block anyway."""
+    """The whole file, in one pread, when it is small (walked in memory, rather than one
+    pread per 4 KB block its elements lie in); None for a larger one."""
     return reader.read(0, reader.size) if reader.size <= SMALL_FILE else None
 
 
@@ -494,28 +569,24 @@ def _element(reader: Reader, data: Optional[bytes], offset: int) -> tuple[int, i
     present = len(head) - pos        # the checks below ask for at most 12 bytes
     if present <= 0:
         raise _incomplete(f"truncated: an element header at byte {_n(offset)} is missing")
-    first = head[pos]
-    id_length = _VINT_LENGTH[first]
+    id_length = _VINT_LENGTH[head[pos]]
     if id_length > 4:
         if head[pos:pos + 4].strip(b"\0") == b"":
             raise _not_a_type(head[pos:pos + 4], offset, "element")
         raise _incomplete(f"no valid element at byte {_n(offset)} (bad element ID)")
-    if present < id_length + 1:
+    if present <= id_length:
         raise _incomplete(f"truncated: the element header at byte {_n(offset)} is cut short")
-    ident = first if id_length == 1 else int.from_bytes(head[pos:pos + id_length], "big")
-    lead = head[pos + id_length]
-    size_length = _VINT_LENGTH[lead]
+    size_length = _VINT_LENGTH[head[pos + id_length]]
     if size_length > 8:
         raise _incomplete(f"no valid element size at byte {_n(offset + id_length)}")
-    if present < id_length + size_length:
-        raise _incomplete(f"truncated: the element header at byte {_n(offset)} is cut short")
-    value = lead & (0xFF >> size_length)
-    if size_length > 1:
-        rest = pos + id_length + 1
-        value = (value << (8 * (size_length - 1))) | int.from_bytes(
-            head[rest:rest + size_length - 1], "big")
     header = id_length + size_length
-    return ident, header, None if value == _UNKNOWN_SIZE[size_length] else value
+    if present < header:
+        raise _incomplete(f"truncated: the element header at byte {_n(offset)} is cut short")
+    # The ID keeps its length marker; the size drops it: its 7 bits a byte are the mask.
+    whole = int.from_bytes(head[pos:pos + header], "big")
+    mask = _UNKNOWN_SIZE[size_length]
+    size = whole & mask
+    return whole >> (size_length << 3), header, None if size == mask else size
 
 
 def _fits(reader: Reader, ident: int, offset: int, header: int, size: int, end: int) -> int:
@@ -536,12 +607,12 @@ def _no_size(ident: int, offset: int, where: str = "") -> _Decided:
 
 def _matroska(reader: Reader) -> Framing:
     data = _whole(reader)
-    ident, _, _ = _element(reader, data, 0)
-    if ident != EBML_HEADER:
+    element = _element(reader, data, 0)
+    if element[0] != EBML_HEADER:
         raise _incomplete("not a Matroska file: no EBML header at its start")
     offset, segments, walked_all = 0, 0, True
     while offset < reader.size:
-        ident, header, size = _element(reader, data, offset)
+        ident, header, size = element if offset == 0 else _element(reader, data, offset)
         if ident == SEGMENT:
             segments += 1
             if size is None:
