@@ -390,8 +390,8 @@ def _track_extent(reader: Reader, trak: _Box, data: Optional[bytes],
     """(start, end) of the track's chunk at the highest offset, or None for a track without
     samples. The end counts the sizes of that chunk's samples where the tables allow."""
     box = trak
-    # Down to stbl, each walk stopping at the box it looks for (boxes after it are not
-    # judged, as they never were).
+    # Down to stbl, each walk stopping at the box it looks for: what follows it in its
+    # parent says nothing about the tables (and is not judged).
     for parent, kind in _TO_STBL:
         _, offset, header, length = box
         boxes, data, base = _walk(reader, data, base, offset + header, offset + length, parent, kind)
