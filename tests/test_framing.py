@@ -303,6 +303,95 @@ def test_damaged_files_get_an_answer_never_an_exception(tmp_path, kind, extensio
         assert result.complete in (True, False, None) and result.reason
 
 
+# --- small files walked in memory, large ones read box by box: the same answers ---------
+
+class _BytesReader(framing.Reader):
+    """A Reader over bytes in memory: thousands of variants without a file each."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        super().__init__(-1, size)
+        self.data = data
+
+    def _pread(self, offset: int, length: int) -> bytes:
+        self.preads += 1
+        return self.data[offset:offset + length]
+
+
+def _variants(data: bytes, seed: str) -> Iterator[tuple[str, bytes]]:
+    """Every cut, a zero-filled tail from every 4th byte, each of the first bytes of the
+    chunk tables (size, type, counts, first entries) set to a few values, and 200 copies with
+    a few bytes flipped anywhere, some of them cut too."""
+    import random
+    for cut in range(1, len(data)):
+        yield f"cut at {cut}", data[:cut]
+    for keep in range(0, len(data), 4):
+        yield f"zero-filled from {keep}", data[:keep] + bytes(len(data) - keep)
+    for table in (b"stco", b"co64", b"stsc", b"stsz"):
+        start = data.find(table) - 4
+        for offset in range(start, start + 32) if start >= 0 else ():
+            for value in (0, 1, 2, 0x10, 0x7F, 0xFF):
+                damaged = bytearray(data)
+                damaged[offset] = value
+                yield f"{table.decode()} byte {offset - start} set to {value}", bytes(damaged)
+    rng = random.Random(seed)
+    for number in range(200):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            damaged[rng.randrange(len(damaged))] = rng.choice([0, 1, 8, 0x7F, 0x80, 0xFF, rng.randrange(256)])
+        if rng.random() < 0.3:
+            damaged = damaged[:rng.randrange(1, len(damaged))]
+        yield f"damaged #{number}", bytes(damaged)
+
+
+def _clip(kind: str) -> bytes:
+    """A fixture; an MP4 whose mdat has a 64-bit size ("mdat-64-bit"); or a faststart MP4
+    whose mdat runs "to the end of the file" (size 0), so that only its chunk tables can tell
+    a cut copy, in a reason that names the byte their last chunk reaches. "...-constant" also
+    has the 20-byte stsz of a constant sample size (as PCM audio has), a free box taking the
+    place of its table. That made-up size claims fewer bytes than the file holds: copies cut
+    past them are complete."""
+    if kind == "mdat-64-bit":
+        data = bytearray(video_bytes("mp4"))
+        free = data.index(b"free") - 4                      # as in test_64_bit_largesize_mdat
+        mdat_size = struct.unpack_from(">I", data, free + 8)[0]
+        data[free:free + 16] = struct.pack(">I4sQ", 1, b"mdat", mdat_size + 8)
+        return bytes(data)
+    if not kind.startswith("mdat-to-end"):
+        return video_bytes(kind)
+    data = bytearray(video_bytes("faststart"))
+    struct.pack_into(">I", data, data.index(b"mdat") - 4, 0)
+    if kind.endswith("-constant"):
+        stsz = data.index(b"stsz") - 4
+        size, count = struct.unpack_from(">I", data, stsz)[0], struct.unpack_from(">I", data, stsz + 16)[0]
+        data[stsz:stsz + size] = (struct.pack(">I4sIII", 20, b"stsz", 0, 7, count)
+                                  + struct.pack(">I4s", size - 20, b"free") + bytes(size - 28))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("kind, extension", [
+    ("mp4", "mp4"), ("mov", "mov"), ("faststart", "mp4"), ("fragmented", "mp4"),
+    ("mdat-64-bit", "mp4"), ("mdat-to-end", "mp4"), ("mdat-to-end-constant", "mp4"),
+    ("mkv", "mkv"), ("streamed-mkv", "mkv"), ("avi", "avi"),
+])
+def test_walks_in_memory_and_by_reads_give_the_same_answers(monkeypatch, kind, extension):
+    """A file or box of at most SMALL_FILE / SMALL_PARENT bytes is read whole and walked in
+    memory (the chunk tables too, by their own code); a larger one is read a header at a
+    time. The bytes decide the answer, never the way they were read: with both limits at 0
+    every variant of a real clip is walked by reads, and must get the same verdict and
+    reason. A cut copy is never complete."""
+    data = _clip(kind)
+    whole = framing.inspect(_BytesReader(data, len(data)), extension)
+    assert whole.complete is (None if kind == "streamed-mkv" else True), whole
+    variants = list(_variants(data, kind))
+    in_memory = [framing.inspect(_BytesReader(v, len(v)), extension) for _, v in variants]
+    monkeypatch.setattr(framing, "SMALL_PARENT", 0)
+    monkeypatch.setattr(framing, "SMALL_FILE", 0)
+    for (what, variant), expected in zip(variants, in_memory):
+        assert framing.inspect(_BytesReader(variant, len(variant)), extension) == expected, what
+        if what.startswith("cut") and not kind.endswith("-constant"):
+            assert expected.complete is not True, (what, expected)
+
+
 # --- bounded reads ---------------------------------------------------------------------
 
 def test_a_large_file_costs_a_few_small_reads(tmp_path):
