@@ -431,3 +431,14 @@ def _box_offset(data: bytes, kind: bytes) -> int:
 
 def _box_end(data: bytes, kind: bytes) -> int:
     return next(offset + size for k, offset, size in _top_boxes(data) if k == kind)
+
+
+@pytest.mark.parametrize("kind, extension", [("mp4", "mp4"), ("faststart", "mp4"), ("mov", "mov"),
+                                             ("mkv", "mkv"), ("avi", "avi"), ("fragmented", "mp4")])
+def test_a_file_that_shrinks_while_it_is_read_gets_an_answer_never_complete(judge_bytes, kind, extension):
+    """The size comes from an fstat a moment before the reads: a file truncated in between
+    (rewritten in place) reads short. The walk answers, never with "complete", never raises."""
+    data = video_bytes(kind)
+    for cut in range(0, len(data), 37):
+        result, _ = judge_bytes(data[:cut], extension, size=len(data))
+        assert isinstance(result, Framing) and result.complete is not True, (cut, result)

@@ -39,6 +39,9 @@ SMALL_FILE = SMALL_PARENT      # a file this small is read whole, in one pread, 
 MAX_SEGMENT_CHILDREN = 64
 
 
+SHRANK = "shrank while its framing was read (rewritten in place?)"
+
+
 class Framing(NamedTuple):
     complete: Optional[bool]   # True: proven complete; False: proven incomplete; None: cannot tell
     reason: str
@@ -95,6 +98,10 @@ class Reader:
         self.preads += 1
         data = os.pread(self.fd, length, offset)
         self.bytes_read += len(data)
+        if len(data) < min(length, self.size - offset):
+            # Shorter than the size taken a moment ago: truncated since (rewritten in place).
+            # What was read no longer describes the file: no answer, stability decides.
+            raise _Decided(None, SHRANK)
         return data
 
 
@@ -117,6 +124,8 @@ def inspect(reader: Reader, extension: str) -> Framing:
         return decided.framing
     except OSError as err:
         return Framing(None, f"cannot read: {err.strerror or err}")
+    except struct.error:   # a table cut short by a shrinking file, met before its read was
+        return Framing(None, SHRANK)
 
 
 def _n(number: int) -> str:
