@@ -320,20 +320,22 @@ class Gate:
         if self.judge.names.not_candidate(relative):
             return
         directory, _, name = path.rpartition("/")
+        if closed and st is None and path not in self.judge.held:
+            # A burst into a new directory: its walk judged the file before its close event
+            # was read. The same version, queued or registered, needs no second judgement
+            # (nor its row made again: quoting its URL costs more than this test).
+            try:
+                st = os.lstat(path)
+                if self.registrar.is_current(maker.stored_path(directory, name), version_of(st)):
+                    self.counts.already += 1
+                    return
+            except (OSError, Unstorable):
+                st = None
         try:
             row = maker.row(directory, name)   # a name no row can hold is said before anything else
         except Unstorable as err:
             self._skip(path, str(err))
             return
-        if closed and path not in self.judge.held:
-            # A burst into a new directory: its walk judged the file before its close event
-            # was read. The same version, queued or registered, needs no second judgement.
-            try:
-                if self.registrar.is_current(row.path, version_of(os.lstat(path))):
-                    self.counts.already += 1
-                    return
-            except OSError:
-                pass
         was_held = self.judge.held.get(path)
         verdict = self.judge.judge_file(path, relative, closed, st)
         if verdict.state == HELD:
