@@ -316,6 +316,11 @@ class Gate:
         root, maker = located
         if root in self.paused:
             return
+        if self.copying is None and self.registrar.store_away:
+            # Nothing judged could be written: the walk of every root on reconnecting judges
+            # this file there. Judging now would only let the loop fall behind a writer and
+            # its unread events pile up in memory (an outage must leave memory flat).
+            return
         relative = path[len(root.watch_path) + 1:]
         if self.judge.names.not_candidate(relative):
             return

@@ -200,6 +200,12 @@ class Registrar:
         return self.memory.count_below(root) if self.memory is not None else 0
 
     @property
+    def store_away(self) -> bool:
+        """The store is unavailable (and this is no dry run): nothing offered could be written
+        until the reconcile that follows reconnecting, which finds it again anyway."""
+        return not self.connected and not self.dry_run
+
+    @property
     def committing(self) -> bool:
         """A write's commit is under way: the loop comes back shortly to learn how it ended."""
         return self.connected and self.store.busy

@@ -249,9 +249,15 @@ class SQLiteStore:
         except OSError as err:
             os.close(fd)
             raise StoreUnavailable(f"{path}: {err}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (holder() + "\n").encode(), 0)
         self._claims[root] = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (holder() + "\n").encode(), 0)
+        except OSError:
+            # The holder's name is for people; the flock is the claim. A full disk must not
+            # cost it (the lock, held by a descriptor kept nowhere, made this very instance
+            # "another instance" standing by for good).
+            pass
         return None
 
     def holds(self, root: str) -> bool:
