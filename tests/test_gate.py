@@ -185,6 +185,22 @@ def test_nothing_is_walked_while_the_store_is_away(world):
     assert world.gate.walking and world.registrar.queue == {}
 
 
+def test_new_files_are_left_to_the_reconcile_while_the_store_is_away(world):
+    """An outage: closed files are not judged (nothing could be written, and memory must stay
+    flat however many arrive); the walk after reconnecting registers each one once."""
+    world.registrar.store.close()
+    world.registrar.connected = False
+    done = world.video("during/done.mp4")
+    cut = world.video("during/cut.mp4", data=video_bytes("mp4")[:-100])
+    world.run(Change(FILE_DONE, str(done)), Change(FILE_DONE, str(cut)), turns=3)
+    assert world.registrar.queue == {} and world.judge.held == {}
+    world.registrar.retry_at = 0
+    assert world.registrar.connect()
+    world.gate.reconcile(world.root)   # what the service does on reconnecting
+    world.run()
+    assert list(world.rows()) == [str(done)] and list(world.judge.held) == [str(cut)]
+
+
 def test_a_directory_arrived_is_walked_before_full_reconciles(world):
     world.gate.reconcile(world.root)
     new = world.video("new/x.mp4")
