@@ -95,7 +95,10 @@ class Loop:
         self.housekeeping.warn_watch_limit(service)
         self.housekeeping.run_if_due(service, time.monotonic())
         self.notifier.ping_if_due()
-        self.notifier.status(describe(service), starting=not self.ready_sent)
+        if self.notifier.status_due:
+            # Built at most once a second: it counts the held files (100,000 settling at a
+            # cold start with the framing check off), which every pass cannot afford.
+            self.notifier.status(describe(service), starting=not self.ready_sent)
         service.logs.flush()
 
     def _timeout_ms(self) -> int:

@@ -41,6 +41,11 @@ class SystemdNotifier:
         self._last_status = status
         self._send(f"READY=1\nSTATUS={status}")
 
+    @property
+    def status_due(self) -> bool:
+        """Whether status() may send now: the caller need not build the line otherwise."""
+        return self.clock() >= self._next_status
+
     def status(self, status: str, starting: bool = False) -> None:
         """Say what the service is doing; at most once a second, since counts change every turn.
 
