@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 import time
+from typing import Callable
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
@@ -70,6 +71,16 @@ class NotifyListener:
                 if left <= 0:
                     return None
                 self._cond.wait(left)
+
+    def ready_at(self, since: int, alive: Callable[[], bool], timeout: float) -> float | None:
+        """When READY=1 arrived at or after index `since`; None if the process (`alive`)
+        died first or `timeout` seconds passed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and alive():
+            got = self.wait_for(r"^READY=1", since, 0.2)
+            if got:
+                return got[0]
+        return None
 
     def times(self, line: str, pid: int, since: int = 0) -> list[float]:
         """Arrival times of every message from `pid` equal to `line` (e.g. "WATCHDOG=1"),

@@ -108,12 +108,7 @@ class Bench:
         return rows, distinct
 
     def _daemon_ready(self, mark: int, proc: Proc, timeout: float = 120) -> float | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and proc.alive():
-            got = self.setup.notify.wait_for(r"^READY=1", mark, 0.2)
-            if got:
-                return got[0]
-        return None
+        return self.setup.notify.ready_at(mark, proc.alive, timeout)
 
     # ---- scenario 1 and 6: cold start at every size -------------------------------------
     def cold(self, contenders: list[str], size: int, repeat: int = 1,

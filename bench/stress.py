@@ -91,12 +91,7 @@ class Stress:
                             daemon_path=v.path, extra_env=self._env(**extra))
 
     def _ready(self, mark: int, proc: Proc, timeout: float = 300) -> float | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and proc.alive():
-            got = self.setup.notify.wait_for(r"^READY=1", mark, 0.2)
-            if got:
-                return got[0]
-        return None
+        return self.setup.notify.ready_at(mark, proc.alive, timeout)
 
     def _wait_rows(self, watcher: RowWatcher, n: int, proc: Proc, timeout: float) -> float | None:
         return watcher.wait_for(n, timeout, alive=proc.alive)
