@@ -98,7 +98,7 @@ class MySQLStore:
         self._id_step = 0
         # A write's COMMIT runs on a thread of its own: its fsync (tens of ms, over 100 under
         # heavy disk load such as an rm -rf of a large tree) must not hold the service's
-        # loop. The connection is the thread's until the commit is settled (_settle).
+        # loop. The connection is the thread's until the commit is settled (sync).
         self._committer: Optional[ThreadPoolExecutor] = None
         self._commit: Optional[Future] = None
         where = f"socket {database.socket}" if database.socket else f"{database.host}:{database.port}"
@@ -354,9 +354,6 @@ class MySQLStore:
         return self._commit is not None and not self._commit.done()
 
     def sync(self) -> None:
-        self._settle()
-
-    def _settle(self) -> None:
         """Wait for the commit under way; its failure is this call's StoreUnavailable."""
         commit, self._commit = self._commit, None
         if commit is None:
@@ -373,7 +370,7 @@ class MySQLStore:
         self._commit = self._committer.submit(conn.commit)
 
     def _guard(self, background: bool = False) -> "_Transaction":
-        self._settle()
+        self.sync()
         if self._streaming:
             # PyMySQL would silently drain the rest of the stream to run this statement.
             raise RuntimeError("a store call while a stream is still being read: finish or close it first")
