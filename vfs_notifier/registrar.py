@@ -428,13 +428,14 @@ class Registrar:
         # Each row by name when a few files went; a tree removed at once (rm -rf of 30,000
         # directories) is said in one line a page, each path at DEBUG: a line per row costs
         # as much as the row's own withdrawal.
-        each = log.info if len(gone) <= LOG_EACH_WITHDRAWAL else log.debug
+        one_by_one = len(gone) <= LOG_EACH_WITHDRAWAL
+        level = logging.INFO if one_by_one else logging.DEBUG
         for candidate in gone:
             self.memory.remove(candidate.path)
-            if each is log.info or log.isEnabledFor(logging.DEBUG):
-                each("withdrew the row of %s: the file is gone", printable(candidate.path),
-                     extra={"VIDEO_PATH": candidate.path})
-        if each is not log.info:
+            if log.isEnabledFor(level):
+                log.log(level, "withdrew the row of %s: the file is gone", printable(candidate.path),
+                        extra={"VIDEO_PATH": candidate.path})
+        if not one_by_one:
             log.info("withdrew %d rows: their files are gone (%s, ...)", len(gone),
                      printable(gone[0].path))
         self.withdrawn += len(gone)
