@@ -375,7 +375,7 @@ def _clip(kind: str) -> bytes:
 ])
 def test_walks_in_memory_and_by_reads_give_the_same_answers(monkeypatch, kind, extension):
     """A file or box of at most SMALL_FILE / SMALL_PARENT bytes is read whole and walked in
-    memory (the chunk tables too, by their own code); a larger one is read a header at a
+    memory (the chunk tables too, read in place); a larger one is read a header at a
     time. The bytes decide the answer, never the way they were read: with both limits at 0
     every variant of a real clip is walked by reads, and must get the same verdict and
     reason. A cut copy is never complete."""

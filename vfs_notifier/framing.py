@@ -410,14 +410,13 @@ def _track_extent(reader: Reader, trak: _Box, data: Optional[bytes],
     _, offset, header, length = box
     boxes, data, base = _walk(reader, data, base, offset + header, offset + length, "stbl")
     tables = {box[0]: box for box in boxes}          # the last of a type counts
-    if data is not None and base + len(data) >= offset + length:
-        return _extent_in_buffer(data, base, tables)
-    return _extent_by_reads(reader, data, base, tables)
+    return _extent_from_tables(reader, data, base, tables)
 
 
-def _extent_by_reads(reader: Reader, data: Optional[bytes], base: int,
-                     tables: dict[bytes, _Box]) -> Optional[tuple[int, int]]:
-    """_track_extent from the tables of an stbl too large to have been read whole."""
+def _extent_from_tables(reader: Reader, data: Optional[bytes], base: int,
+                        tables: dict[bytes, _Box]) -> Optional[tuple[int, int]]:
+    """_track_extent from the stbl's tables: read in place from `data` where it holds them
+    (a small stbl, read whole), else by reads."""
     chunks = tables.get(b"stco") or tables.get(b"co64")
     if chunks is None:
         return None
@@ -439,62 +438,6 @@ def _extent_by_reads(reader: Reader, data: Optional[bytes], base: int,
         (start,) = _table(reader, data, base, body + 8 + index * width, 1, width)
     length = _chunk_bytes(reader, data, base, tables, index + 1)
     return start, start + max(length, 1)
-
-
-def _extent_in_buffer(data: bytes, base: int, tables: dict[bytes, _Box]) -> Optional[tuple[int, int]]:
-    """_extent_by_reads with every table in `data` (a small stbl, read whole): the same
-    questions asked of the same bytes, in place. A small clip is all tables and little else,
-    so this is most of its check; tests hold both to the same answers."""
-    chunks = tables.get(b"stco") or tables.get(b"co64")
-    if chunks is None:
-        return None
-    kind, offset, header, size = chunks
-    at, end = offset + header + 4 - base, offset + size - base    # at: after version and flags
-    if at + 4 > end:
-        raise _too_short(kind, offset)
-    (count,) = _U32.unpack_from(data, at)
-    if count == 0:
-        return None
-    width = 8 if kind == b"co64" else 4
-    if at + 4 + count * width > end:
-        raise _incomplete(f"{_box_name(kind)} at byte {_n(offset)} lists more chunks than it holds")
-    code = "Q" if width == 8 else "I"
-    if count * width <= MAX_TABLE_BYTES:
-        offsets = struct.unpack_from(f">{count}{code}", data, at + 4)
-        start = max(offsets)
-        chunk = offsets.index(start) + 1             # the first of equals
-    else:
-        chunk = count
-        (start,) = struct.unpack_from(">" + code, data, at + 4 + (count - 1) * width)
-    stsc, stsz = tables.get(b"stsc"), tables.get(b"stsz")
-    if stsc is None or stsz is None:
-        return start, start + 1
-    kind, offset, header, size = stsc
-    at, end = offset + header + 4 - base, offset + size - base
-    if at + 4 > end:
-        raise _too_short(kind, offset)
-    (entries,) = _U32.unpack_from(data, at)
-    if entries == 0 or entries * 12 > MAX_TABLE_BYTES or at + 4 + entries * 12 > end:
-        return start, start + 1
-    if entries == 1:                                 # one run: _samples_before's first case
-        first, per_chunk = _U32_PAIR.unpack_from(data, at + 4)
-        before = (chunk - first) * per_chunk
-    else:
-        runs = struct.unpack_from(f">{entries * 3}I", data, at + 4)
-        before, per_chunk = _samples_before(runs[0::3], runs[1::3], chunk)
-    kind, offset, header, size = stsz
-    at, end = offset + header + 4 - base, offset + size - base
-    if at + 8 > end:
-        raise _too_short(kind, offset)
-    sample_size, sample_count = _U32_PAIR.unpack_from(data, at)
-    if before < 0 or per_chunk <= 0 or before + per_chunk > sample_count:
-        return start, start + 1
-    if sample_size:
-        return start, start + max(per_chunk * sample_size, 1)
-    if per_chunk > MAX_SAMPLES_PER_CHUNK or at + 8 + sample_count * 4 > end:
-        return start, start + 1
-    sizes = struct.unpack_from(f">{per_chunk}I", data, at + 8 + before * 4)
-    return start, start + max(sum(sizes), 1)
 
 
 def _chunk_bytes(reader: Reader, data: Optional[bytes], base: int, tables: dict[bytes, _Box],
