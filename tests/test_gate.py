@@ -113,6 +113,16 @@ def test_a_walk_registers_and_a_rename_keeps_the_row(world):
     assert world.rows()[str(world.root_dir / "three.avi")] == before[str(world.root_dir / "show" / "3.avi")]
 
 
+def test_a_file_renamed_before_its_queued_row_is_written_leaves_no_row_behind(world):
+    a = world.video("a.mp4")
+    world.gate.accept([Change(FILE_DONE, str(a))])
+    world.gate.step(Budget(0.05))              # queued, not written yet
+    b = world.root_dir / "b.mp4"
+    os.rename(a, b)
+    world.run(Change(FILE_MOVED, str(b), str(a)))
+    assert list(world.rows()) == [str(b)]
+
+
 def test_deleted_files_and_directories_lose_their_rows(world):
     keep, lone = world.video("keep.mp4"), world.video("lone.mp4")
     inner = [world.video(f"d/{i}.mov", "mov") for i in range(3)]

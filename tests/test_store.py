@@ -187,24 +187,37 @@ def test_names_that_quoting_must_carry_intact(backend: Backend) -> None:
 
 
 def test_a_commit_that_fails_on_its_thread_is_the_next_calls_store_unavailable(mysql: Backend) -> None:
-    """MySQL commits a write on a thread of its own so the loop goes on meanwhile; a commit
+    """MySQL writes an insert on a thread of its own so the loop goes on meanwhile; a commit
     that fails (the connection lost at that instant) must not pass for a write that landed."""
     backend = mysql
     store = backend.store()
-    conn = store._conn
 
-    def lost() -> None:
-        conn.close()      # what a dropped connection does to a commit in flight
-        raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
+    def lose(conn: pymysql.connections.Connection) -> None:
+        def lost() -> None:
+            conn.close()      # what a dropped connection does to a commit in flight
+            raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
+        conn.commit = lost
 
-    conn.commit = lost
-    ids = store.insert([video("/r/a.mp4", 1)])
-    assert len(ids) == 1                           # the statement ran; its commit is under way
+    lose(store._conn)
+    store.start_insert([video("/r/a.mp4", 1)])     # under way: the call returns at once
     with pytest.raises(StoreUnavailable, match="the last commit failed: Lost connection"):
-        store.existing(ids)
+        store.existing([1])
     assert not store.busy and backend.sql("SELECT COUNT(*) FROM videos") == [(0,)]
     store.open()                                   # the reconnect path: the table says what is true
     assert list(store.videos()) == [] and list(store.remembered()) == []
+    lose(store._conn)                              # insert() is start_insert() and sync()
+    with pytest.raises(StoreUnavailable, match="the last commit failed: Lost connection"):
+        store.insert([video("/r/b.mp4", 2)])
+
+
+def test_rows_refused_on_the_thread_are_rows_rejected_and_the_connection_stays(mysql: Backend) -> None:
+    store = mysql.store()
+    ids = store.start_insert([video("/r/a.mp4", 1), video("/r/" + "x" * 1100 + ".mp4", 2)])
+    with pytest.raises(RowsRejected):
+        store.sync()
+    assert mysql.sql("SELECT COUNT(*) FROM videos") == [(0,)]   # rolled back, both
+    [again] = store.insert([video("/r/a.mp4", 1)])              # the same connection goes on
+    assert [r.video_id for r in store.remembered()] == [again] and ids is not None
 
 
 def test_a_new_row_at_a_deleted_rows_path_replaces_its_memory(backend: Backend) -> None:

@@ -207,8 +207,7 @@ class Gate:
                 old_row, new_row = source[1].row_for_path(old), target[1].row_for_path(new)
         except Unstorable:
             return
-        if is_dir or self.registrar.lookup(old_row.path) is not None:
-            self.registrar.move(old_row, new_row, is_dir)
+        self.registrar.move(old_row, new_row, is_dir)
 
     def _directory_attrib(self, change: Change) -> None:
         """A directory's mode changed: one a walk could not read is walked again."""
@@ -348,7 +347,7 @@ class Gate:
                 self._tell_held(path, verdict, was_held)
             return
         if verdict.state != FINISHED:
-            if self.mirror and self.registrar.lookup(row.path) is not None:
+            if self.mirror and self.registrar.has_row(row.path):
                 # A registered path that is no video file now (a link renamed over it, a
                 # directory): the one withdrawal, which checks the disk when it deletes.
                 self.registrar.withdraw(row.path, is_dir=False)

@@ -66,6 +66,14 @@ class Move(NamedTuple):
     is_dir: bool
 
 
+class _Writing(NamedTuple):
+    """New rows whose insert is under way (MySQL: on the store's thread). Until it is applied
+    (_settle) they stay queued, so is_current() still sees them."""
+    offers: list[Offer]
+    paths: frozenset[str]
+    ids: Callable[[], list[int]]
+
+
 class _Reconcile:
     __slots__ = ("hits", "before")
 
@@ -99,6 +107,7 @@ class Registrar:
         self.retry_at = 0.0
         self.reconcile_needed = False                  # work was refused (queue full, store away)
         self._uncertain = False                        # a write failed midway: re-read the memory
+        self._writing: Optional[_Writing] = None       # the insert under way
         # `vfs-notifier resync`: the operator's explicit way back to the mirror. Remembered
         # versions are checked against the table, and a file whose row is gone gets one again.
         self.resync = False
@@ -115,10 +124,20 @@ class Registrar:
         """The remembered version of a path, seeing renames not yet written as done."""
         if self.memory is None:
             return None
+        return self.memory.get(self._origin(path))
+
+    def has_row(self, path: str) -> bool:
+        """A row is written for this path or its insert is under way (renames seen as done)."""
+        origin = self._origin(path)
+        return ((self.memory is not None and self.memory.get(origin) is not None)
+                or (self._writing is not None and origin in self._writing.paths))
+
+    def _origin(self, path: str) -> str:
+        """Where the path's row is in the store now: before the renames not yet written."""
         for move in reversed(self.moves):
             if path == move.new or (move.is_dir and path.startswith(move.new + "/")):
                 path = move.old + path[len(move.new):]
-        return self.memory.get(path)
+        return path
 
     def is_current(self, path: str, version: Version) -> bool:
         """True when this very version of the path is registered (or its row was deleted)."""
@@ -153,9 +172,12 @@ class Registrar:
         return self.dry_run or (self.connected and len(self.queue) < BATCH * 2)
 
     def move(self, old: Row, new: Row, is_dir: bool) -> None:
-        """A file or directory renamed within the watched trees: its rows follow it."""
+        """A file or directory renamed within the watched trees: its rows follow it. A file
+        only queued has no row to move: it is dropped, and the gate judges its new name."""
         self._drop_queued(old.path, is_dir)
         self.withdrawals.pop(old.path, None)
+        if not is_dir and not self.has_row(old.path):
+            return
         self.moves.append(Move(old.path, new.path, new.main_dir, old.url, new.url, is_dir))
 
     def withdraw(self, path: str, is_dir: bool) -> None:
@@ -314,7 +336,7 @@ class Registrar:
             return 0
         written = 0
         try:
-            self.store.sync()    # the last write's commit: a failure is met here, not later
+            self._settle()    # the last write: a failure is met here, not later
             if self.moves:
                 self._write_moves()
             withdrawing = bool(self.withdrawals or self.checks or self.sweeps)
@@ -328,7 +350,7 @@ class Registrar:
             elif withdrawing:
                 self._withdrawals_waited += 1
             if wait:
-                self.store.sync()
+                self._settle()
         except StoreUnavailable as err:
             self._failed(str(err))
             return 0
@@ -479,18 +501,6 @@ class Registrar:
             elif entry.identity != identity_of(offer.version):
                 silent.append((offer, entry))   # the same bytes under another inode (a replaced copy)
         self._uncertain = True
-        if new:
-            # Only paths remembered before (a row a consumer deleted) have an entry to replace.
-            replaces = [o.row.path for o in new if o.row.path in changed]
-            try:
-                ids = self.store.insert([_video(o) for o in new], replaces)
-            except RowsRejected:
-                ids = self._insert_one_by_one(new)
-            for offer, video_id in zip(new, ids):
-                if video_id is not None:
-                    self.memory.put(offer.row.path, offer.version, video_id)
-                    self._announce(offer, "registered")
-                    self.registered += 1
         if signal:
             self.store.resignal([Remembered(e.video_id, o.row.path, o.version) for o, e in signal])
             for offer, entry in signal:
@@ -503,13 +513,60 @@ class Registrar:
             self.store.remember([Remembered(e.video_id, o.row.path, o.version) for o, e in silent])
             for offer, entry in silent:
                 self.memory.put(offer.row.path, offer.version, entry.video_id)
-        self._uncertain = False
+        writing = set(id(o) for o in new)
         for offer in batch:
-            self.queue.pop(offer.row.path, None)
-        quiet = sum(1 for o in new if not o.announce)
+            if id(offer) not in writing:
+                self._unqueue(offer)
+        if new:
+            # Only paths remembered before (a row a consumer deleted) have an entry to replace.
+            replaces = [o.row.path for o in new if o.row.path in changed]
+            try:
+                ids = self.store.start_insert([_video(o) for o in new], replaces)
+            except RowsRejected:
+                self._registered(new, self._insert_one_by_one(new))
+            else:
+                # Applied by the next flush (_settle), before any other write; at once if
+                # it is done already (SQLite writes in this thread).
+                self._writing = _Writing(new, frozenset(o.row.path for o in new), ids)
+                if not self.store.busy:
+                    self._settle()
+                return len(batch)
+        self._uncertain = False
+        return len(batch)
+
+    def _settle(self) -> None:
+        """Meet the end of the write under way; rows of an insert are registered now."""
+        writing, self._writing = self._writing, None
+        if writing is None:
+            self.store.sync()
+            return
+        try:
+            self.store.sync()
+            ids = writing.ids()
+        except RowsRejected:
+            ids = self._insert_one_by_one(writing.offers)
+        self._registered(writing.offers, ids)
+        self._uncertain = False
+
+    def _registered(self, offers: list[Offer], ids: list[Optional[int]]) -> None:
+        assert self.memory is not None
+        quiet = 0
+        for offer, video_id in zip(offers, ids):
+            self._unqueue(offer)
+            if video_id is not None:
+                self.memory.put(offer.row.path, offer.version, video_id)
+                self.registered += 1
+                if offer.announce:
+                    self._announce(offer, "registered")
+                else:
+                    quiet += 1
         if quiet:
             log.info("registered %d files found by a directory walk", quiet)
-        return len(batch)
+
+    def _unqueue(self, offer: Offer) -> None:
+        """Written: off the queue, unless a newer version of the path was offered meanwhile."""
+        if self.queue.get(offer.row.path) is offer:
+            del self.queue[offer.row.path]
 
     def _insert_one_by_one(self, offers: list[Offer]) -> list[Optional[int]]:
         """A batch the database refused: find the rows at fault, skip them, keep the rest."""
@@ -547,12 +604,14 @@ class Registrar:
         # Whatever was written since the last commit known to have landed may not have:
         # the memory is read again from the store on reconnecting.
         self._uncertain = True
+        self._writing = None    # its rows stay queued: written again, or found written
         self.connected, self.problem = False, problem
         self.retry_at = self.clock() + self._backoff
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)
 
     def close(self) -> None:
         self.store.close()
+        self._writing = None
         self.connected = False
         self.claimed.clear()
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from typing import Iterable, Iterator, NamedTuple, Optional, Protocol, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, NamedTuple, Optional, Protocol, Sequence, TypeVar
 
 TABLE = "videos"
 FILES_TABLE = "vfs_notifier_files"
@@ -71,12 +71,14 @@ class RowsRejected(Exception):
 
 class Store(Protocol):
     description: str  # where the rows go, for logs and status: never holds a password
-    # A write's commit may still be under way when the call returns (MySQL: on a thread of
-    # its own); the next call waits for it and raises StoreUnavailable if it failed.
+    # A write's commit (an insert: the whole write) may still be under way when the call
+    # returns (MySQL: on a thread of its own); the next call waits for it and raises
+    # StoreUnavailable if it failed.
     busy: bool
 
     def sync(self) -> None:
-        """Wait for the commit under way, if any; StoreUnavailable if it failed."""
+        """Wait for the write under way, if any; StoreUnavailable if it failed, RowsRejected
+        if the database refused an insert's rows."""
 
     def open(self) -> None:
         """Connect; create `videos` and the companion tables when missing. Claims survive it."""
@@ -94,6 +96,14 @@ class Store(Protocol):
         """Insert rows and their companion entries in one transaction; their ids, in order.
         The older companion entries of the same paths go: of `replaces` only, when given (the
         caller knows which paths had one: a row a consumer deleted), else of every path."""
+
+    def start_insert(self, videos: Sequence[NewVideo],
+                     replaces: Optional[Sequence[str]] = None) -> Callable[[], list[int]]:
+        """insert(), which may still be under way when the call returns (MySQL: the whole
+        transaction runs on the store's thread, so that the loop judges the next files while
+        the server writes these). The next sync() meets its end: RowsRejected or
+        StoreUnavailable if it failed; once sync() returned, the function returned here gives
+        the ids."""
 
     def existing(self, ids: Sequence[int]) -> set[int]:
         """Which of these video ids still have a row (consumers delete rows)."""

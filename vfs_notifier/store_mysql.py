@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import pymysql
 import pymysql.cursors
@@ -98,7 +98,8 @@ class MySQLStore:
         self._id_step = 0
         # A write's COMMIT runs on a thread of its own: its fsync (tens of ms, over 100 under
         # heavy disk load such as an rm -rf of a large tree) must not hold the service's
-        # loop. The connection is the thread's until the commit is settled (sync).
+        # loop. So does an insert's every statement: the loop judges the next files while
+        # the server writes these. The connection is the thread's until sync().
         self._committer: Optional[ThreadPoolExecutor] = None
         self._commit: Optional[Future] = None
         where = f"socket {database.socket}" if database.socket else f"{database.host}:{database.port}"
@@ -192,38 +193,72 @@ class MySQLStore:
     # --- writing --------------------------------------------------------------------
 
     def insert(self, videos: Sequence[NewVideo], replaces: Optional[Sequence[str]] = None) -> list[int]:
-        ids: list[int] = []
-        with self._guard(background=True) as cursor:
-            # Quoted here, not by execute(args): PyMySQL's per-value dispatch cost more than
-            # the server's insert of the row (a cold start writes 100,000).
-            quote = cursor.connection.escape
-            values = [f"({quote(v.main_dir)}, {quote(v.path)}, 1, {quote(v.url)})" for v in videos]
-            done = 0
-            for part in _by_size(values):
-                cursor.execute("INSERT INTO `videos` (`main_dir`, `des_video_path`, `status`, `des_url`) "
-                               "VALUES " + ", ".join(part))
-                if self._id_step:
-                    ids.extend(range(cursor.lastrowid, cursor.lastrowid + len(part) * self._id_step,
-                                     self._id_step))
-                else:
-                    ids.extend(_read_back(cursor, cursor.lastrowid, [v.path for v in videos[done:done + len(part)]]))
-                done += len(part)
-            self._remember(cursor, [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)], replaces)
-        return ids
+        ids = self.start_insert(videos, replaces)
+        self.sync()
+        return ids()
+
+    def start_insert(self, videos: Sequence[NewVideo],
+                     replaces: Optional[Sequence[str]] = None) -> Callable[[], list[int]]:
+        self._ready()
+        conn = self._conn
+        assert conn is not None
+        # Quoted here, not by execute(args): PyMySQL's per-value dispatch cost more than the
+        # server's insert of the row (a cold start writes 100,000). Quoting is the loop's
+        # work; the thread only waits for the server, which is what it is for.
+        quote = conn.escape
+        paths = [quote(v.path) for v in videos]
+        values = [f"({quote(v.main_dir)}, {path}, 1, {quote(v.url)})" for v, path in zip(videos, paths)]
+        job = self._thread().submit(self._insert_job, conn, list(videos), values, paths, replaces)
+        self._commit = job
+        return lambda: job.result(timeout=0)
+
+    def _insert_job(self, conn: pymysql.connections.Connection, videos: list[NewVideo], values: list[str],
+                    paths: list[str], replaces: Optional[Sequence[str]]) -> list[int]:
+        """On the store's thread: the statements of one insert and its commit."""
+        try:
+            ids: list[int] = []
+            with conn.cursor() as cursor:
+                done = 0
+                for part in _by_size(values):
+                    cursor.execute("INSERT INTO `videos` (`main_dir`, `des_video_path`, `status`, `des_url`) "
+                                   "VALUES " + ", ".join(part))
+                    if self._id_step:
+                        ids.extend(range(cursor.lastrowid, cursor.lastrowid + len(part) * self._id_step,
+                                         self._id_step))
+                    else:
+                        ids.extend(_read_back(cursor, cursor.lastrowid, [v.path for v in videos[done:done + len(part)]]))
+                    done += len(part)
+                entries = [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)]
+                self._remember(cursor, entries, replaces, quoted=dict(zip(ids, paths)))
+            conn.commit()
+            return ids
+        except BaseException as err:
+            if isinstance(err, (pymysql.MySQLError, OSError)) and not _data_error(err):
+                raise          # the connection is lost or broken: sync() closes it
+            try:
+                conn.rollback()
+            except (pymysql.MySQLError, OSError):
+                pass           # then the next statement finds the connection broken
+            if _data_error(err):
+                raise RowsRejected(_reason(err)) from None
+            raise
 
     def remember(self, entries: Sequence[Remembered]) -> None:
         with self._guard(background=True) as cursor:
             self._remember(cursor, entries)
 
-    def _remember(self, cursor, entries: Sequence[Remembered], replaces: Optional[Sequence[str]] = None) -> None:
+    def _remember(self, cursor, entries: Sequence[Remembered], replaces: Optional[Sequence[str]] = None,
+                  quoted: Optional[dict[int, str]] = None) -> None:
+        """`quoted`: video id -> its path quoted already (an insert quoted each path once)."""
         entries = last_per_key(entries)
         paths = [e.path for e in entries] if replaces is None else list(replaces)
         for part in chunks(paths, IN_LIST):
             cursor.execute(f"DELETE FROM `{FILES_TABLE}` WHERE `path` IN ({_marks(part)}) "
                            f"AND BINARY `path` IN ({_marks(part)})", list(part) * 2)
         quote = cursor.connection.escape
-        values = [f"({int(e.video_id)}, {quote(e.path)}, {int(e.version.dev)}, {int(e.version.ino)}, "
-                  f"{int(e.version.size)}, {int(e.version.mtime_ns)})" for e in entries]
+        quoted = quoted or {}
+        values = [f"({int(e.video_id)}, {quoted.get(e.video_id) or quote(e.path)}, {int(e.version.dev)}, "
+                  f"{int(e.version.ino)}, {int(e.version.size)}, {int(e.version.mtime_ns)})" for e in entries]
         for part in _by_size(values):
             cursor.execute(UPSERT_FILES_HEAD + ", ".join(part) + UPSERT_FILES_TAIL)
 
@@ -354,7 +389,8 @@ class MySQLStore:
         return self._commit is not None and not self._commit.done()
 
     def sync(self) -> None:
-        """Wait for the commit under way; its failure is this call's StoreUnavailable."""
+        """Wait for the write under way; its failure is this call's StoreUnavailable (or
+        RowsRejected: an insert's rows refused, rolled back, the connection kept)."""
         commit, self._commit = self._commit, None
         if commit is None:
             return
@@ -364,19 +400,26 @@ class MySQLStore:
             self._close_main()
             raise StoreUnavailable(f"the last commit failed: {_reason(err)}") from None
 
-    def _commit_in_background(self, conn: pymysql.connections.Connection) -> None:
+    def _thread(self) -> ThreadPoolExecutor:
         if self._committer is None:
             self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-commit")
-        self._commit = self._committer.submit(conn.commit)
+        return self._committer
+
+    def _commit_in_background(self, conn: pymysql.connections.Connection) -> None:
+        self._commit = self._thread().submit(conn.commit)
 
     def _guard(self, background: bool = False) -> "_Transaction":
+        self._ready()
+        return _Transaction(self, background)
+
+    def _ready(self) -> None:
+        """The write before settled, no stream open, a connection there: the next may go."""
         self.sync()
         if self._streaming:
             # PyMySQL would silently drain the rest of the stream to run this statement.
             raise RuntimeError("a store call while a stream is still being read: finish or close it first")
         if self._conn is None:
             raise StoreUnavailable("not connected")
-        return _Transaction(self, background)
 
 
 class _Transaction:
@@ -402,9 +445,7 @@ class _Transaction:
                 return False
             except (pymysql.MySQLError, OSError) as commit_err:
                 err = commit_err
-        data_error = isinstance(err, (UnicodeError, OverflowError, RowsRejected)) or (
-            isinstance(err, pymysql.MySQLError) and _code(err) in _DATA)
-        if data_error:
+        if _data_error(err):
             try:
                 conn.rollback()
             except (pymysql.MySQLError, OSError):
@@ -421,6 +462,12 @@ class _Transaction:
         except (pymysql.MySQLError, OSError):
             self.store._close_main()
         return False
+
+
+def _data_error(err: BaseException) -> bool:
+    """The rows are at fault, not the server."""
+    return isinstance(err, (UnicodeError, OverflowError, RowsRejected)) or (
+        isinstance(err, pymysql.MySQLError) and _code(err) in _DATA)
 
 
 def _consecutive_id_step(cursor) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 from .store import (FILES_TABLE, NewVideo, Remembered, RowsRejected, StoreUnavailable, Version, VideoRow,
                     chunks, holder, last_per_key, root_digest)
@@ -137,6 +137,11 @@ class SQLiteStore:
             self._remember(conn, [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)], replaces)
             return ids
         return self._write(write)
+
+    def start_insert(self, videos: Sequence[NewVideo],
+                     replaces: Optional[Sequence[str]] = None) -> Callable[[], list[int]]:
+        ids = self.insert(videos, replaces)    # SQLite writes in the caller's thread: done now
+        return lambda: ids
 
     def remember(self, entries: Sequence[Remembered]) -> None:
         self._write(lambda conn: self._remember(conn, entries))
