@@ -333,17 +333,21 @@ def test_structure_check_off_close_with_a_writer_still_open_is_held(clock, tmp_p
 
 def test_open_writer_probe(tmp_path):
     path = write_video(tmp_path / "a.mp4")
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        assert open_writer(fd) is False
-        writer = hold_open_for_writing(path)
+
+    def probe() -> "bool | None":
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         try:
-            assert open_writer(fd) is True
+            return open_writer(fd)
         finally:
-            release(writer)
-        assert open_writer(fd) is False
+            os.close(fd)     # releases the lease the probe took
+
+    assert probe() is False
+    writer = hold_open_for_writing(path)      # would wait for a lease still held
+    try:
+        assert probe() is True
     finally:
-        os.close(fd)
+        release(writer)
+    assert probe() is False
     read_end, write_end = os.pipe()
     try:
         assert open_writer(read_end) is None         # no lease on a pipe: cannot tell

@@ -44,7 +44,7 @@ PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".downl
 ARIA2_CONTROL = ".aria2"
 
 F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
-F_RDLCK, F_UNLCK = getattr(fcntl, "F_RDLCK", 0), getattr(fcntl, "F_UNLCK", 2)
+F_RDLCK = getattr(fcntl, "F_RDLCK", 0)
 OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 WRITER_RECHECK_SECONDS = 1.0     # at least this long between probes of a file held open
 
@@ -98,17 +98,15 @@ def aria2_target(path: str) -> Optional[str]:
 def open_writer(fd: int) -> Optional[bool]:
     """Is the file open for writing by anyone? Asked with a read lease, which the kernel
     refuses while any writer holds the file open. None: cannot tell (not the file's owner
-    and no CAP_LEASE, a file system without leases, leases disabled)."""
+    and no CAP_LEASE, a file system without leases, leases disabled). A lease taken is left
+    to the caller's close of `fd`, which releases it (the judge closes it at once): a call
+    to release it would cost a system call a file."""
     try:
         fcntl.fcntl(fd, F_SETLEASE, F_RDLCK)
     except OSError as err:
         if err.errno in (errno.EAGAIN, errno.EBUSY):
             return True
         return None
-    try:
-        fcntl.fcntl(fd, F_SETLEASE, F_UNLCK)
-    except OSError:
-        pass                             # closing the descriptor releases it anyway
     return False
 
 
