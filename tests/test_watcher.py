@@ -196,7 +196,8 @@ def test_a_name_reused_before_the_move_pairs_comes_out_in_order(kernel, tmp_path
     touch(root / "a.mp4")
     changes = [c for c in collect(w, has(watcher.FILE_DONE, root / "a.mp4")) + settle(w)
                if c.kind != watcher.FILE_ATTRIB]
-    assert [c.kind for c in changes] == [watcher.FILE_GONE, watcher.FILE_LINKED, watcher.FILE_DONE]
+    # The new file's creation is replaced by its close in the same read: the close says it all.
+    assert [c.kind for c in changes] == [watcher.FILE_GONE, watcher.FILE_DONE]
 
 
 # --- attributes ----------------------------------------------------------------------------
@@ -227,6 +228,19 @@ def test_a_directorys_attributes_changed(kernel, tmp_path):
     assert sorted(changes) == [Change(watcher.DIR_ATTRIB, str(root)), Change(watcher.DIR_ATTRIB, str(root / "sub"))]
 
 
+def test_a_hard_link_is_its_creation_alone(kernel, tmp_path):
+    """A link is never written nor closed here: its creation is the only word of it."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    source = touch(outside / "a.mp4")
+    w = kernel()
+    watch_tree(w, root)
+    os.link(source, root / "a.mp4")
+    fresh = touch(root / "b.mp4")                        # created and closed: one change
+    time.sleep(0.2)                                      # all of it in one read
+    assert w.read() == [Change(watcher.FILE_LINKED, str(root / "a.mp4")), Change(watcher.FILE_DONE, str(fresh))]
+
+
 def test_a_temporary_file_given_its_times_then_renamed(kernel, tmp_path):
     """rsync's way: write .name.XXXXXX, set its times, rename it into place: one move, no ATTRIB."""
     root = tmp_path / "root"
@@ -237,7 +251,7 @@ def test_a_temporary_file_given_its_times_then_renamed(kernel, tmp_path):
     os.utime(temporary, (1, 1))
     os.rename(temporary, root / "clip.mp4")
     time.sleep(0.2)                                      # all of it in one read
-    assert w.read() == [Change(watcher.FILE_LINKED, str(temporary)), Change(watcher.FILE_DONE, str(temporary)),
+    assert w.read() == [Change(watcher.FILE_DONE, str(temporary)),
                         Change(watcher.FILE_MOVED, str(root / "clip.mp4"), str(temporary))]
 
 
@@ -253,7 +267,9 @@ def test_a_burst_copied_with_its_times_costs_no_extra_changes(kernel, tmp_path):
     time.sleep(0.5)                                      # the reader thread has it all
     changes = w.read(budget=1 << 30) + settle(w)         # one read (reads end between events)
     assert sum(c.kind == watcher.FILE_ATTRIB for c in changes) == 0
-    assert len(changes) == 4000                          # FILE_LINKED and FILE_DONE per file, as before
+    # One change a file: its FILE_DONE (its creation's FILE_LINKED, which cost the gate an
+    # lstat, is replaced by the close in the same read).
+    assert len(changes) == 2000 and all(c.kind == watcher.FILE_DONE for c in changes)
 
 
 # --- the reader's buffer -------------------------------------------------------------------

@@ -249,7 +249,9 @@ class Watcher:
         changes: list[Optional[Change]] = []
         self._now = time.monotonic()
         self._touched: set[str] = set()          # files with a change in this read
-        self._attrib_at: dict[str, int] = {}     # a file's FILE_ATTRIB in this read: its index
+        # A file's FILE_ATTRIB or FILE_LINKED in this read, by its index: its close or rename
+        # in the same read says it all (a burst of new files costs one change a file).
+        self._replaceable: dict[str, int] = {}
         self._overflowed = False
         self._superseded = False
         chunks = self._chunks
@@ -300,7 +302,7 @@ class Watcher:
                 # The name is used again before its MOVED_FROM was paired: that one left first.
                 self._release(held_paths[path], changes)
             if mask & _CLOSE_WRITE:
-                if self._attrib_at and path in self._attrib_at:
+                if self._replaceable and path in self._replaceable:
                     self._supersede(path, changes)
                 touched.add(path)
                 append(Change(FILE_DONE, path))
@@ -312,7 +314,7 @@ class Watcher:
                     # read: the gate looks at the file after the whole read anyway (a burst
                     # copied with its times, cp -p or rsync -t, costs no extra change).
                     touched.add(path)
-                    self._attrib_at[path] = len(changes)
+                    self._replaceable[path] = len(changes)
                     append(Change(FILE_ATTRIB, path))
             elif mask & _MOVED_FROM:
                 self._hold(cookie, path, bool(mask & _IS_DIR))
@@ -326,6 +328,7 @@ class Watcher:
                     append(Change(DIR_ARRIVED, path))
                 else:
                     touched.add(path)
+                    self._replaceable[path] = len(changes)
                     append(Change(FILE_LINKED, path))
             elif mask & _IS_DIR:               # IN_DELETE
                 self.unwatch_tree(path)
@@ -365,8 +368,9 @@ class Watcher:
             changes.append(Change(OVERFLOW, ""))
 
     def _supersede(self, path: str, changes: list[Optional[Change]]) -> None:
-        """A file closed after its FILE_ATTRIB in the same read: the close says it all."""
-        changes[self._attrib_at.pop(path)] = None
+        """A file closed or renamed after its FILE_ATTRIB or FILE_LINKED in the same read:
+        the close or the rename says it all."""
+        changes[self._replaceable.pop(path)] = None
         self._superseded = True
 
     # --- renames ---------------------------------------------------------------------------
@@ -385,7 +389,7 @@ class Watcher:
                 changes.append(Change(FILE_DONE, path))
             return
         del self._held_paths[source.path]
-        if self._attrib_at and source.path in self._attrib_at:
+        if self._replaceable and source.path in self._replaceable:
             self._supersede(source.path, changes)   # rsync sets a temporary file's times, then renames it
         if is_dir:
             self._move_tree(source.path, path)
