@@ -6,6 +6,7 @@ when it withdraws a row and remembers the version (device, inode, size, mtime) o
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -277,3 +278,22 @@ def test_withdrawals_wait_for_a_turn_with_time_left_but_never_long(fx):
     reg.withdraw(str(other), is_dir=False)
     reg.flush(time_left=0.05)          # time enough: at once
     assert fx.rows() == []
+
+
+def test_a_few_files_are_logged_by_name_and_a_burst_in_one_line(fx, caplog):
+    reg = fx.registrar()
+    few = [fx.file(f"few/{i}.mp4") for i in range(3)]
+    burst = [fx.file(f"burst/{i:02d}.mp4") for i in range(40)]
+    with caplog.at_level(logging.DEBUG, logger="vfs_notifier"):
+        for f in few:
+            fx.offer(reg, f)
+        reg.flush()
+        for f in burst:
+            fx.offer(reg, f)
+        reg.flush()
+    info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "registered" in r.getMessage()]
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG and "registered" in r.getMessage()]
+    assert info[:3] == [f"registered {f} as http://h/v/videos/few/{f.name}" for f in few]
+    assert info[3:] == [f"registered 40 new files ({burst[0]}, ...)"]
+    assert len(debug) == 40 and all(d.startswith("registered ") for d in debug)
+    assert len(fx.rows()) == 43

@@ -40,6 +40,7 @@ log = logging.getLogger("vfs_notifier")
 BATCH = 1000
 CHECKS_PER_FLUSH = 100     # withdrawal candidates checked on disk per flush (an lstat each), and deleted in one statement
 LOG_EACH_WITHDRAWAL = 10   # more rows withdrawn in one flush are logged as one line
+LOG_EACH_REGISTRATION = 10 # more files registered by one write are logged as one line
 # A page of withdrawals (a query, an lstat a row, a DELETE) takes 10-25 ms: a turn with less
 # left leaves it to the next, though never more than WITHDRAWALS_MAY_WAIT turns running.
 WITHDRAWAL_PAGE_SECONDS = 0.025
@@ -550,16 +551,28 @@ class Registrar:
 
     def _registered(self, offers: list[Offer], ids: list[Optional[int]]) -> None:
         assert self.memory is not None
-        quiet = 0
+        announced, quiet = [], 0
         for offer, video_id in zip(offers, ids):
             self._unqueue(offer)
             if video_id is not None:
                 self.memory.put(offer.row.path, offer.version, video_id)
                 self.registered += 1
                 if offer.announce:
-                    self._announce(offer, "registered")
+                    announced.append(offer)
                 else:
                     quiet += 1
+        # Each file by name, with its URL, when a few arrived; a burst (20,000 files copied in
+        # at once) is said in one line a write, each file at DEBUG: a line a file cost a sixth
+        # of the loop's time in a burst. The same rule as for withdrawals.
+        one_by_one = len(announced) <= LOG_EACH_REGISTRATION
+        level = logging.INFO if one_by_one else logging.DEBUG
+        if announced and log.isEnabledFor(level):
+            for offer in announced:
+                row = offer.row
+                log.log(level, "registered %s as %s", printable(row.path), row.url,
+                        extra={"VIDEO_PATH": row.path, "VIDEO_URL": row.url, "MAIN_DIR": row.main_dir})
+        if not one_by_one:
+            log.info("registered %d new files (%s, ...)", len(announced), printable(announced[0].row.path))
         if quiet:
             log.info("registered %d files found by a directory walk", quiet)
 
@@ -579,12 +592,6 @@ class Registrar:
                 self.rejected += 1
                 log.warning("skipped %s: the database refused its row (%s)", printable(offer.row.path), err)
         return ids
-
-    def _announce(self, offer: Offer, what: str) -> None:
-        if offer.announce:
-            row = offer.row
-            log.info("%s %s as %s", what, printable(row.path), row.url,
-                     extra={"VIDEO_PATH": row.path, "VIDEO_URL": row.url, "MAIN_DIR": row.main_dir})
 
     def _disk_path(self, path: str) -> str:
         for root in self.roots:
