@@ -97,6 +97,33 @@ def test_an_aria2_download_is_judged_again_when_its_control_file_goes(world):
     assert list(world.rows()) == [str(path)]
 
 
+def test_a_control_file_listed_by_a_walk_holds_its_download(world):
+    held = world.video("show/dl.mp4")
+    (world.root_dir / "show" / "dl.mp4.aria2").write_bytes(b"aria2 control")
+    free = world.video("other/free.mp4")
+    world.gate.reconcile(world.root)
+    world.run()
+    assert list(world.rows()) == [str(free)]
+    assert "aria2c download in progress" in world.judge.held[str(held)]
+
+
+def test_a_control_file_arriving_after_the_listing_holds_its_download(world):
+    """A directory a walk listed without control files is known clean, until one arrives."""
+    world.video("show/first.mp4")
+    world.gate.reconcile(world.root)
+    world.run()
+    show = world.root_dir / "show"
+    control = show / "dl.mkv.aria2"
+    control.write_bytes(b"aria2 control")
+    download = world.video("show/dl.mkv", "mkv")     # complete framing: only the control file says no
+    world.run(Change(FILE_DONE, str(control)), Change(FILE_DONE, str(download)))
+    assert str(download) not in world.rows()
+    assert "aria2c download in progress" in world.judge.held[str(download)]
+    control.unlink()
+    world.run(Change(FILE_GONE, str(control)))
+    assert str(download) in world.rows()
+
+
 def test_a_walk_registers_and_a_rename_keeps_the_row(world):
     files = [world.video(f"show/{i}.avi", "avi") for i in range(30)]
     world.gate.reconcile(world.root)

@@ -56,3 +56,13 @@ def test_unreadable_and_undecodable_directories_are_reported_and_skipped(tmp_pat
     assert any("not valid UTF-8" in p.problem for p in problems)
     gone: list[WalkProblem] = []
     assert list(walk(str(tmp_path / "missing"), EXTENSIONS, lambda d: None, gone)) == [] and gone == []
+
+
+def test_a_download_beside_its_control_file_is_said_and_the_listing_reported(tmp_path):
+    root = _tree(tmp_path / "r")
+    (root / "a" / "y.MKV.aria2").write_bytes(b"")           # listed in any order beside y.MKV
+    listed: dict[str, bool] = {}
+    found = {f.name: f.beside_control for f in walk(str(root), EXTENSIONS, lambda d: None, [],
+                                                    lambda d, controls: listed.__setitem__(d, controls))}
+    assert found == {"x.mp4": False, "y.MKV": True, "z.mp4": False}
+    assert listed == {str(root): False, str(root / "a"): True, str(root / "a" / "b"): False}

@@ -19,7 +19,7 @@ from collections import deque
 from typing import Iterator, Optional
 
 from .copy_mode import CopyRegistration
-from .judge import FINISHED, HELD, Judge, Verdict
+from .judge import ARIA2_CONTROL, FINISHED, HELD, Judge, Verdict
 from .registrar import Registrar, version_of
 from .rows import RowMaker, Unstorable, printable
 from .settings import Root
@@ -30,7 +30,7 @@ from .watcher import (DIR_ARRIVED, DIR_ATTRIB, DIR_LEFT, DIR_MOVED, FILE_ATTRIB,
 log = logging.getLogger("vfs_notifier")
 
 WARNED_MAX = 10000
-ARIA2_CONTROL = ".aria2"
+CLEAN_DIRECTORIES_MAX = 4096
 
 
 class Budget:
@@ -97,6 +97,11 @@ class Gate:
         self.paused: set[Root] = set()       # roots another instance holds: nothing done there
         self._warned: set[str] = set()
         self.unreadable: set[str] = set()    # directories a walk could not list
+        # Directories a walk listed without an aria2c control file, none seen arriving since
+        # (events of a directory come after its listing: its watch is placed before): the
+        # judge need not look for NAME.aria2 beside their files. Bounded; a directory not
+        # here is looked at.
+        self._clean: set[str] = set()
         self._handlers = {FILE_DONE: self._file_done, FILE_ATTRIB: self._file_attrib,
                           FILE_LINKED: self._file_linked, FILE_GONE: self._file_gone,
                           FILE_MOVED: self._file_moved, DIR_ARRIVED: self.directory_arrived,
@@ -145,14 +150,29 @@ class Gate:
 
     def _file_done(self, change: Change) -> None:
         """Closed after writing or moved in: judge it now."""
+        self._note_control_file(change.path)
         self._judge_and_offer(change.path, closed=True, announce=True)
 
     def _file_attrib(self, change: Change) -> None:
         if change.path in self.judge.held:
             self._judge_and_offer(change.path, closed=False, announce=True)
 
+    def _note_control_file(self, path: str) -> None:
+        """An aria2c control file arrived: its directory's files are looked at for theirs."""
+        if path.endswith(ARIA2_CONTROL):
+            self._clean.discard(path.rpartition("/")[0])
+
+    def _listed(self, directory: str, controls: bool) -> None:
+        if controls:
+            self._clean.discard(directory)
+            return
+        if len(self._clean) >= CLEAN_DIRECTORIES_MAX:
+            self._clean.clear()
+        self._clean.add(directory)
+
     def _file_linked(self, change: Change) -> None:
         """Created: only a hard link (more than one name) can be complete already."""
+        self._note_control_file(change.path)
         try:
             if os.lstat(change.path).st_nlink < 2:
                 return
@@ -179,6 +199,7 @@ class Gate:
         self.registrar.withdraw(row.path, is_dir=False)
 
     def _file_moved(self, change: Change) -> None:
+        self._note_control_file(change.path)
         self.judge.forget(change.source)
         self._move_rows(change.source, change.path, is_dir=False)
         self._judge_and_offer(change.path, closed=True, announce=True)
@@ -252,7 +273,7 @@ class Gate:
 
     def _job(self, root: Root, maker: RowMaker, directory: str, full: bool) -> _Job:
         problems: list[WalkProblem] = []
-        files = walk(directory, self.extensions, self._watch, problems)
+        files = walk(directory, self.extensions, self._watch, problems, self._listed)
         return _Job(root, maker, full, files, problems)
 
     def _watch(self, directory: str) -> Optional[str]:
@@ -293,7 +314,8 @@ class Gate:
                     if job.full and registrar.remembered_as(stored, version):
                         registrar.found_registered(job.root)
                 else:
-                    self._judge_and_offer(path, closed=False, announce=not job.full, st=st)
+                    self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
+                                          control=found.beside_control)
             if not budget.spend() or not self.accepting:
                 return
         self.jobs.popleft()
@@ -307,8 +329,9 @@ class Gate:
     # --- the judge's verdict ------------------------------------------------------------
 
     def _judge_and_offer(self, path: str, closed: bool, announce: bool,
-                         st: Optional[os.stat_result] = None) -> None:
-        """Ask the judge about `path` and route its verdict; `st`: an lstat the caller just took."""
+                         st: Optional[os.stat_result] = None, control: Optional[bool] = None) -> None:
+        """Ask the judge about `path` and route its verdict; `st`: an lstat the caller just took,
+        `control`: whether its listing showed an aria2c control file beside it."""
         located = self._root_of(path)
         if located is None:
             return
@@ -341,7 +364,9 @@ class Gate:
             self._skip(path, str(err))
             return
         was_held = self.judge.held.get(path)
-        verdict = self.judge.judge_file(path, relative, closed, st)
+        if control is None and directory in self._clean:
+            control = False
+        verdict = self.judge.judge_file(path, relative, closed, st, control)
         if verdict.state == HELD:
             if was_held != verdict.reason:
                 self._tell_held(path, verdict, was_held)

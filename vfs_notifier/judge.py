@@ -145,9 +145,13 @@ class Judge:
         return self.judge_file(path, relative, closed)
 
     def judge_file(self, path: str, relative: str, closed: bool,
-                   st: Optional[os.stat_result] = None) -> Verdict:
+                   st: Optional[os.stat_result] = None, control: Optional[bool] = None) -> Verdict:
         """judge() for a path whose name the caller found a candidate already (by `names`);
-        `st`: its lstat just taken, if the caller has one (a walk does)."""
+        `st`: its lstat just taken, if the caller has one (a walk does). `control`: whether
+        NAME.aria2 is beside it, if the caller knows (a listing of the directory, or events
+        since one); None: looked for here. In a directory a writer is filling, that lookup
+        of a name that is not there waits for the writer's creates (a quarter of the loop's
+        time in a 20,000-file burst)."""
         if st is None:
             try:
                 st = os.lstat(path)
@@ -159,7 +163,9 @@ class Judge:
         if not stat.S_ISREG(st.st_mode):
             self.forget(path)
             return Verdict(NOT_CANDIDATE, "not a regular file", None)
-        if _exists(path + ARIA2_CONTROL):
+        if control is None:
+            control = _exists(path + ARIA2_CONTROL)
+        if control:
             return self._hold(path, f"aria2c download in progress ({os.path.basename(path)}"
                               f"{ARIA2_CONTROL} beside it)", st)
         if st.st_size == 0:

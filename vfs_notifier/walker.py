@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterator, NamedTuple, Optional
 
+from .judge import ARIA2_CONTROL
+
 
 class Found(NamedTuple):
     directory: str
     name: str
+    beside_control: bool    # the listing holds NAME.aria2 too (an aria2c download)
 
 
 class WalkProblem(NamedTuple):
@@ -23,14 +26,17 @@ class WalkProblem(NamedTuple):
 
 def walk(top: str, extensions: frozenset[str],
          before_listing: Callable[[str], Optional[str]],
-         problems: list[WalkProblem]) -> Iterator[Found]:
+         problems: list[WalkProblem],
+         listed: Optional[Callable[[str, bool], None]] = None) -> Iterator[Found]:
     """Yield every regular file below `top` whose name ends in one of `extensions`.
 
     `before_listing(dir)` runs before each directory is read (to watch it); a string it
-    returns is a problem to report, and the directory is still listed. Directories that
-    cannot be read or whose names are not UTF-8 are reported in `problems` and skipped.
-    Only the directory entries' types are read (no stat per file): most files of a
-    warm restart are registered already and need nothing more.
+    returns is a problem to report, and the directory is still listed. `listed(dir,
+    controls)` runs once it is read whole, before its files are yielded: `controls` says
+    whether any aria2c control file is there. Directories that cannot be read or whose
+    names are not UTF-8 are reported in `problems` and skipped. Only the directory
+    entries' types are read (no stat per file): most files of a warm restart are
+    registered already and need nothing more.
     """
     stack = [top]
     while stack:
@@ -51,7 +57,7 @@ def walk(top: str, extensions: frozenset[str],
             problems.append(WalkProblem(directory, f"cannot read: {err.strerror}"))
             continue
         with entries:
-            subdirs = []
+            subdirs, videos, controls = [], [], set()
             for entry in _entries(entries, directory, problems):
                 name = entry.name
                 try:
@@ -59,14 +65,23 @@ def walk(top: str, extensions: frozenset[str],
                         subdirs.append(entry.path)
                         continue
                     dot = name.rfind(".")
-                    if dot < 0 or name[dot + 1:].lower() not in extensions:
+                    if dot < 0:
+                        continue
+                    if name[dot + 1:].lower() not in extensions:
+                        if name.endswith(ARIA2_CONTROL):
+                            controls.add(name[:-len(ARIA2_CONTROL)])
                         continue
                     if not entry.is_file(follow_symlinks=False):
                         continue
                 except OSError:
                     continue  # deleted while we looked (is_* stat only where d_type is unknown)
-                yield Found(directory, name)
-            stack.extend(reversed(subdirs))
+                videos.append(name)
+        # The whole listing first: a control file may be listed after its download.
+        if listed is not None:
+            listed(directory, bool(controls))
+        for name in videos:
+            yield Found(directory, name, name in controls)
+        stack.extend(reversed(subdirs))
 
 
 def _entries(entries: Iterator[os.DirEntry], directory: str,
