@@ -370,15 +370,15 @@ class Stress:
         cfg = self.cfg
         n = cfg.check_files
         root = self._sized(n, max(1, n // 100))
-        runs: dict[str, list[float | None]] = {"limit": []}
-        kinds = [("limit", None, "")] + [(f"{v.key}:{flag}", v, flag) for v in self.variants
-                                         for flag in ("1", "0")]
+        runs: dict[str, list[float | None]] = {"limit": [], "limit-kept": []}
+        kinds = [("limit", None, "cold"), ("limit-kept", None, "cold-kept")] + [
+            (f"{v.key}:{flag}", v, flag) for v in self.variants for flag in ("1", "0")]
         for i in range(cfg.check_repeat):
             for name, v, flag in (kinds if i % 2 == 0 else kinds[::-1]):
                 params = self.server.fresh_database(f"check_{name.replace(':', '_')}")
                 watcher = RowWatcher(params)
                 if v is None:
-                    proc = start_limit(self.setup, params, root, "cold", "check-limit")
+                    proc = start_limit(self.setup, params, root, flag, f"check-{name}")
                 else:
                     proc = self._daemon(v, params, root, f"check-{flag}",
                                         VFS_NOTIFIER_CHECK_STRUCTURE=flag)
@@ -392,6 +392,7 @@ class Stress:
         med = {k: (statistics.median(x) if None not in x else None) for k, x in runs.items()}
         out = self.results.setdefault("check", {})
         out["limit"] = {"seconds": med["limit"], "runs_s": runs["limit"]}
+        out["limit-kept"] = {"seconds": med["limit-kept"], "runs_s": runs["limit-kept"]}
         for v in self.variants:
             on, off = med.get(f"{v.key}:1"), med.get(f"{v.key}:0")
             ons, offs = runs.get(f"{v.key}:1", []), runs.get(f"{v.key}:0", [])

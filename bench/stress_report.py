@@ -119,6 +119,7 @@ def goals(st: dict) -> list[tuple[str, dict[str, tuple[str, str]]]]:
             newdir)
     if "check" in st:
         limit = st["check"].get("limit", {}).get("seconds")
+        kept = st["check"].get("limit-kept", {}).get("seconds")
         cells = {}
         for k in keys:
             r = st["check"].get(k)
@@ -129,7 +130,11 @@ def goals(st: dict) -> list[tuple[str, dict[str, tuple[str, str]]]]:
             cells[k] = (f"on {_s(r['on_s'])} s, off {_s(r['off_s'])} s (medians); the check costs "
                         f"{'—' if cost is None else f'{cost:+.0%}'} (fastest runs: "
                         f"{_s(r.get('best_on_s'))} vs {_s(r.get('best_off_s'))} s); limit "
-                        f"{_s(limit)} s; on = {_s(r.get('ratio_limit'))} × limit",
+                        f"{_s(limit)} s (with the companion table 1.1.0 keeps: {_s(kept)} s, "
+                        f"{_s(kept / limit if kept and limit else None)} × limit); on = "
+                        f"{_s(r.get('ratio_limit'))} × limit, "
+                        f"{_s(r['on_s'] / kept if r.get('on_s') and kept else None)} × the limit "
+                        f"with the companion table",
                         _v(None if r.get("ratio_limit") is None
                            else r["ratio_limit"] <= MAX_COLD_RATIO))
         rows.append((f"cold start of {cfg['check_files']:,} files with the structure check on "
