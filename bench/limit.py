@@ -23,36 +23,25 @@ from .walk import video_files
 BATCH = 1000
 
 
-def cold(root: str, base_path: str, base_url: str, params: DbParams) -> dict:
-    t0 = time.perf_counter()
-    paths = list(video_files(root))
-    t_walk = time.perf_counter() - t0
-    conn = connect(params)
-    with conn.cursor() as cur:
-        for i in range(0, len(paths), BATCH):
-            cur.executemany(INSERT_ROW, [row_for(p, root, base_path, base_url)
-                                         for p in paths[i:i + BATCH]])
-            conn.commit()
-    conn.close()
-    return {"files": len(paths), "walk_s": t_walk, "total_s": time.perf_counter() - t0}
-
-
-def cold_kept(root: str, base_path: str, base_url: str, params: DbParams) -> dict:
+def cold(root: str, base_path: str, base_url: str, params: DbParams, kept: bool = False) -> dict:
+    """`kept`: each transaction also writes its rows' companion entries (cold-kept)."""
     from vfs_notifier.store_mysql import CREATE_FILES, UPSERT_FILES_HEAD, UPSERT_FILES_TAIL
     t0 = time.perf_counter()
     paths = list(video_files(root))
     t_walk = time.perf_counter() - t0
     conn = connect(params)
     with conn.cursor() as cur:
-        cur.execute(CREATE_FILES)
+        if kept:
+            cur.execute(CREATE_FILES)
         for i in range(0, len(paths), BATCH):
             part = paths[i:i + BATCH]
             cur.executemany(INSERT_ROW, [row_for(p, root, base_path, base_url) for p in part])
-            first = cur.lastrowid     # consecutive ids (MariaDB's innodb_autoinc_lock_mode=1)
-            stats = [os.lstat(p) for p in part]
-            values = ", ".join(f"({first + k}, {conn.escape(p)}, {st.st_dev}, {st.st_ino}, {st.st_size}, "
-                               f"{st.st_mtime_ns})" for k, (p, st) in enumerate(zip(part, stats)))
-            cur.execute(UPSERT_FILES_HEAD + values + UPSERT_FILES_TAIL)
+            if kept:
+                first = cur.lastrowid     # consecutive ids (MariaDB's innodb_autoinc_lock_mode=1)
+                stats = [os.lstat(p) for p in part]
+                cur.execute(UPSERT_FILES_HEAD + ", ".join(
+                    f"({first + k}, {conn.escape(p)}, {st.st_dev}, {st.st_ino}, {st.st_size}, {st.st_mtime_ns})"
+                    for k, (p, st) in enumerate(zip(part, stats))) + UPSERT_FILES_TAIL)
             conn.commit()
     conn.close()
     return {"files": len(paths), "walk_s": t_walk, "total_s": time.perf_counter() - t0}
@@ -76,10 +65,8 @@ def main(argv: list[str]) -> int:
     e = os.environ
     root, base_path, base_url = e["CLIENT_VIDEO_DIR"], e["BASE_PATH"], e["NGINX_BASE_URL"]
     params = DbParams.from_env()
-    if argv[0] == "cold":
-        result = cold(root, base_path, base_url, params)
-    elif argv[0] == "cold-kept":
-        result = cold_kept(root, base_path, base_url, params)
+    if argv[0] in ("cold", "cold-kept"):
+        result = cold(root, base_path, base_url, params, kept=argv[0] == "cold-kept")
     else:
         result = warm(root, params)
     print(json.dumps(result))
