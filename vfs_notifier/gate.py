@@ -19,7 +19,7 @@ from collections import deque
 from typing import Iterator, Optional
 
 from .copy_mode import CopyRegistration
-from .judge import ARIA2_CONTROL, FINISHED, HELD, Judge, Verdict
+from .judge import FINISHED, HELD, Judge, Verdict, aria2_target
 from .registrar import Registrar, version_of
 from .rows import RowMaker, Unstorable, printable
 from .settings import Root
@@ -159,7 +159,7 @@ class Gate:
 
     def _note_control_file(self, path: str) -> None:
         """An aria2c control file arrived: its directory's files are looked at for theirs."""
-        if path.endswith(ARIA2_CONTROL):
+        if aria2_target(path) is not None:
             self._clean.discard(path.rpartition("/")[0])
 
     def _listed(self, directory: str, controls: bool) -> None:
@@ -183,9 +183,9 @@ class Gate:
     def _file_gone(self, change: Change) -> None:
         path = change.path
         self.judge.forget(path)
-        if path.endswith(ARIA2_CONTROL):
+        download = aria2_target(path)
+        if download is not None:
             # aria2c removes its control file when the download is complete.
-            download = path[:-len(ARIA2_CONTROL)]
             if download in self.judge.held:
                 self._judge_and_offer(download, closed=True, announce=True)
             return

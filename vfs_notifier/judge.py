@@ -90,8 +90,8 @@ class Names:
 
 
 def aria2_target(path: str) -> Optional[str]:
-    """The download an aria2c control file belongs to ("a.mp4.aria2" -> "a.mp4"): when the
-    control file goes, that file is judged again."""
+    """The download an aria2c control file belongs to ("a.mp4.aria2" -> "a.mp4"), None for
+    any other name or path: when the control file goes, that file is judged again."""
     return path[:-len(ARIA2_CONTROL)] if path.endswith(ARIA2_CONTROL) and len(path) > 6 else None
 
 

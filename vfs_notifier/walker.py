@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterator, NamedTuple, Optional
 
-from .judge import ARIA2_CONTROL
+from .judge import aria2_target
 
 
 class Found(NamedTuple):
@@ -68,8 +68,9 @@ def walk(top: str, extensions: frozenset[str],
                     if dot < 0:
                         continue
                     if name[dot + 1:].lower() not in extensions:
-                        if name.endswith(ARIA2_CONTROL):
-                            controls.add(name[:-len(ARIA2_CONTROL)])
+                        download = aria2_target(name)
+                        if download is not None:
+                            controls.add(download)
                         continue
                     if not entry.is_file(follow_symlinks=False):
                         continue
