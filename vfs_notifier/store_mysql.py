@@ -385,7 +385,8 @@ class MySQLStore:
 
     @property
     def busy(self) -> bool:
-        """A commit is still on its way to disk: the next call would wait for it."""
+        """A write is still under way on the store's thread (a commit, or an insert's
+        statements and commit): the next call would wait for it."""
         return self._commit is not None and not self._commit.done()
 
     def sync(self) -> None:
