@@ -297,3 +297,22 @@ def test_a_few_files_are_logged_by_name_and_a_burst_in_one_line(fx, caplog):
     assert info[3:] == [f"registered 40 new files ({burst[0]}, ...)"]
     assert len(debug) == 40 and all(d.startswith("registered ") for d in debug)
     assert len(fx.rows()) == 43
+
+
+def test_a_row_carried_by_a_stale_rename_to_where_its_file_never_was_is_withdrawn(fx):
+    """`work` was renamed to `renamed` before a new `work` got a.mp4, whose row was written
+    before the rename's event was read; then the new `work` went too. The bulk move carries
+    the row below `renamed`, where a.mp4 never was; no later event names that path."""
+    reg = fx.registrar()
+    (fx.root_dir / "renamed").mkdir()
+    a = fx.file("work/a.mp4")
+    fx.offer(reg, a)
+    reg.flush()
+    assert [r[1] for r in fx.rows()] == [str(a)]
+    os.unlink(a)
+    (fx.root_dir / "work").rmdir()
+    reg.move(fx.maker.directory_row(str(fx.root_dir / "work")),
+             fx.maker.directory_row(str(fx.root_dir / "renamed")), is_dir=True)
+    for _ in range(3):
+        reg.flush()
+    assert fx.rows() == [] and reg.lookup(str(fx.root_dir / "renamed" / "a.mp4")) is None

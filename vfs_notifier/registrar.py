@@ -389,7 +389,9 @@ class Registrar:
         one made at its old path before the rename's events are read, rows of the new
         directory's files are under the old path already, and the bulk move carried them
         along. Each moved row's file is checked (an lstat) against the identity remembered
-        for it; one that is not at its new path but is at its old one goes back.
+        for it; one that is not at its new path but is at its old one goes back. One that is at
+        neither (the new directory went too) is withdrawn, checked on disk as every withdrawal:
+        no event will name the path the move carried it to, where its file never was.
         """
         back = 0
         for entry in below:
@@ -398,7 +400,9 @@ class Registrar:
             suffix = entry.path[len(move.new):]
             old_path = move.old + suffix
             if not _same_file(self._disk_path(old_path), entry.version):
-                continue    # neither here nor there: a withdrawal's business
+                if self.forget_removed:
+                    self.withdrawals[entry.path] = False
+                continue
             url_suffix = "/".join(quote_segment(part) for part in suffix.split("/"))
             main_dir = next((r.path for r in self.roots if old_path.startswith(r.path + "/")), move.main_dir)
             back += self.store.move(entry.path, old_path, main_dir, move.new_url + url_suffix,
