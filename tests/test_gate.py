@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.media import video_bytes
+from tests.support.media import cut_video, video_bytes
 from vfs_notifier.gate import Budget, Gate
 from vfs_notifier.judge import Judge, Names
+from vfs_notifier.looker import Looker
 from vfs_notifier.registrar import Registrar
 from vfs_notifier.settings import Root
 from vfs_notifier.store_sqlite import SQLiteStore
@@ -26,7 +27,7 @@ EXTENSIONS = ("mp4", "avi", "mov", "mkv")
 
 
 class World:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, looker: bool = False) -> None:
         base = tmp_path / "srv"
         self.root_dir = base / "videos"
         self.root_dir.mkdir(parents=True)
@@ -35,7 +36,10 @@ class World:
         self.registrar = Registrar(SQLiteStore(self.db), [self.root], forget_removed=True)
         assert self.registrar.connect()
         self.judge = Judge(Names(EXTENSIONS), settle_seconds=0.3)
-        self.gate = Gate((self.root,), EXTENSIONS, self.judge, self.registrar)
+        # With a looker, every file the gate meets is read by the helper first (ask_from 1).
+        self.looker = Looker() if looker else None
+        self.gate = Gate((self.root,), EXTENSIONS, self.judge, self.registrar, looker=self.looker)
+        self.gate.ask_from = 1
 
     def video(self, relative: str, kind: str = "mp4", data: bytes | None = None) -> Path:
         path = self.root_dir / relative
@@ -56,9 +60,13 @@ class World:
             return {p: (i, s) for i, p, s in conn.execute("SELECT id, des_video_path, status FROM videos")}
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> World:
-    return World(tmp_path)
+@pytest.fixture(params=["judge reads", "looker reads"])
+def world(tmp_path: Path, request) -> World:
+    made = World(tmp_path, looker=request.param == "looker reads")
+    yield made
+    if made.looker is not None:
+        assert not made.looker.broken
+        made.looker.close()
 
 
 def test_a_closed_complete_video_is_registered_in_one_turn(world):
@@ -245,3 +253,53 @@ def test_a_directory_arrived_is_walked_before_full_reconciles(world):
     assert world.gate.jobs[-1].full
     world.run()
     assert str(new) in world.rows()
+
+
+# --- with a looker: files read ahead on another core -----------------------------------
+
+@pytest.fixture
+def looking(tmp_path: Path):
+    made = World(tmp_path, looker=True)
+    yield made
+    made.looker.close()
+
+
+def test_a_walk_has_its_files_read_ahead_by_the_looker(looking):
+    paths = [looking.video(f"new/{i:03d}.mp4") for i in range(150)]
+    looking.run(Change(DIR_ARRIVED, str(looking.root_dir / "new")))
+    assert sorted(looking.rows()) == sorted(map(str, paths))
+    assert looking.looker.taken == 150          # none read twice: the judge used every look
+
+
+def test_a_walked_file_removed_before_its_judging_gets_no_row(looking):
+    """A walk's step ends with files asked and not judged; events handled before the next
+    step remove some. Their looks (true when read) must not make rows."""
+    paths = [looking.video(f"new/{i:03d}.mp4") for i in range(100)]
+    looking.gate.accept([Change(DIR_ARRIVED, str(looking.root_dir / "new"))])
+    looking.gate.step(Budget(0))                  # one step of 32 entries: asked, judged later
+    ahead = [item[0] for item in looking.gate.jobs[0].ahead]
+    assert len(ahead) >= 16
+    looking.looker.collect()
+    gone = ahead[:8]
+    for path in gone:
+        os.unlink(path)
+    # Another removed, and a new upload started under its name: half written, not closed.
+    again = ahead[9]
+    os.unlink(again)
+    Path(again).write_bytes(cut_video("mp4"))
+    looking.run(*[Change(FILE_GONE, path) for path in gone + [again]])
+    assert sorted(looking.rows()) == sorted(str(p) for p in paths if str(p) not in gone + [again])
+    assert again in looking.judge.held
+
+
+def test_a_burst_file_cut_after_its_read_is_judged_as_it_is_now(looking):
+    data = video_bytes("mp4")
+    paths = [looking.video(f"burst/{i:02d}.mp4", data=data) for i in range(40)]
+    looking.gate.accept([Change(FILE_DONE, str(p)) for p in paths])   # asked at once
+    looking.looker.collect()
+    while looking.looker._in_flight:
+        looking.looker._receive(block=True)
+    paths[5].write_bytes(data[:len(data) // 2])                  # rewritten, cut, since read
+    looking.run()
+    assert str(paths[5]) not in looking.rows() and str(paths[5]) in looking.judge.held
+    assert len(looking.rows()) == 39

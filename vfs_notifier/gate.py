@@ -20,6 +20,7 @@ from typing import Iterator, Optional
 
 from .copy_mode import CopyRegistration
 from .judge import FINISHED, HELD, Judge, Verdict, aria2_target
+from .looker import Looker
 from .registrar import Registrar, version_of
 from .rows import RowMaker, Unstorable, printable
 from .settings import Root
@@ -31,6 +32,11 @@ log = logging.getLogger("vfs_notifier")
 
 WARNED_MAX = 10000
 CLEAN_DIRECTORIES_MAX = 4096
+# With a looker: files a walk has asked it to read ahead of judging them (its head start),
+# and how many closed files one read of events must bring for them to be asked (a lone file
+# is read by the judge at once: a round trip to the looker would only add to its lag).
+LOOK_AHEAD = 64
+ASK_FROM = 16
 
 
 class Budget:
@@ -68,19 +74,22 @@ class Counts:
 class _Job:
     """One walk in progress."""
 
-    __slots__ = ("root", "maker", "full", "files", "problems", "started")
+    __slots__ = ("root", "maker", "full", "files", "problems", "started", "ahead")
 
     def __init__(self, root: Root, maker: RowMaker, full: bool, files: Iterator[Found],
                  problems: list[WalkProblem]) -> None:
         self.root, self.maker, self.files, self.problems = root, maker, files, problems
         self.full = full    # a whole-root reconcile: rows it does not meet are checked
         self.started = False
+        # Files found and asked of the looker, judged LOOK_AHEAD files later: across turns,
+        # so that the looker stays ahead of the judge. Walked already; not yet judged.
+        self.ahead: deque[tuple[str, os.stat_result, bool, int]] = deque()
 
 
 class Gate:
     def __init__(self, roots: tuple[Root, ...], extensions: tuple[str, ...], judge: Judge,
                  registrar: Registrar, watcher: Optional[Watcher] = None,
-                 copying: Optional[CopyRegistration] = None) -> None:
+                 copying: Optional[CopyRegistration] = None, looker: Optional[Looker] = None) -> None:
         # Copy mode: rows name the copies, which the service owns: a rename or a deletion
         # in the watched tree leaves them (and their rows) alone, and a renamed file is new.
         self.copying = copying
@@ -90,6 +99,9 @@ class Gate:
         self.judge = judge
         self.registrar = registrar
         self.watcher = watcher
+        self.looker = looker        # reads files on another core, ahead of their judging
+        self.ask_from = ASK_FROM
+        self.steps = 0              # step() calls: tells a walk what happened since it looked
         self.changes: deque[Change] = deque()
         self.rejudge: deque[str] = deque()     # held files the judge wants to look at again
         self.jobs: deque[_Job] = deque()
@@ -112,6 +124,14 @@ class Gate:
 
     def accept(self, changes: list[Change]) -> None:
         self.changes.extend(changes)
+        looker = self.looker
+        if looker is not None and len(changes) >= self.ask_from:
+            # A burst: its files are read on the other core while the gate works through
+            # the events before theirs.
+            for change in changes:
+                if change.kind in (FILE_DONE, FILE_MOVED) and not looker.ask(change.path):
+                    break
+            looker.send()
 
     @property
     def busy(self) -> bool:
@@ -125,6 +145,7 @@ class Gate:
 
     def step(self, budget: Budget) -> None:
         """Handle queued changes, re-judge what is due, advance walks: as the budget allows."""
+        self.steps += 1
         changes = self.changes
         while changes and budget.spend():
             change = changes.popleft()
@@ -296,6 +317,7 @@ class Gate:
             if job.full:
                 # Counted now, not when queued: the memory may have been read meanwhile.
                 registrar.begin_reconcile(job.root)
+        looker, ahead = self.looker, job.ahead
         for found in job.files:
             self.counts.found += 1
             path = found.directory + "/" + found.name
@@ -313,11 +335,19 @@ class Gate:
                     self.counts.already += 1
                     if job.full and registrar.remembered_as(stored, version):
                         registrar.found_registered(job.root)
+                elif looker is not None and looker.ask(path):
+                    ahead.append((path, st, found.beside_control, self.steps))
+                    if len(ahead) > LOOK_AHEAD:
+                        self._judge_ahead(job, *ahead.popleft())
                 else:
                     self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
                                           control=found.beside_control)
             if not budget.spend() or not self.accepting:
+                if looker is not None:
+                    looker.send()   # the looker reads on while the loop does the rest of the turn
                 return
+        while ahead:
+            self._judge_ahead(job, *ahead.popleft())
         self.jobs.popleft()
         for problem in job.problems:
             if problem.problem.startswith("cannot read"):
@@ -325,6 +355,18 @@ class Gate:
             log.warning("%s: %s", printable(problem.path), problem.problem)
         if job.full:
             registrar.end_reconcile(job.root, complete=_proves_absence(job.root.watch_path))
+
+    def _judge_ahead(self, job: _Job, path: str, st: os.stat_result, beside_control: bool,
+                     step: int) -> None:
+        """Judge a file walked a moment ago. Walked in an earlier step, events were handled
+        since: its lstat is taken again, and a control file that came since is looked for,
+        not assumed absent."""
+        if step == self.steps:
+            self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
+                                  control=beside_control)
+        else:
+            self._judge_and_offer(path, closed=False, announce=not job.full,
+                                  control=True if beside_control else None)
 
     # --- the judge's verdict ------------------------------------------------------------
 
@@ -366,7 +408,8 @@ class Gate:
         was_held = self.judge.held.get(path)
         if control is None and directory in self._clean:
             control = False
-        verdict = self.judge.judge_file(path, relative, closed, st, control)
+        look = self.looker.take(path) if self.looker is not None else None
+        verdict = self.judge.judge_file(path, relative, closed, st, control, look)
         if verdict.state == HELD:
             if was_held != verdict.reason:
                 self._tell_held(path, verdict, was_held)

@@ -110,8 +110,35 @@ def open_writer(fd: int) -> Optional[bool]:
     return False
 
 
+Identity = tuple[int, int, int, int, int]
+
+
+def identity(st: os.stat_result) -> Identity:
+    """What must be unchanged for an earlier read of a file to still describe it."""
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns)
+
+
+class Look(NamedTuple):
+    """What one read of a file found: the facts, not the verdict (the judge's to give)."""
+    identity: Identity          # of the file read (its fstat)
+    complete: Optional[bool]    # its framing: proven complete, proven incomplete, cannot tell
+    reason: str                 # the framing's words
+    writer: Optional[bool]      # open for writing by anyone when read (None: cannot tell)
+
+
+def look_at(fd: int, st: os.stat_result, extension: str, check_structure: bool) -> Look:
+    """Read the open regular file `fd` (`st` its fstat): its framing, when checked, and
+    whether anyone has it open for writing (not asked of a file proven incomplete: it is
+    held whoever has it open)."""
+    if not check_structure:
+        return Look(identity(st), None, "", open_writer(fd))
+    found = framing.check(fd, st.st_size, extension)
+    writer = None if found.complete is False else open_writer(fd)
+    return Look(identity(st), found.complete, found.reason, writer)
+
+
 class _Seen(NamedTuple):
-    identity: tuple[int, int, int, int, int]
+    identity: Identity
     since: float
 
 
@@ -145,13 +172,16 @@ class Judge:
         return self.judge_file(path, relative, closed)
 
     def judge_file(self, path: str, relative: str, closed: bool,
-                   st: Optional[os.stat_result] = None, control: Optional[bool] = None) -> Verdict:
+                   st: Optional[os.stat_result] = None, control: Optional[bool] = None,
+                   look: Optional[Look] = None) -> Verdict:
         """judge() for a path whose name the caller found a candidate already (by `names`);
         `st`: its lstat just taken, if the caller has one (a walk does). `control`: whether
         NAME.aria2 is beside it, if the caller knows (a listing of the directory, or events
         since one); None: looked for here. In a directory a writer is filling, that lookup
         of a name that is not there waits for the writer's creates (a quarter of the loop's
-        time in a 20,000-file burst)."""
+        time in a 20,000-file burst). `look`: the file read a moment ago elsewhere (the
+        looker); it stands for reading the file now only if the file is the very one `st`
+        shows, unchanged (the same size, mtime, inode, device and ctime)."""
         if st is None:
             try:
                 st = os.lstat(path)
@@ -170,6 +200,8 @@ class Judge:
                               f"{ARIA2_CONTROL} beside it)", st)
         if st.st_size == 0:
             return self._hold(path, EMPTY, st)
+        if look is not None and look.identity == identity(st):
+            return self._decide(path, st, look, closed)
 
         fd = _open(path)
         if isinstance(fd, Verdict):
@@ -186,42 +218,47 @@ class Judge:
             if not stat.S_ISREG(st.st_mode):
                 self.forget(path)
                 return Verdict(NOT_CANDIDATE, "not a regular file", None)
-            if self.check_structure:
-                extension = relative.rpartition(".")[2].lower()
-                found = framing.check(fd, st.st_size, extension)
-                if found.complete is False:
-                    return self._hold(path, found.reason, st)
-                if found.complete is True:
-                    return self._finish_unless_writing(path, fd, st, found.reason)
-                return self._settle(path, st, fd, found.reason)
-            if closed:
-                # No framing check (an odd producer): the writer's close is the evidence, as
-                # the service always took it, unless someone still has the file open.
-                return self._finish_unless_writing(path, fd, st, "closed by its writer")
-            return self._settle(path, st, fd, "")
+            extension = relative.rpartition(".")[2].lower()
+            return self._decide(path, st, look_at(fd, st, extension, self.check_structure), closed)
         finally:
             os.close(fd)
 
-    def _finish_unless_writing(self, path: str, fd: int, st: os.stat_result, reason: str) -> Verdict:
-        if open_writer(fd):
+    def _decide(self, path: str, st: os.stat_result, look: Look, closed: bool) -> Verdict:
+        """The verdict on what a read of the file found."""
+        if self.check_structure:
+            if look.complete is False:
+                return self._hold(path, look.reason, st)
+            if look.complete is True:
+                return self._finish_unless_writing(path, st, look.writer, look.reason)
+            return self._settle(path, st, look.writer, look.reason)
+        if closed:
+            # No framing check (an odd producer): the writer's close is the evidence, as
+            # the service always took it, unless someone still has the file open.
+            return self._finish_unless_writing(path, st, look.writer, "closed by its writer")
+        return self._settle(path, st, look.writer, "")
+
+    def _finish_unless_writing(self, path: str, st: os.stat_result, writer: Optional[bool],
+                               reason: str) -> Verdict:
+        if writer:
             return self._hold(path, OPEN_FOR_WRITING, st,
                               due=self.clock() + max(self.settle_seconds, WRITER_RECHECK_SECONDS))
         self.forget(path)
         return Verdict(FINISHED, reason, st)
 
-    def _settle(self, path: str, st: os.stat_result, fd: Optional[int], why: str) -> Verdict:
-        """Stability as the service saw it: unchanged for settle_seconds on its own clock."""
+    def _settle(self, path: str, st: os.stat_result, writer: Optional[bool], why: str) -> Verdict:
+        """Stability as the service saw it: unchanged for settle_seconds on its own clock.
+        `writer`: whether the file was open for writing when read (None: cannot tell)."""
         now = self.clock()
-        identity = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns)
+        seen_as = identity(st)
         seen = self._seen.get(path)
-        if seen is None or seen.identity != identity:
-            seen = self._seen[path] = _Seen(identity, now)
+        if seen is None or seen.identity != seen_as:
+            seen = self._seen[path] = _Seen(seen_as, now)
         waited = now - seen.since
         detail = f" ({why})" if why else ""
         if waited < self.settle_seconds:
             return self._hold(path, f"{SETTLING}{detail}: waiting until it stays unchanged for "
                               f"{self.settle_seconds:g} s", st, due=seen.since + self.settle_seconds)
-        if fd is not None and open_writer(fd):
+        if writer:
             return self._hold(path, OPEN_FOR_WRITING, st,
                               due=now + max(self.settle_seconds, WRITER_RECHECK_SECONDS))
         self.forget(path)

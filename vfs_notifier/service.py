@@ -17,6 +17,7 @@ from .copy_mode import CopyRegistration
 from .gate import Budget, Gate
 from .judge import Judge, Names
 from .logs import Logs
+from .looker import Looker, worth_using
 from .registrar import Registrar
 from .settings import Root, Settings
 from .store_factory import open_store
@@ -47,8 +48,10 @@ class Service:
         # Copy mode: copies run beside the loop; a finished file's row is offered once its copy is in place.
         self.copying = (CopyRegistration(Copier(clean_below=settings.copy_to), self.registrar, settings.copy_to)
                         if settings.registration_mode == "copy" else None)
+        # Files are read on a second core when there is one (the looker; started on first use).
+        self.looker = Looker() if worth_using(settings.check_structure) else None
         self.gate = Gate(settings.roots, settings.extensions, self.judge, self.registrar, self.watcher,
-                         self.copying)
+                         self.copying, self.looker)
         self.active: set[Root] = set()        # watched and fed to the gate
         self.missing: set[Root] = set()       # not there (yet)
         self.root_ids: dict[Root, tuple[int, int]] = {}   # (st_dev, st_ino) each root was watched as
@@ -184,6 +187,8 @@ class Service:
             self.copying.close()
         self.registrar.close()
         self.watcher.close()
+        if self.looker is not None:
+            self.looker.close()
 
 
 def read_sysctl(name: str) -> str:
