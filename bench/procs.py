@@ -97,6 +97,31 @@ def memory_kb(pid: int) -> dict[str, int]:
     return out
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (a service's helper, such as its looker)."""
+    kids: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids.extend(int(k) for k in f.read().split())
+    except OSError:
+        pass
+    return kids
+
+
+def family_memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of a process and its live children, summed: what the service holds."""
+    total = memory_kb(pid)
+    for kid in children(pid):
+        try:
+            m = memory_kb(kid)
+        except OSError:
+            continue
+        total["VmRSS"] = total.get("VmRSS", 0) + m.get("VmRSS", 0)
+        total["VmHWM"] = total.get("VmHWM", 0) + m.get("VmHWM", 0)
+    return total
+
+
 def session_memory_kb(sid: int) -> dict[str, int]:
     """Summed VmRSS/VmHWM of every process of a session (a pipeline counts as one contender)."""
     total = {"VmRSS": 0, "VmHWM": 0, "processes": 0}

@@ -17,7 +17,7 @@ from .contenders import (DAEMON, LIMIT, NAIVE, SHELL, Setup, start_daemon, start
                          start_naive, start_shell)
 from .db import INSERT_ROW, RowWatcher, connect, row_for
 from .mariadb import MariaDB
-from .procs import PYTHON, Proc, memory_kb, session_memory_kb
+from .procs import PYTHON, Proc, family_memory_kb, session_memory_kb
 
 
 @dataclass
@@ -418,7 +418,7 @@ class Bench:
             res["ready"] = proc.wait_output("Watches established.", 300) is not None
             res["note"] = "inotifywait + bash, summed (it does not scan)"
         time.sleep(2)
-        mem = session_memory_kb(proc.pid) if contender == SHELL else memory_kb(proc.pid)
+        mem = session_memory_kb(proc.pid) if contender == SHELL else family_memory_kb(proc.pid)
         res["rss_mb"], res["hwm_mb"] = mem["VmRSS"] / 1024, mem["VmHWM"] / 1024
         res["exit_code"] = proc.stop()
         watcher.close()

@@ -28,7 +28,7 @@ from .contenders import Setup, start_daemon, start_limit
 from .db import RowWatcher, connect
 from .mariadb import MariaDB
 from .probes import DirOpens, LatencyProbe, Sampler, latency_stats, longest_gap
-from .procs import PYTHON, Proc, memory_kb
+from .procs import PYTHON, Proc, family_memory_kb
 
 SCENARIOS = ("rmrf", "rescan", "outage", "burst-newdir", "check", "memory")
 
@@ -296,7 +296,7 @@ class Stress:
                 "rss_peak_outage_mb": max(during) if during else None,
                 "rss_end_outage_mb": during[-1] if during else None,
                 "rss_peak_mb": max(sampler.rss_mb(0, t_end)),
-                "hwm_mb": memory_kb(proc.pid).get("VmHWM", 0) / 1024 if proc.alive() else None,
+                "hwm_mb": family_memory_kb(proc.pid).get("VmHWM", 0) / 1024 if proc.alive() else None,
                 "rss_series": [(round(t - t_down, 1), round(kb / 1024, 1))
                                for t, kb in sampler.rss[::4]],
                 "events": {"down": 0.0, "writer_start": t_write - t_down,
@@ -422,7 +422,7 @@ class Stress:
                 idle = sampler.wait_idle(time.time(), quiet=1.0, timeout=120)
                 time.sleep(2)
                 sampler.stop()
-                m = memory_kb(proc.pid)
+                m = family_memory_kb(proc.pid)   # the looker too, if it runs
                 res[phase] = {"seconds": (t - proc.t_start) if t else None,
                               "ready_s": (ready - proc.t_start) if ready else None,
                               "idle_s": (idle - proc.t_start) if idle else None,

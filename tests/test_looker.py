@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,19 @@ def test_the_helper_exits_when_the_loop_closes_it(tmp_path):
     proc = handle.proc
     handle.close()
     assert proc.poll() == 0
+
+
+def test_an_idle_helper_is_stopped_and_started_again_when_needed(tmp_path, looker):
+    first, second = write_video(tmp_path / "a.mp4"), write_video(tmp_path / "b.mp4")
+    assert looker.ask(str(first))
+    helper = looker.proc
+    looker.stop_if_idle(time.monotonic())                  # in use: kept
+    assert looker.proc is helper
+    assert looker.take(str(first)) is not None
+    looker.stop_if_idle(looker.stop_due() - 0.1)            # not idle long enough: kept
+    assert looker.proc is helper
+    looker.stop_if_idle(looker.stop_due())
+    assert looker.proc is None and helper.poll() == 0 and looker.stop_due() is None
+    assert looker.ask(str(second))                          # the next burst starts another
+    assert looker.take(str(second)) is not None
+    assert looker.started == 2 and not looker.broken

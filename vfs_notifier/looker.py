@@ -30,6 +30,7 @@ import stat
 import struct
 import subprocess
 import sys
+import time
 from collections import deque
 from typing import BinaryIO, Optional
 
@@ -42,6 +43,7 @@ BATCH = 32                 # paths per request: answers stream back while the lo
 READY_MAX = 8192           # answers kept that nobody took (a file found registered already)
 PIPE_BYTES = 1 << 20       # asked for; the kernel's default is 64 KB
 ANSWER_TIMEOUT = 5.0       # a helper silent this long is stopped, and the loop reads itself
+IDLE_SECONDS = 2.0         # a helper unused this long is stopped (started again when needed)
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
@@ -133,6 +135,8 @@ class Looker:
         self._batch_bytes = 0
         self._pipe_bytes = 65536
         self.taken = self.unused = 0           # Looks the judge took / answers nobody took
+        self.started = 0                       # helpers started (one a burst or a walk)
+        self._last_used = 0.0
 
     def ask(self, path: str) -> bool:
         """Have `path` read now, for a take() soon; False if the helper cannot take it."""
@@ -152,6 +156,7 @@ class Looker:
             return False
         self._batch.append(path)
         self._batch_bytes += cost
+        self._last_used = time.monotonic()
         self._asked.add(path)
         if len(self._batch) >= BATCH:
             self.send()
@@ -190,6 +195,17 @@ class Looker:
             return None
         self.taken += 1
         return Look(*found)
+
+    def stop_due(self) -> Optional[float]:
+        """Monotonic time at which an idle helper is to be stopped; None if none runs."""
+        return None if self.proc is None else self._last_used + IDLE_SECONDS
+
+    def stop_if_idle(self, now: float) -> None:
+        """Between bursts and walks the helper's memory is given back: it is stopped once
+        unused for IDLE_SECONDS, with nothing under way."""
+        if self.proc is not None and now >= self._last_used + IDLE_SECONDS and not self._asked:
+            self._stop()
+            self._ready.clear()
 
     def collect(self) -> None:
         """Take in the answers that arrived, without waiting."""
@@ -251,6 +267,8 @@ class Looker:
         except OSError as err:
             self._fail(f"cannot start it: {err.strerror or err}")
             return False
+        self.started += 1
+        self._buffer = b""
         for pipe in (self.proc.stdin, self.proc.stdout):
             try:
                 size = fcntl.fcntl(pipe.fileno(), F_SETPIPE_SZ, PIPE_BYTES)

@@ -133,6 +133,8 @@ class Service:
             self.apply(self.watcher.read())
         gate.step(budget)
         registrar.flush(ROWS_PER_TURN, time_left=budget.remaining)
+        if self.looker is not None:
+            self.looker.stop_if_idle(time.monotonic())
         if registrar.reconcile_needed and registrar.connected and not registrar.queue:
             registrar.reconcile_needed = False
             log.info("reconciling every root: changes were set aside while the database was away")
