@@ -44,12 +44,12 @@ def test_a_look_says_what_the_judges_own_reading_says(tmp_path, looker, kind):
     for path in (whole, cut, zeros):
         assert looker.ask(str(path))
     for path in (whole, cut, zeros):
-        look = looker.take(str(path))
+        look = looker.take(str(path), wait=True)
         assert look is not None and look.identity == identity(os.lstat(path))
         mine = judge().judge_file(str(path), path.name, closed=True)
         theirs = judge().judge_file(str(path), path.name, closed=True, look=look)
         assert (theirs.state, theirs.reason) == (mine.state, mine.reason)
-    assert judge().judge_file(str(whole), whole.name, True, look=looker.take(str(whole))).state == FINISHED
+    assert judge().judge_file(str(whole), whole.name, True, look=looker.take(str(whole), wait=True)).state == FINISHED
     assert looker.taken == 3
 
 
@@ -58,7 +58,7 @@ def test_a_file_changed_after_its_look_is_read_again_by_the_judge(tmp_path, look
     data = video_bytes("mp4")
     path.write_bytes(data[:len(data) // 2])
     looker.ask(str(path))
-    look = looker.take(str(path))
+    look = looker.take(str(path), wait=True)
     assert look is not None and look.complete is False       # the half file, as read
     path.write_bytes(data)                                     # finished since
     verdict = judge().judge_file(str(path), path.name, closed=True, look=look)
@@ -73,7 +73,7 @@ def test_a_writer_that_holds_the_file_is_in_the_look(tmp_path, looker):
     writer = hold_open_for_writing(path)
     try:
         looker.ask(str(path))
-        look = looker.take(str(path))
+        look = looker.take(str(path), wait=True)
     finally:
         release(writer)
     assert look is not None and look.writer is True
@@ -82,11 +82,11 @@ def test_a_writer_that_holds_the_file_is_in_the_look(tmp_path, looker):
 
 
 def test_what_was_not_asked_or_cannot_be_read_has_no_look(tmp_path, looker):
-    assert looker.take(str(tmp_path / "never asked.mp4")) is None
+    assert looker.take(str(tmp_path / "never asked.mp4"), wait=True) is None
     os.mkfifo(tmp_path / "fifo.mp4")
     for name in ("missing.mp4", "fifo.mp4"):
         assert looker.ask(str(tmp_path / name))
-        assert looker.take(str(tmp_path / name)) is None   # not read: the judge looks itself
+        assert looker.take(str(tmp_path / name), wait=True) is None   # not read: the judge looks itself
     assert looker.taken == 0 and not looker.broken
 
 
@@ -96,21 +96,21 @@ def test_odd_names_travel_intact(tmp_path, looker):
         write_video(tmp_path / name, kind=name.rpartition(".")[2])
         assert looker.ask(str(tmp_path / name))
     for name in names:
-        look = looker.take(str(tmp_path / name))
+        look = looker.take(str(tmp_path / name), wait=True)
         assert look is not None and look.complete is True, name
 
 
 def test_a_helper_that_dies_costs_speed_not_files(tmp_path, looker, caplog):
     paths = [write_video(tmp_path / f"{i}.mp4") for i in range(40)]
     assert looker.ask(str(paths[0]))
-    assert looker.take(str(paths[0])) is not None
+    assert looker.take(str(paths[0]), wait=True) is not None
     os.kill(looker.proc.pid, signal.SIGKILL)
     looker.proc.wait()
     with caplog.at_level(logging.WARNING, logger="vfs_notifier"):
         for path in paths[1:]:
             looker.ask(str(path))
         for path in paths[1:]:
-            look = looker.take(str(path))
+            look = looker.take(str(path), wait=True)
             assert look is None
             # The judge reads every file itself from now on.
             assert judge().judge_file(str(path), path.name, closed=True, look=look).state == FINISHED
@@ -129,8 +129,8 @@ def test_many_files_under_way_never_block_the_loop(tmp_path, looker):
         for i in range(20000):    # names of 400 characters that are not there: answered None
             looker.ask(f"{long_name[:-4]} {i:05d}.mp4")
             assert looker._unanswered + looker._batch_bytes <= looker._pipe_bytes
-        assert looker.take(long_name) is not None
-        assert looker.take(f"{long_name[:-4]} 19999.mp4") is None
+        assert looker.take(long_name, wait=True) is not None
+        assert looker.take(f"{long_name[:-4]} 19999.mp4", wait=True) is None
     finally:
         signal.alarm(0)
     assert not looker.broken
@@ -150,11 +150,32 @@ def test_an_idle_helper_is_stopped_and_started_again_when_needed(tmp_path, looke
     helper = looker.proc
     looker.stop_if_idle(time.monotonic())                  # in use: kept
     assert looker.proc is helper
-    assert looker.take(str(first)) is not None
+    assert looker.take(str(first), wait=True) is not None
     looker.stop_if_idle(looker.stop_due() - 0.1)            # not idle long enough: kept
     assert looker.proc is helper
     looker.stop_if_idle(looker.stop_due())
     assert looker.proc is None and helper.poll() == 0 and looker.stop_due() is None
     assert looker.ask(str(second))                          # the next burst starts another
-    assert looker.take(str(second)) is not None
+    assert looker.take(str(second), wait=True) is not None
     assert looker.started == 2 and not looker.broken
+
+
+def test_the_loop_does_not_wait_on_a_helper_behind_it(tmp_path, looker):
+    """A file whose answer is not in yet is read by the judge itself (take without waiting);
+    the helper's answer, when it comes, is dropped, never handed out for a later take."""
+    path = write_video(tmp_path / "a.mp4")
+    assert looker.ask(str(write_video(tmp_path / "warm-up.mp4")))
+    assert looker.take(str(tmp_path / "warm-up.mp4"), wait=True) is not None
+    os.kill(looker.proc.pid, signal.SIGSTOP)        # a helper that fell behind
+    try:
+        assert looker.ask(str(path))
+        looker.send()
+        started = time.monotonic()
+        assert looker.take(str(path)) is None
+        assert time.monotonic() - started < 0.5
+        assert judge().judge_file(str(path), path.name, closed=True).state == FINISHED
+    finally:
+        os.kill(looker.proc.pid, signal.SIGCONT)
+    while looker.backlog:
+        looker._receive(block=True)
+    assert looker.unused == 1 and looker.take(str(path)) is None

@@ -32,9 +32,10 @@ log = logging.getLogger("vfs_notifier")
 
 WARNED_MAX = 10000
 CLEAN_DIRECTORIES_MAX = 4096
-# With a looker: files a walk has asked it to read ahead of judging them (its head start),
-# and how many closed files one read of events must bring for them to be asked (a lone file
-# is read by the judge at once: a round trip to the looker would only add to its lag).
+# With a looker: files a walk has asked it to read and not had answered, at most (past that
+# the judge reads the walk's files itself), and how many closed files one read of events
+# must bring for them to be asked (a lone file is read by the judge at once: a round trip to
+# the looker would only add to its lag).
 LOOK_AHEAD = 64
 ASK_FROM = 16
 
@@ -335,18 +336,23 @@ class Gate:
                     self.counts.already += 1
                     if job.full and registrar.remembered_as(stored, version):
                         registrar.found_registered(job.root)
-                elif looker is not None and looker.ask(path):
+                elif looker is not None and looker.backlog < LOOK_AHEAD and looker.ask(path):
                     ahead.append((path, st, found.beside_control, self.steps))
-                    if len(ahead) > LOOK_AHEAD:
-                        self._judge_ahead(job, *ahead.popleft())
                 else:
+                    # The looker is LOOK_AHEAD files behind (or absent): this one is read by
+                    # the judge here, so that both CPUs read and neither waits on the other.
                     self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
                                           control=found.beside_control)
+                # The files the looker has read by now (or, past LOOK_AHEAD, the oldest anyway).
+                while ahead and (len(ahead) > LOOK_AHEAD or looker.answered(ahead[0][0])):
+                    self._judge_ahead(job, *ahead.popleft())
             if not budget.spend() or not self.accepting:
                 if looker is not None:
                     looker.send()   # the looker reads on while the loop does the rest of the turn
                 return
         while ahead:
+            # The walk's last files: the looker has them under way, the walk nothing else to do.
+            looker.wait_for(ahead[0][0])
             self._judge_ahead(job, *ahead.popleft())
         self.jobs.popleft()
         for problem in job.problems:

@@ -128,6 +128,7 @@ class Looker:
         self._in_flight: deque[tuple[list[str], int]] = deque()
         self._asked: set[str] = set()          # paths under way
         self._ready: dict[str, Optional[tuple]] = {}
+        self._dropped: set[str] = set()        # asked, then read by the judge itself
         self._buffer = b""
         # Requests written and not answered, in bytes: kept below what the pipe holds, so
         # that a write never blocks (the helper may be blocked writing answers meanwhile).
@@ -179,17 +180,35 @@ class Looker:
         self._in_flight.append((batch, _FRAME.size + len(frame)))
         self._unanswered += _FRAME.size + len(frame)
 
-    def take(self, path: str) -> Optional[Look]:
-        """The Look asked for `path`, waiting for it if it is under way; None if not asked
-        (or the helper failed): the judge then reads the file itself."""
-        if path not in self._ready:
-            if path not in self._asked:
+    @property
+    def backlog(self) -> int:
+        """Paths asked and not answered yet."""
+        return len(self._asked)
+
+    def answered(self, path: str) -> bool:
+        """Whether take(path) has its answer now (an unasked path: nothing to wait for)."""
+        if path in self._asked and path not in self._batch:
+            self.collect()
+        return path not in self._asked
+
+    def wait_for(self, path: str) -> None:
+        """Wait until the answer for `path` is in (at most ANSWER_TIMEOUT)."""
+        if path in self._batch:
+            self.send()
+        while path in self._asked and self._in_flight and not self.broken:
+            self._receive(block=True)
+
+    def take(self, path: str, wait: bool = False) -> Optional[Look]:
+        """The Look asked for `path`; None if it was not asked, or the helper failed, or (not
+        `wait`) its answer is not in yet: the judge then reads the file itself, and the
+        helper's answer, when it comes, is dropped. The loop never waits on a helper that
+        fell behind it: that is what shares the reading between the two CPUs."""
+        if path not in self._ready and path in self._asked:
+            if wait:
+                self.wait_for(path)
+            elif not self.answered(path):
+                self._dropped.add(path)
                 return None
-            if path in self._batch:
-                self.send()
-            while (path not in self._ready and path in self._asked and self._in_flight
-                   and not self.broken):
-                self._receive(block=True)
         found = self._ready.pop(path, None)
         if found is None:
             return None
@@ -249,9 +268,13 @@ class Looker:
         batch, size = self._in_flight.popleft()
         self._unanswered -= size
         asked, ready = self._asked, self._ready
+        dropped = self._dropped
         for path, found in zip(batch, looks):
             asked.discard(path)
-            if found is not None:
+            if path in dropped:
+                dropped.discard(path)
+                self.unused += 1
+            elif found is not None:
                 ready[path] = found
         if len(ready) > READY_MAX:
             # Answers for files the gate did not judge after all (registered already, or
@@ -286,6 +309,7 @@ class Looker:
         self.broken = True
         self._in_flight.clear()
         self._asked.clear()
+        self._dropped.clear()
         self._batch.clear()
         self._unanswered = self._batch_bytes = 0
         self._stop()
@@ -294,6 +318,7 @@ class Looker:
         self._stop()
         self._ready.clear()
         self._asked.clear()
+        self._dropped.clear()
         self._in_flight.clear()
         self._unanswered = 0
 
