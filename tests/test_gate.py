@@ -50,11 +50,16 @@ class World:
 
     def run(self, *changes: Change, turns: int = 50) -> None:
         self.gate.accept(list(changes))
-        for _ in range(turns):
+        deadline = time.monotonic() + 10     # files the looker reads take turns of their own
+        for turn in range(10 * turns):
             self.gate.step(Budget(0.05))
             self.registrar.flush()
-            if not self.gate.busy and not self.registrar.pending:
+            if not self.gate.busy and not self.registrar.pending and not self.gate.reading:
                 return
+            if turn >= turns and (not self.gate.reading or time.monotonic() > deadline):
+                return
+            if self.gate.reading:
+                time.sleep(0.001)
 
     def rows(self) -> dict[str, tuple[int, int]]:
         with sqlite3.connect(self.db) as conn:
@@ -305,11 +310,23 @@ def test_a_walked_file_removed_before_its_judging_gets_no_row(looking):
 def test_a_burst_file_cut_after_its_read_is_judged_as_it_is_now(looking):
     data = video_bytes("mp4")
     paths = [looking.video(f"burst/{i:02d}.mp4", data=data) for i in range(40)]
-    looking.gate.accept([Change(FILE_DONE, str(p)) for p in paths])   # asked at once
-    looking.looker.collect()
-    while looking.looker._in_flight:
-        looking.looker._receive(block=True)
-    paths[5].write_bytes(data[:len(data) // 2])                  # rewritten, cut, since read
-    looking.run()
+    looking.looker.ask(str(paths[5]))
+    looking.looker.wait_for(str(paths[5]))                     # read whole, then
+    paths[5].write_bytes(data[:len(data) // 2])                # rewritten, cut
+    looking.run(*[Change(FILE_DONE, str(p)) for p in paths])
     assert str(paths[5]) not in looking.rows() and str(paths[5]) in looking.judge.held
     assert len(looking.rows()) == 39
+    assert looking.looker.taken > 0
+
+
+def test_a_burst_file_renamed_before_its_judging_is_registered_where_it_is(looking):
+    """Closed files of a burst are judged once read, after later changes were handled: each
+    is judged as it is then (an lstat taken then), never by what the looker read before."""
+    paths = [looking.video(f"burst/{i:02d}.mp4") for i in range(40)]
+    moved = looking.root_dir / "burst" / "renamed.mp4"
+    os.rename(paths[7], moved)
+    os.unlink(paths[8])
+    looking.run(*[Change(FILE_DONE, str(p)) for p in paths],
+                Change(FILE_MOVED, str(moved), str(paths[7])), Change(FILE_GONE, str(paths[8])))
+    expected = {str(p) for p in paths} - {str(paths[7]), str(paths[8])} | {str(moved)}
+    assert set(looking.rows()) == expected

@@ -25,8 +25,8 @@ from .systemd_notify import SystemdNotifier
 
 log = logging.getLogger("vfs_notifier")
 
-# While a write's commit is under way the loop looks again this soon (not at once: that
-# would spin a core the database needs to finish it).
+# While a write's commit is under way, or the looker reads a burst's files, the loop looks
+# again this soon (not at once: that would spin a core the database or the looker needs).
 COMMIT_POLL_SECONDS = 0.002
 
 
@@ -115,7 +115,7 @@ class Loop:
         registrar = service.registrar
         if not registrar.connected:
             deadlines.append(registrar.retry_at)
-        if registrar.committing:
+        if registrar.committing or service.gate.reading:
             deadlines.append(now + COMMIT_POLL_SECONDS)
         watchdog = self.notifier.watchdog_due_in()
         if watchdog is not None:

@@ -32,10 +32,9 @@ log = logging.getLogger("vfs_notifier")
 
 WARNED_MAX = 10000
 CLEAN_DIRECTORIES_MAX = 4096
-# With a looker: files a walk has asked it to read and not had answered, at most (past that
-# the judge reads the walk's files itself), and how many closed files one read of events
-# must bring for them to be asked (a lone file is read by the judge at once: a round trip to
-# the looker would only add to its lag).
+# With a looker: files asked of it and not answered, at most (past that the judge reads
+# files itself), and how many changes must be waiting for a closed file to be asked (a lone
+# file is read by the judge at once: a round trip to the looker would only add to its lag).
 LOOK_AHEAD = 64
 ASK_FROM = 16
 
@@ -103,6 +102,8 @@ class Gate:
         self.looker = looker        # reads files on another core, ahead of their judging
         self.ask_from = ASK_FROM
         self.steps = 0              # step() calls: tells a walk what happened since it looked
+        # Closed files of a burst asked of the looker, to judge once read (lstat taken then).
+        self.closed_ahead: deque[str] = deque()
         self.changes: deque[Change] = deque()
         self.rejudge: deque[str] = deque()     # held files the judge wants to look at again
         self.jobs: deque[_Job] = deque()
@@ -125,14 +126,6 @@ class Gate:
 
     def accept(self, changes: list[Change]) -> None:
         self.changes.extend(changes)
-        looker = self.looker
-        if looker is not None and len(changes) >= self.ask_from:
-            # A burst: its files are read on the other core while the gate works through
-            # the events before theirs.
-            for change in changes:
-                if change.kind in (FILE_DONE, FILE_MOVED) and not looker.ask(change.path):
-                    break
-            looker.send()
 
     @property
     def busy(self) -> bool:
@@ -147,12 +140,21 @@ class Gate:
     def step(self, budget: Budget) -> None:
         """Handle queued changes, re-judge what is due, advance walks: as the budget allows."""
         self.steps += 1
-        changes = self.changes
+        changes, closed_ahead, looker = self.changes, self.closed_ahead, self.looker
         while changes and budget.spend():
             change = changes.popleft()
             handler = self._handlers.get(change.kind)
             if handler is not None:
                 handler(change)
+            # The closed files the looker has read by now.
+            while closed_ahead and looker.answered(closed_ahead[0]):
+                self._judge_and_offer(closed_ahead.popleft(), closed=True, announce=True)
+        if closed_ahead:
+            # Sent now, judged when read: a later turn (the loop looks again within
+            # milliseconds, see `reading`), so that the loop reads new events meanwhile.
+            looker.send()
+            while closed_ahead and looker.answered(closed_ahead[0]):
+                self._judge_and_offer(closed_ahead.popleft(), closed=True, announce=True)
         rejudge = self.rejudge
         rejudge.extend(self.judge.due())
         while rejudge and budget.spend():
@@ -170,10 +172,37 @@ class Gate:
 
     # --- events ---------------------------------------------------------------------
 
+    @property
+    def reading(self) -> bool:
+        """Closed files wait for the looker to read them: the loop looks again soon."""
+        return bool(self.closed_ahead)
+
+    def finish_reading(self) -> None:
+        """Judge every closed file asked of the looker (before a stop or a reload)."""
+        closed_ahead = self.closed_ahead
+        if closed_ahead:
+            assert self.looker is not None
+            self.looker.send()
+        while closed_ahead:
+            self.looker.wait_for(closed_ahead[0])
+            self._judge_and_offer(closed_ahead.popleft(), closed=True, announce=True)
+
     def _file_done(self, change: Change) -> None:
-        """Closed after writing or moved in: judge it now."""
+        """Closed after writing: judge it now, or soon, read by the looker."""
         self._note_control_file(change.path)
-        self._judge_and_offer(change.path, closed=True, announce=True)
+        self._judge_closed(change.path)
+
+    def _judge_closed(self, path: str) -> None:
+        """In a burst (ask_from changes or more waiting) the file is asked of the looker and
+        judged once read, its lstat taken then (other changes may be handled meanwhile); where
+        the looker already has LOOK_AHEAD files under way, the judge reads it here, so that
+        both CPUs read and neither waits on the other."""
+        looker = self.looker
+        if (looker is not None and len(self.changes) >= self.ask_from
+                and looker.backlog < LOOK_AHEAD and looker.ask(path)):
+            self.closed_ahead.append(path)
+        else:
+            self._judge_and_offer(path, closed=True, announce=True)
 
     def _file_attrib(self, change: Change) -> None:
         if change.path in self.judge.held:
@@ -224,7 +253,7 @@ class Gate:
         self._note_control_file(change.path)
         self.judge.forget(change.source)
         self._move_rows(change.source, change.path, is_dir=False)
-        self._judge_and_offer(change.path, closed=True, announce=True)
+        self._judge_closed(change.path)
 
     def _directory_moved(self, change: Change) -> None:
         self.judge.forget_below(change.source)
@@ -289,6 +318,7 @@ class Gate:
         """Another instance holds the root now: stop everything under way there."""
         self.paused.add(root)
         self.jobs = deque(job for job in self.jobs if job.root != root)
+        self.closed_ahead = deque(p for p in self.closed_ahead if not p.startswith(root.watch_path + "/"))
         self.judge.forget_below(root.watch_path)
         self.changes = deque(c for c in self.changes if self._root_of(c.path) is None
                              or self._root_of(c.path)[0] != root)

@@ -181,6 +181,7 @@ class Service:
         deadline = time.monotonic() + STOP_FLUSH_SECONDS
         if self.copying is not None:
             self.copying.turn()   # copies already in place get their rows now
+        self.gate.finish_reading()
         while self.registrar.connected and self.registrar.pending and time.monotonic() < deadline:
             self.registrar.flush(wait=True)
 
