@@ -11,7 +11,6 @@ import logging
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +18,7 @@ from tests.support.media import cut_video, preallocated_video, video_bytes, writ
 from tests.test_judge import hold_open_for_writing, release
 from vfs_notifier.judge import FINISHED, HELD, Judge, Names, identity
 from vfs_notifier.looker import Looker
+from vfs_notifier.looker_process import look
 
 EXTENSIONS = ("mp4", "avi", "mov", "mkv")
 
@@ -179,3 +179,20 @@ def test_the_loop_does_not_wait_on_a_helper_behind_it(tmp_path, looker):
     while looker.backlog:
         looker._receive(block=True)
     assert looker.unused == 1 and looker.take(str(path)) is None
+
+
+def test_the_helper_is_a_small_process(tmp_path, looker):
+    assert looker.ask(str(write_video(tmp_path / "a.mp4")))
+    looker.send()
+    status = open(f"/proc/{looker.proc.pid}/status").read()
+    argv = open(f"/proc/{looker.proc.pid}/cmdline").read().split("\0")
+    assert "-S" in argv                                     # no site packages imported
+    rss_kb = int(status.split("VmRSS:")[1].split()[0])
+    assert rss_kb < 16 * 1024, rss_kb
+
+
+def test_look_reads_a_file_in_this_process_too(tmp_path):
+    path = write_video(tmp_path / "a.mkv")
+    found = look(str(path))
+    assert found is not None and found[1] is True and found[0] == identity(os.lstat(path))
+    assert look(str(tmp_path)) is None and look(str(tmp_path / "missing.mkv")) is None

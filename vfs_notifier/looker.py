@@ -13,9 +13,9 @@ died, is slow, was never asked) costs time, never a file. Used where more than o
 available to the service and the framing check is on: on one CPU the helper would only take
 turns with the loop.
 
-Protocol: length-prefixed marshal frames on the helper's stdin/stdout; a request is a list
-of paths, its answer the list of their Looks (a tuple, or None: not a regular file, or not
-readable; the judge then looks itself).
+Protocol (looker_process.py is the other end): length-prefixed marshal frames on the
+helper's stdin/stdout; a request is a list of paths, its answer the list of their Looks (a
+tuple, or None: not a regular file, or not readable; the judge then looks itself).
 """
 
 from __future__ import annotations
@@ -25,81 +25,23 @@ import logging
 import marshal
 import os
 import select
-import signal
-import stat
-import struct
 import subprocess
 import sys
 import time
 from collections import deque
-from typing import BinaryIO, Optional
+from typing import Optional
 
-from .judge import OPEN_FLAGS, Look, look_at
+from .judge import Look
+from .looker_process import FRAME as _FRAME
 
 log = logging.getLogger("vfs_notifier")
 
-_FRAME = struct.Struct("<I")
 BATCH = 32                 # paths per request: answers stream back while the loop judges
 READY_MAX = 8192           # answers kept that nobody took (a file found registered already)
 PIPE_BYTES = 1 << 20       # asked for; the kernel's default is 64 KB
 ANSWER_TIMEOUT = 5.0       # a helper silent this long is stopped, and the loop reads itself
 IDLE_SECONDS = 2.0         # a helper unused this long is stopped (started again when needed)
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-
-
-# --- the helper process ----------------------------------------------------------------
-
-def look(path: str) -> Optional[tuple]:
-    """A Look (as a plain tuple) at `path`, or None if it is no readable regular file."""
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return None     # never open a device or a FIFO: opening one can act on it
-        fd = os.open(path, OPEN_FLAGS)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        return tuple(look_at(fd, st, path.rpartition(".")[2].lower(), True))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    """Answer requests until the loop closes its end."""
-    while True:
-        head = requests.read(_FRAME.size)
-        if len(head) < _FRAME.size:
-            return
-        paths = marshal.loads(_read_exactly(requests, _FRAME.unpack(head)[0]))
-        frame = marshal.dumps([look(path) for path in paths])
-        answers.write(_FRAME.pack(len(frame)) + frame)
-        answers.flush()
-
-
-def _read_exactly(stream: BinaryIO, size: int) -> bytes:
-    data = stream.read(size)
-    while len(data) < size:
-        more = stream.read(size - len(data))
-        if not more:
-            raise EOFError
-        data += more
-    return data
-
-
-def main() -> int:
-    # The loop stops it by closing its pipe, after the last file it asked about: a stop or
-    # reload signal sent to the whole unit must not end it first.
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_IGN)
-    try:
-        serve(sys.stdin.buffer, sys.stdout.buffer)
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        pass
-    return 0
 
 
 # --- the loop's side --------------------------------------------------------------------
@@ -120,8 +62,10 @@ class Looker:
     def __init__(self, argv: Optional[list[str]] = None) -> None:
         # This very package, wherever it was imported from (a checkout, the .deb).
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        self.argv = argv or [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                             "from vfs_notifier.looker import main; sys.exit(main())", package_parent]
+        # -S: no site packages to import (a smaller process); the package path is given.
+        self.argv = argv or [sys.executable, "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                             "from vfs_notifier.looker_process import main; sys.exit(main())",
+                             package_parent]
         self.proc: Optional[subprocess.Popen] = None
         self.broken = False
         self._batch: list[str] = []
@@ -339,5 +283,3 @@ class Looker:
             proc.wait()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
