@@ -182,8 +182,9 @@ def test_the_loop_does_not_wait_on_a_helper_behind_it(tmp_path, looker):
 
 
 def test_the_helper_is_a_small_process(tmp_path, looker):
-    assert looker.ask(str(write_video(tmp_path / "a.mp4")))
-    looker.send()
+    path = str(write_video(tmp_path / "a.mp4"))
+    assert looker.ask(path)
+    assert looker.take(path, wait=True) is not None         # running: it has answered
     status = open(f"/proc/{looker.proc.pid}/status").read()
     argv = open(f"/proc/{looker.proc.pid}/cmdline").read().split("\0")
     assert "-S" in argv                                     # no site packages imported
@@ -196,3 +197,4 @@ def test_look_reads_a_file_in_this_process_too(tmp_path):
     found = look(str(path))
     assert found is not None and found[1] is True and found[0] == identity(os.lstat(path))
     assert look(str(tmp_path)) is None and look(str(tmp_path / "missing.mkv")) is None
+

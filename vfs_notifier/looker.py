@@ -39,6 +39,8 @@ log = logging.getLogger("vfs_notifier")
 BATCH = 32                 # paths per request: answers stream back while the loop judges
 READY_MAX = 8192           # answers kept that nobody took (a file found registered already)
 PIPE_BYTES = 1 << 20       # asked for; the kernel's default is 64 KB
+READ_BYTES = 1 << 16       # read at a time: a 1 MB buffer a read would raise glibc's mmap
+                           # threshold and stay in the heap (the loop's resident memory)
 ANSWER_TIMEOUT = 5.0       # a helper silent this long is stopped, and the loop reads itself
 IDLE_SECONDS = 2.0         # a helper unused this long is stopped (started again when needed)
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -163,12 +165,14 @@ class Looker:
         """Monotonic time at which an idle helper is to be stopped; None if none runs."""
         return None if self.proc is None else self._last_used + IDLE_SECONDS
 
-    def stop_if_idle(self, now: float) -> None:
+    def stop_if_idle(self, now: float) -> bool:
         """Between bursts and walks the helper's memory is given back: it is stopped once
-        unused for IDLE_SECONDS, with nothing under way."""
+        unused for IDLE_SECONDS, with nothing under way. True if it was stopped now."""
         if self.proc is not None and now >= self._last_used + IDLE_SECONDS and not self._asked:
             self._stop()
             self._ready.clear()
+            return True
+        return False
 
     def collect(self) -> None:
         """Take in the answers that arrived, without waiting."""
@@ -186,7 +190,7 @@ class Looker:
                     self._fail(f"no answer for {ANSWER_TIMEOUT:g} s")
                 return False
             try:
-                data = os.read(fd, PIPE_BYTES)
+                data = os.read(fd, READ_BYTES)
             except OSError as err:
                 self._fail(f"cannot read from it: {err.strerror or err}")
                 return False

@@ -15,6 +15,7 @@ import time
 from .copier import Copier
 from .copy_mode import CopyRegistration
 from .gate import Budget, Gate
+from .heap import release_freed_memory
 from .judge import Judge, Names
 from .logs import Logs
 from .looker import Looker, worth_using
@@ -133,8 +134,8 @@ class Service:
             self.apply(self.watcher.read())
         gate.step(budget)
         registrar.flush(ROWS_PER_TURN, time_left=budget.remaining)
-        if self.looker is not None:
-            self.looker.stop_if_idle(time.monotonic())
+        if self.looker is not None and self.looker.stop_if_idle(time.monotonic()):
+            release_freed_memory()      # a walk or a burst is over: its heap goes back too
         if registrar.reconcile_needed and registrar.connected and not registrar.queue:
             registrar.reconcile_needed = False
             log.info("reconciling every root: changes were set aside while the database was away")
