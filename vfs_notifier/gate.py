@@ -198,10 +198,11 @@ class Gate:
         the looker already has LOOK_AHEAD files under way, the judge reads it here, so that
         both CPUs read and neither waits on the other."""
         looker = self.looker
-        # Not while rows wait for the store (an outage, a slow server): reading ahead would
-        # only make rows that cannot be written sooner, and start a process for it.
-        if (looker is not None and len(self.changes) >= self.ask_from and self.registrar.accepting
-                and looker.backlog < LOOK_AHEAD and looker.ask(path)):
+        # Not while the store is away or stalled (an outage): reading ahead would only make
+        # rows that cannot be written sooner, and start a process for it.
+        registrar = self.registrar
+        if (looker is not None and len(self.changes) >= self.ask_from and registrar.connected
+                and not registrar.stalled and looker.backlog < LOOK_AHEAD and looker.ask(path)):
             self.closed_ahead.append(path)
         else:
             self._judge_and_offer(path, closed=True, announce=True)

@@ -45,6 +45,7 @@ LOG_EACH_REGISTRATION = 10 # more files registered by one write are logged as on
 # left leaves it to the next, though never more than WITHDRAWALS_MAY_WAIT turns running.
 WITHDRAWAL_PAGE_SECONDS = 0.025
 WITHDRAWALS_MAY_WAIT = 3
+STALL_SECONDS = 1.0        # an insert under way this long: the store is stalled (see `stalled`)
 QUEUE_CAP = 5000           # rows queued at most; past it a reconcile is due instead (memory stays bounded)
 OFFLINE_QUEUE_CAP = 2000   # the same while the store is away: memory stays flat through an outage
 DIRECTORIES_PER_QUERY = 16 # more directories withdrawn at once are read in one query of their parent
@@ -73,6 +74,7 @@ class _Writing(NamedTuple):
     offers: list[Offer]
     paths: frozenset[str]
     ids: Callable[[], list[int]]
+    since: float                # when it began, on the registrar's clock
 
 
 class _Reconcile:
@@ -227,6 +229,13 @@ class Registrar:
         """The store is unavailable (and this is no dry run): nothing offered could be written
         until the reconcile that follows reconnecting, which finds it again anyway."""
         return not self.connected and not self.dry_run
+
+    @property
+    def stalled(self) -> bool:
+        """An insert has been under way for over STALL_SECONDS (a server that stopped
+        answering, or is far behind): rows will not be written soon."""
+        writing = self._writing
+        return writing is not None and self.clock() - writing.since > STALL_SECONDS
 
     @property
     def committing(self) -> bool:
@@ -532,7 +541,7 @@ class Registrar:
             else:
                 # Applied by the next flush (_settle), before any other write; at once if
                 # it is done already (SQLite writes in this thread).
-                self._writing = _Writing(new, frozenset(o.row.path for o in new), ids)
+                self._writing = _Writing(new, frozenset(o.row.path for o in new), ids, self.clock())
                 if not self.store.busy:
                     self._settle()
                 return len(batch)
