@@ -13,8 +13,6 @@ import shutil
 import signal
 import time
 
-import pytest
-
 from tests.conftest import write_file
 from tests.faults.helpers import wait_until
 from tests.support.media import video_bytes

@@ -15,8 +15,6 @@ from typing import Iterable, Optional, Sequence
 
 from . import __version__, listing
 from . import settings as settings_module
-from .copier import Copier
-from .copy_mode import CopyRegistration
 from .logs import Logs
 from .settings import EX_CONFIG, ConfigError, Settings
 from .store import StoreUnavailable, VideoRow

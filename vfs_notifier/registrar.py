@@ -28,7 +28,7 @@ import stat
 import time
 from collections import deque
 from itertools import islice
-from typing import Callable, Iterable, NamedTuple, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 from .memory import Entry, VersionMemory, content_of, identity_of
 from .rows import Row, printable, quote_segment
