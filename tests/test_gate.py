@@ -285,7 +285,8 @@ def test_a_walked_file_removed_before_its_judging_gets_no_row(looking):
     paths = [looking.video(f"new/{i:03d}.mp4") for i in range(100)]
     looking.gate.accept([Change(DIR_ARRIVED, str(looking.root_dir / "new"))])
     looking.looker.ask(str(paths[-1]))
-    looking.looker.take(str(paths[-1]), wait=True)           # the helper runs
+    looking.looker.wait_for(str(paths[-1]))                  # the helper runs
+    looking.looker.take(str(paths[-1]))
     os.kill(looking.looker.proc.pid, signal.SIGSTOP)         # and answers nothing for a while
     try:
         looking.gate.step(Budget(0))              # one step of 32 entries: asked, judged later

@@ -30,6 +30,12 @@ def looker():
     handle.close()
 
 
+def read(looker: Looker, path: str):
+    """The Look for `path`, waiting for the helper's answer."""
+    looker.wait_for(path)
+    return looker.take(path)
+
+
 def judge() -> Judge:
     return Judge(Names(EXTENSIONS), settle_seconds=0.3)
 
@@ -44,12 +50,12 @@ def test_a_look_says_what_the_judges_own_reading_says(tmp_path, looker, kind):
     for path in (whole, cut, zeros):
         assert looker.ask(str(path))
     for path in (whole, cut, zeros):
-        look = looker.take(str(path), wait=True)
+        look = read(looker, str(path))
         assert look is not None and look.identity == identity(os.lstat(path))
         mine = judge().judge_file(str(path), path.name, closed=True)
         theirs = judge().judge_file(str(path), path.name, closed=True, look=look)
         assert (theirs.state, theirs.reason) == (mine.state, mine.reason)
-    assert judge().judge_file(str(whole), whole.name, True, look=looker.take(str(whole), wait=True)).state == FINISHED
+    assert judge().judge_file(str(whole), whole.name, True, look=read(looker, str(whole))).state == FINISHED
     assert looker.taken == 3
 
 
@@ -58,7 +64,7 @@ def test_a_file_changed_after_its_look_is_read_again_by_the_judge(tmp_path, look
     data = video_bytes("mp4")
     path.write_bytes(data[:len(data) // 2])
     looker.ask(str(path))
-    look = looker.take(str(path), wait=True)
+    look = read(looker, str(path))
     assert look is not None and look.complete is False       # the half file, as read
     path.write_bytes(data)                                     # finished since
     verdict = judge().judge_file(str(path), path.name, closed=True, look=look)
@@ -73,7 +79,7 @@ def test_a_writer_that_holds_the_file_is_in_the_look(tmp_path, looker):
     writer = hold_open_for_writing(path)
     try:
         looker.ask(str(path))
-        look = looker.take(str(path), wait=True)
+        look = read(looker, str(path))
     finally:
         release(writer)
     assert look is not None and look.writer is True
@@ -82,11 +88,11 @@ def test_a_writer_that_holds_the_file_is_in_the_look(tmp_path, looker):
 
 
 def test_what_was_not_asked_or_cannot_be_read_has_no_look(tmp_path, looker):
-    assert looker.take(str(tmp_path / "never asked.mp4"), wait=True) is None
+    assert read(looker, str(tmp_path / "never asked.mp4")) is None
     os.mkfifo(tmp_path / "fifo.mp4")
     for name in ("missing.mp4", "fifo.mp4"):
         assert looker.ask(str(tmp_path / name))
-        assert looker.take(str(tmp_path / name), wait=True) is None   # not read: the judge looks itself
+        assert read(looker, str(tmp_path / name)) is None   # not read: the judge looks itself
     assert looker.taken == 0 and not looker.broken
 
 
@@ -96,21 +102,21 @@ def test_odd_names_travel_intact(tmp_path, looker):
         write_video(tmp_path / name, kind=name.rpartition(".")[2])
         assert looker.ask(str(tmp_path / name))
     for name in names:
-        look = looker.take(str(tmp_path / name), wait=True)
+        look = read(looker, str(tmp_path / name))
         assert look is not None and look.complete is True, name
 
 
 def test_a_helper_that_dies_costs_speed_not_files(tmp_path, looker, caplog):
     paths = [write_video(tmp_path / f"{i}.mp4") for i in range(40)]
     assert looker.ask(str(paths[0]))
-    assert looker.take(str(paths[0]), wait=True) is not None
+    assert read(looker, str(paths[0])) is not None
     os.kill(looker.proc.pid, signal.SIGKILL)
     looker.proc.wait()
     with caplog.at_level(logging.WARNING, logger="vfs_notifier"):
         for path in paths[1:]:
             looker.ask(str(path))
         for path in paths[1:]:
-            look = looker.take(str(path), wait=True)
+            look = read(looker, str(path))
             assert look is None
             # The judge reads every file itself from now on.
             assert judge().judge_file(str(path), path.name, closed=True, look=look).state == FINISHED
@@ -129,8 +135,8 @@ def test_many_files_under_way_never_block_the_loop(tmp_path, looker):
         for i in range(20000):    # names of 400 characters that are not there: answered None
             looker.ask(f"{long_name[:-4]} {i:05d}.mp4")
             assert looker._unanswered + looker._batch_bytes <= looker._pipe_bytes
-        assert looker.take(long_name, wait=True) is not None
-        assert looker.take(f"{long_name[:-4]} 19999.mp4", wait=True) is None
+        assert read(looker, long_name) is not None
+        assert read(looker, f"{long_name[:-4]} 19999.mp4") is None
     finally:
         signal.alarm(0)
     assert not looker.broken
@@ -150,13 +156,13 @@ def test_an_idle_helper_is_stopped_and_started_again_when_needed(tmp_path, looke
     helper = looker.proc
     looker.stop_if_idle(time.monotonic())                  # in use: kept
     assert looker.proc is helper
-    assert looker.take(str(first), wait=True) is not None
+    assert read(looker, str(first)) is not None
     looker.stop_if_idle(looker.stop_due() - 0.1)            # not idle long enough: kept
     assert looker.proc is helper
     looker.stop_if_idle(looker.stop_due())
     assert looker.proc is None and helper.poll() == 0 and looker.stop_due() is None
     assert looker.ask(str(second))                          # the next burst starts another
-    assert looker.take(str(second), wait=True) is not None
+    assert read(looker, str(second)) is not None
     assert looker.started == 2 and not looker.broken
 
 
@@ -165,7 +171,7 @@ def test_the_loop_does_not_wait_on_a_helper_behind_it(tmp_path, looker):
     the helper's answer, when it comes, is dropped, never handed out for a later take."""
     path = write_video(tmp_path / "a.mp4")
     assert looker.ask(str(write_video(tmp_path / "warm-up.mp4")))
-    assert looker.take(str(tmp_path / "warm-up.mp4"), wait=True) is not None
+    assert read(looker, str(tmp_path / "warm-up.mp4")) is not None
     os.kill(looker.proc.pid, signal.SIGSTOP)        # a helper that fell behind
     try:
         assert looker.ask(str(path))
@@ -184,7 +190,7 @@ def test_the_loop_does_not_wait_on_a_helper_behind_it(tmp_path, looker):
 def test_the_helper_is_a_small_process(tmp_path, looker):
     path = str(write_video(tmp_path / "a.mp4"))
     assert looker.ask(path)
-    assert looker.take(path, wait=True) is not None         # running: it has answered
+    assert read(looker, path) is not None         # running: it has answered
     status = open(f"/proc/{looker.proc.pid}/status").read()
     argv = open(f"/proc/{looker.proc.pid}/cmdline").read().split("\0")
     assert "-S" in argv                                     # no site packages imported

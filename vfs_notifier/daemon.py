@@ -110,8 +110,9 @@ class Loop:
         judged_next = service.judge.next_due()
         if judged_next is not None:
             deadlines.append(judged_next)
-        if service.looker is not None and service.looker.stop_due() is not None:
-            deadlines.append(service.looker.stop_due())
+        looker_stop = service.looker.stop_due() if service.looker is not None else None
+        if looker_stop is not None:
+            deadlines.append(looker_stop)
         registrar = service.registrar
         if not registrar.connected:
             deadlines.append(registrar.retry_at)

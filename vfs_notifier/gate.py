@@ -140,21 +140,18 @@ class Gate:
     def step(self, budget: Budget) -> None:
         """Handle queued changes, re-judge what is due, advance walks: as the budget allows."""
         self.steps += 1
-        changes, closed_ahead, looker = self.changes, self.closed_ahead, self.looker
+        changes, closed_ahead = self.changes, self.closed_ahead
         while changes and budget.spend():
             change = changes.popleft()
             handler = self._handlers.get(change.kind)
             if handler is not None:
                 handler(change)
-            # The closed files the looker has read by now.
-            while closed_ahead and looker.answered(closed_ahead[0]):
-                self._judge_and_offer(closed_ahead.popleft(), closed=True, announce=True)
+            self._judge_read_closed()
         if closed_ahead:
             # Sent now, judged when read: a later turn (the loop looks again within
             # milliseconds, see `reading`), so that the loop reads new events meanwhile.
-            looker.send()
-            while closed_ahead and looker.answered(closed_ahead[0]):
-                self._judge_and_offer(closed_ahead.popleft(), closed=True, announce=True)
+            self.looker.send()
+            self._judge_read_closed()
         rejudge = self.rejudge
         rejudge.extend(self.judge.due())
         while rejudge and budget.spend():
@@ -185,6 +182,12 @@ class Gate:
             self.looker.send()
         while closed_ahead:
             self.looker.wait_for(closed_ahead[0])
+            self._judge_and_offer(closed_ahead.popleft(), closed=True, announce=True)
+
+    def _judge_read_closed(self) -> None:
+        """Judge the closed files the looker has read by now, in the order asked."""
+        closed_ahead, looker = self.closed_ahead, self.looker
+        while closed_ahead and looker.answered(closed_ahead[0]):
             self._judge_and_offer(closed_ahead.popleft(), closed=True, announce=True)
 
     def _file_done(self, change: Change) -> None:

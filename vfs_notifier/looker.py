@@ -59,7 +59,7 @@ def worth_using(check_structure: bool) -> bool:
 
 class Looker:
     """The loop's handle on the helper: ask() for paths about to be judged, take() a path's
-    Look when judging it (waiting for it if it is on its way)."""
+    Look when judging it (None while it is still on its way; wait_for() waits)."""
 
     def __init__(self, argv: Optional[list[str]] = None) -> None:
         # This very package, wherever it was imported from (a checkout, the .deb).
@@ -144,17 +144,14 @@ class Looker:
         while path in self._asked and self._in_flight and not self.broken:
             self._receive(block=True)
 
-    def take(self, path: str, wait: bool = False) -> Optional[Look]:
-        """The Look asked for `path`; None if it was not asked, or the helper failed, or (not
-        `wait`) its answer is not in yet: the judge then reads the file itself, and the
-        helper's answer, when it comes, is dropped. The loop never waits on a helper that
-        fell behind it: that is what shares the reading between the two CPUs."""
-        if path not in self._ready and path in self._asked:
-            if wait:
-                self.wait_for(path)
-            elif not self.answered(path):
-                self._dropped.add(path)
-                return None
+    def take(self, path: str) -> Optional[Look]:
+        """The Look asked for `path`; None if it was not asked, or the helper failed, or its
+        answer is not in yet: the judge then reads the file itself, and the helper's answer,
+        when it comes, is dropped. The loop never waits on a helper that fell behind it: that
+        is what shares the reading between the two CPUs (wait_for() first to wait)."""
+        if path not in self._ready and path in self._asked and not self.answered(path):
+            self._dropped.add(path)
+            return None
         found = self._ready.pop(path, None)
         if found is None:
             return None
