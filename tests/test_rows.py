@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote
+import random
+from urllib.parse import quote, unquote
 
 import pytest
 
-from vfs_notifier.rows import COLUMN_CHARS, RowMaker, Unstorable, is_video, printable, url_for
+from vfs_notifier.rows import COLUMN_CHARS, RowMaker, Unstorable, is_video, printable, quote_segment, url_for
 from vfs_notifier.settings import Root
 
 EXT = frozenset({"mp4", "avi", "mov", "mkv"})
@@ -41,6 +42,18 @@ def test_each_segment_is_percent_encoded(name, encoded):
     assert row.url == f"http://h/m/videos/sub%20dir/{encoded}"
     assert row.main_dir == "/srv/media/videos"
     assert unquote(row.url[len("http://h/m/"):]) == f"videos/sub dir/{name}"
+
+
+def test_quote_segment_is_exactly_urllib_quote_with_nothing_safe():
+    # Our table-driven quoting must never drift from the standard library's, for any text.
+    rng = random.Random(9)
+    planes = [(0, 0x7F), (0x80, 0x7FF), (0x800, 0xD7FF), (0xE000, 0xFFFF), (0x10000, 0x10FFFF)]
+    names = ["".join(chr(rng.randint(*rng.choice(planes))) for _ in range(rng.randint(0, 24)))
+             for _ in range(5000)] + [chr(c) for c in range(0x100)]
+    for name in names:
+        assert quote_segment(name) == quote(name, safe="", errors="strict"), repr(name)
+    with pytest.raises(UnicodeEncodeError):      # a name that was not UTF-8 on disk
+        quote_segment("bad\udcff.mp4")
 
 
 def test_copy_row_names_the_copy_below_copy_to_with_the_watched_root_as_main_dir():

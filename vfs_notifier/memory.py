@@ -55,10 +55,16 @@ class VersionMemory:
         return self._size
 
     def get(self, path: str) -> Optional[Entry]:
+        # Asked several times per new file: _from_arrays is inlined here.
         key = hash(path) & _MASK
-        if key in self._delta:
-            return self._delta[key]
-        return self._from_arrays(key)
+        delta = self._delta
+        if key in delta:
+            return delta[key]
+        keys = self._keys
+        at = bisect_left(keys, key)
+        if at < len(keys) and keys[at] == key:
+            return Entry(self._content[at], self._identity[at], self._ids[at])
+        return None
 
     def _from_arrays(self, key: int) -> Optional[Entry]:
         at = bisect_left(self._keys, key)
@@ -70,11 +76,19 @@ class VersionMemory:
         self.put_entry(path, Entry(content_of(version), identity_of(version), video_id))
 
     def put_entry(self, path: str, entry: Entry) -> None:
-        if self.get(path) is None:
+        key = hash(path) & _MASK
+        delta = self._delta
+        if delta.get(key) is None if key in delta else not self._in_arrays(key):
             self._size += 1
             self._count(path, 1)
-        self._delta[hash(path) & _MASK] = entry
-        self._maybe_merge()
+        delta[key] = entry
+        if len(delta) >= _MERGE_AT:
+            self._maybe_merge()
+
+    def _in_arrays(self, key: int) -> bool:
+        keys = self._keys
+        at = bisect_left(keys, key)
+        return at < len(keys) and keys[at] == key
 
     def remove(self, path: str) -> None:
         key = hash(path) & _MASK

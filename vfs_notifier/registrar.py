@@ -137,6 +137,8 @@ class Registrar:
 
     def _origin(self, path: str) -> str:
         """Where the path's row is in the store now: before the renames not yet written."""
+        if not self.moves:
+            return path
         for move in reversed(self.moves):
             if path == move.new or (move.is_dir and path.startswith(move.new + "/")):
                 path = move.old + path[len(move.new):]

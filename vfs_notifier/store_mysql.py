@@ -207,7 +207,8 @@ class MySQLStore:
         # work; the thread only waits for the server, which is what it is for.
         quote = conn.escape
         paths = [quote(v.path) for v in videos]
-        values = [f"({quote(v.main_dir)}, {path}, 1, {quote(v.url)})" for v, path in zip(videos, paths)]
+        roots = {main_dir: quote(main_dir) for main_dir in {v.main_dir for v in videos}}   # one a root
+        values = [f"({roots[v.main_dir]}, {path}, 1, {quote(v.url)})" for v, path in zip(videos, paths)]
         job = self._thread().submit(self._insert_job, conn, list(videos), values, paths, replaces)
         self._commit = job
         return lambda: job.result(timeout=0)
@@ -250,15 +251,18 @@ class MySQLStore:
     def _remember(self, cursor, entries: Sequence[Remembered], replaces: Optional[Sequence[str]] = None,
                   quoted: Optional[dict[int, str]] = None) -> None:
         """`quoted`: video id -> its path quoted already (an insert quoted each path once)."""
-        entries = last_per_key(entries)
+        if quoted is None:
+            # An insert's entries are one per path and per new id already; others may not be.
+            entries = last_per_key(entries)
         paths = [e.path for e in entries] if replaces is None else list(replaces)
         for part in chunks(paths, IN_LIST):
             cursor.execute(f"DELETE FROM `{FILES_TABLE}` WHERE `path` IN ({_marks(part)}) "
                            f"AND BINARY `path` IN ({_marks(part)})", list(part) * 2)
         quote = cursor.connection.escape
         quoted = quoted or {}
-        values = [f"({int(e.video_id)}, {quoted.get(e.video_id) or quote(e.path)}, {int(e.version.dev)}, "
-                  f"{int(e.version.ino)}, {int(e.version.size)}, {int(e.version.mtime_ns)})" for e in entries]
+        # %d refuses anything but a number: no value but the quoted path is text.
+        values = ["(%d, %s, %d, %d, %d, %d)" % (e.video_id, quoted.get(e.video_id) or quote(e.path), *e.version)
+                  for e in entries]
         for part in _by_size(values):
             cursor.execute(UPSERT_FILES_HEAD + ", ".join(part) + UPSERT_FILES_TAIL)
 
