@@ -77,11 +77,12 @@ class Counts:
 class _Job:
     """One walk in progress."""
 
-    __slots__ = ("root", "maker", "full", "files", "problems", "started", "ahead")
+    __slots__ = ("root", "maker", "located", "full", "files", "problems", "started", "ahead")
 
     def __init__(self, root: Root, maker: RowMaker, full: bool, files: Iterator[Found],
                  problems: list[WalkProblem]) -> None:
         self.root, self.maker, self.files, self.problems = root, maker, files, problems
+        self.located = (root, maker)    # where every file the walk finds is, for the gate
         self.full = full    # a whole-root reconcile: rows it does not meet are checked
         self.started = False
         # Files found and asked of the looker, judged LOOK_AHEAD files later: across turns,
@@ -381,7 +382,7 @@ class Gate:
                     # The looker is LOOK_AHEAD files behind (or absent): this one is read by
                     # the judge here, so that both CPUs read and neither waits on the other.
                     self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
-                                          control=found.beside_control)
+                                          control=found.beside_control, located=job.located)
                 # The files the looker has read by now (or, past LOOK_AHEAD, the oldest anyway).
                 while ahead and (len(ahead) > LOOK_AHEAD or looker.answered(ahead[0][0])):
                     self._judge_ahead(job, *ahead.popleft())
@@ -411,20 +412,23 @@ class Gate:
         not assumed absent."""
         if step == self.steps:
             self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
-                                  control=beside_control)
+                                  control=beside_control, located=job.located)
         else:
             self._judge_and_offer(path, closed=False, announce=not job.full,
-                                  control=True if beside_control else None)
+                                  control=True if beside_control else None, located=job.located)
 
     # --- the judge's verdict ------------------------------------------------------------
 
     def _judge_and_offer(self, path: str, closed: bool, announce: bool,
-                         st: Optional[os.stat_result] = None, control: Optional[bool] = None) -> None:
+                         st: Optional[os.stat_result] = None, control: Optional[bool] = None,
+                         located: Optional[tuple[Root, RowMaker]] = None) -> None:
         """Ask the judge about `path` and route its verdict; `st`: an lstat the caller just took,
-        `control`: whether its listing showed an aria2c control file beside it."""
-        located = self._root_of(path)
+        `control`: whether its listing showed an aria2c control file beside it, `located`: its
+        root and row maker, if the caller knows them (a walk does)."""
         if located is None:
-            return
+            located = self._root_of(path)
+            if located is None:
+                return
         root, maker = located
         if root in self.paused:
             return

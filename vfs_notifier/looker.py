@@ -21,6 +21,7 @@ tuple, or None: not a regular file, or not readable; the judge then looks itself
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import marshal
 import os
@@ -44,6 +45,7 @@ READ_BYTES = 1 << 16       # read at a time: a 1 MB buffer a read would raise gl
 ANSWER_TIMEOUT = 5.0       # a helper silent this long is stopped, and the loop reads itself
 IDLE_SECONDS = 2.0         # a helper unused this long is stopped (started again when needed)
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_as_look = functools.partial(tuple.__new__, Look)   # Look(*fields) without its per-field call
 
 
 # --- the loop's side --------------------------------------------------------------------
@@ -156,7 +158,7 @@ class Looker:
         if found is None:
             return None
         self.taken += 1
-        return Look(*found)
+        return _as_look(found)
 
     def stop_due(self) -> Optional[float]:
         """Monotonic time at which an idle helper is to be stopped; None if none runs."""
