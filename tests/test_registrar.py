@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vfs_notifier.registrar import Registrar, version_of
+from vfs_notifier.registrar import BATCH, Registrar, version_of
 from vfs_notifier.rows import RowMaker
 from vfs_notifier.settings import Root
 from vfs_notifier.store import StoreUnavailable
@@ -60,12 +60,12 @@ def fx(tmp_path: Path) -> Fixture:
 
 def test_batches_and_never_doubles(fx):
     reg = fx.registrar()
-    files = [fx.file(f"{i}.mp4") for i in range(2500)]
+    files = [fx.file(f"{i}.mp4") for i in range(BATCH * 2 + 500)]
     assert all(fx.offer(reg, f) for f in files)
     assert not fx.offer(reg, files[7])
-    assert [reg.flush() for _ in range(4)] == [1000, 1000, 500, 0]
+    assert [reg.flush() for _ in range(4)] == [BATCH, BATCH, 500, 0]
     assert not fx.offer(reg, files[7])
-    assert len(fx.rows()) == 2500
+    assert len(fx.rows()) == BATCH * 2 + 500
 
 
 def test_the_memory_survives_a_restart(fx):

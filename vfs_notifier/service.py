@@ -26,10 +26,12 @@ from .watcher import OVERFLOW, ROOT_GONE, ROOT_UNMOUNTED, Change, Watcher
 
 log = logging.getLogger("vfs_notifier")
 
-# A turn reads and handles events for this long, then writes at most ROWS_PER_TURN rows (15-30
-# ms): the loop pings the watchdog and reads the kernel's queue at least every ~70 ms.
+# A turn reads and handles events for this long, then writes at most ROWS_PER_TURN rows: the
+# loop pings the watchdog and reads the kernel's queue at least every ~100 ms. Each write is
+# one transaction, and a durable commit waits for the disk: 2,000 rows a write took a
+# 100,000-file cold start 9 % less time than 500 did (the loop's side of a write: ~10 ms).
 TURN_SECONDS = 0.035
-ROWS_PER_TURN = 500
+ROWS_PER_TURN = 2000
 CHANGES_HELD_MAX = 20000     # parsed changes waiting for the gate; past it the kernel side buffers
 STOP_FLUSH_SECONDS = 5.0
 
