@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from typing import NamedTuple
+
 from .settings import Root
 
 # `des_video_path` and `des_url` are varchar(1024): MySQL counts characters, not bytes.
