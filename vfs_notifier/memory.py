@@ -21,7 +21,12 @@ from typing import Iterable, NamedTuple, Optional
 from .store import Version
 
 _MASK = (1 << 63) - 1
+# Changes are merged into the arrays once there are an eighth as many as entries (so an
+# entry is copied a few times at most), but at least _MERGE_AT and at most _MERGE_MAX: a
+# merge is one stretch of the loop at ~5 µs a change. Alone, 12,500 changes merged into
+# 100,000 entries took 65 ms, 8,192 took 44 ms (on the slowest machine seen).
 _MERGE_AT = 4096
+_MERGE_MAX = 8192
 # A bit per low 20 bits of a key, set for every key merged into the arrays (never cleared:
 # a removed key's bit only costs a search). Most paths asked about in a cold start or a
 # burst are new: one bit answers "not in the arrays" where a search of 100,000 keys costs
@@ -123,7 +128,7 @@ class VersionMemory:
                 return
 
     def _maybe_merge(self) -> None:
-        if len(self._delta) >= max(_MERGE_AT, len(self._keys) >> 3):
+        if len(self._delta) >= max(_MERGE_AT, min(len(self._keys) >> 3, _MERGE_MAX)):
             self.merge()
 
     def merge(self) -> None:
