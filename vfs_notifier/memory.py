@@ -67,7 +67,7 @@ class VersionMemory:
         return self._size
 
     def get(self, path: str) -> Optional[Entry]:
-        # Asked several times per new file: _from_arrays is inlined here.
+        # Asked several times per new file: the search of _in_arrays is inlined here.
         key = hash(path) & _MASK
         delta = self._delta
         if key in delta:
@@ -77,12 +77,6 @@ class VersionMemory:
         keys = self._keys
         at = bisect_left(keys, key)
         if at < len(keys) and keys[at] == key:
-            return Entry(self._content[at], self._identity[at], self._ids[at])
-        return None
-
-    def _from_arrays(self, key: int) -> Optional[Entry]:
-        at = bisect_left(self._keys, key)
-        if at < len(self._keys) and self._keys[at] == key:
             return Entry(self._content[at], self._identity[at], self._ids[at])
         return None
 
@@ -112,7 +106,7 @@ class VersionMemory:
             return
         self._size -= 1
         self._count(path, -1)
-        if self._from_arrays(key) is None:
+        if not self._in_arrays(key):
             del self._delta[key]
         else:
             self._delta[key] = None
