@@ -15,7 +15,7 @@ import time
 
 from . import media
 from .db import DbParams, connect
-from .procs import children, family_memory_kb
+from .procs import children, cpu_ticks, family_memory_kb
 
 
 class LatencyProbe:
@@ -125,13 +125,6 @@ def latency_stats(samples: list[float], missed: int) -> dict:
     return res
 
 
-def _cpu_ticks(pid: int, reaped: bool) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    return ticks + int(fields[13]) + int(fields[14]) if reaped else ticks
-
-
 class Sampler:
     """Samples a process's CPU time and VmRSS every `interval` seconds in a thread; its
     children's too (the service's looker): what the service as a whole uses."""
@@ -154,10 +147,10 @@ class Sampler:
             try:
                 # Own time, reaped children's time and live children's time: a sum that only
                 # grows as helpers come and go.
-                cpu = _cpu_ticks(self.pid, reaped=True)
+                cpu = cpu_ticks(self.pid, reaped=True)
                 for kid in children(self.pid):
                     try:
-                        cpu += _cpu_ticks(kid, reaped=False)
+                        cpu += cpu_ticks(kid, reaped=False)
                     except (OSError, IndexError, ValueError):
                         pass
                 cpu /= self.tick

@@ -86,6 +86,15 @@ def session_pids(sid: int) -> list[int]:
     return pids
 
 
+def cpu_ticks(pid: int, reaped: bool = False) -> int:
+    """CPU time of `pid` (user + system) in clock ticks; with `reaped`, plus its children's
+    that it waited for."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks + int(fields[13]) + int(fields[14]) if reaped else ticks
+
+
 def memory_kb(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM of one process, in kB."""
     out = {}

@@ -17,7 +17,7 @@ from .contenders import (DAEMON, LIMIT, NAIVE, SHELL, Setup, start_daemon, start
                          start_naive, start_shell)
 from .db import INSERT_ROW, RowWatcher, connect, row_for
 from .mariadb import MariaDB
-from .procs import PYTHON, Proc, family_memory_kb, session_memory_kb
+from .procs import PYTHON, Proc, cpu_ticks, family_memory_kb, session_memory_kb
 
 
 @dataclass
@@ -510,9 +510,7 @@ def cpu_idle_since(pid: int, t_start: float, quiet: float = 0.5, timeout: float 
     tick = os.sysconf("SC_CLK_TCK")
 
     def cpu() -> float:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
+        return cpu_ticks(pid) / tick
 
     deadline = time.monotonic() + timeout
     last, last_change = cpu(), time.time()
