@@ -37,7 +37,7 @@ from .store import NewVideo, Remembered, RowsRejected, Store, StoreUnavailable, 
 
 log = logging.getLogger("vfs_notifier")
 
-BATCH = 2000               # rows a write takes from the queue at most (see service.ROWS_PER_TURN)
+BATCH = 2000               # rows a write takes from the queue at most (a turn writes one)
 CHECKS_PER_FLUSH = 100     # withdrawal candidates checked on disk per flush (an lstat each), and deleted in one statement
 LOG_EACH_WITHDRAWAL = 10   # more rows withdrawn in one flush are logged as one line
 LOG_EACH_REGISTRATION = 10 # more files registered by one write are logged as one line

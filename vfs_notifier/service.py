@@ -19,7 +19,7 @@ from .heap import release_freed_memory
 from .judge import Judge, Names
 from .logs import Logs
 from .looker import Looker, worth_using
-from .registrar import Registrar
+from .registrar import BATCH, Registrar
 from .settings import Root, Settings
 from .store_factory import open_store
 from .watcher import OVERFLOW, ROOT_GONE, ROOT_UNMOUNTED, Change, Watcher
@@ -31,7 +31,7 @@ log = logging.getLogger("vfs_notifier")
 # one transaction, and a durable commit waits for the disk: 2,000 rows a write took a
 # 100,000-file cold start 9 % less time than 500 did (the loop's side of a write: ~10 ms).
 TURN_SECONDS = 0.035
-ROWS_PER_TURN = 2000
+ROWS_PER_TURN = BATCH       # one write: walks pause while that many rows wait
 CHANGES_HELD_MAX = 20000     # parsed changes waiting for the gate; past it the kernel side buffers
 STOP_FLUSH_SECONDS = 5.0
 
