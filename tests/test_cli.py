@@ -259,6 +259,7 @@ def test_check_config_names_systemds_directories_as_the_defaults(tree):
 def test_check_config_with_everything_set_shows_no_unset(tree, mysql_env):
     config = tree.work / "full.toml"
     config.write_text(f'[database]\nsocket = "/run/mysqld/mysqld.sock"\npassword_file = "{tree.work}/pw"\n'
+                      f'nodes = ["db2.example:3307", "db3.example"]\n'
                       f'[urls]\nnginx_root = "/srv/nginx"\n'
                       f'[registration]\nmode = "copy"\ncopy_to = "{tree.base}/copies"\n'
                       f'[[roots]]\npath = "{tree.root}"\n')

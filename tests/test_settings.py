@@ -266,3 +266,35 @@ def test_the_shipped_settings_file_loads_as_it_is():
     shipped = Path(__file__).resolve().parents[1] / "etc" / "vfs-notifier.toml"
     settings = load(str(shipped), {"NGINX_BASE_URL": "http://media.example/videos"})
     assert settings.roots and settings.check_structure and settings.registration_mode == "in-place"
+
+
+def test_database_nodes_follow_mysql_host_each_once():
+    s = settle({"database": {"nodes": ["db2:3307", "[::1]", "db1"]}},
+               MYSQL_HOST="db1", MYSQL_USER="u", MYSQL_DB_NAME="n")
+    assert s.database.host == "db1"          # MYSQL_HOST keeps meaning one host: the first tried
+    assert s.database.nodes == (("db2", 3307), ("::1", 3306), ("db1", 3306))
+    assert s.database.servers == (("db1", 3306), ("db2", 3307), ("::1", 3306))
+    assert s.provenance["database.nodes"] == ("db2:3307, [::1], db1", "/etc/vfs-notifier.toml")
+
+
+def test_database_nodes_alone_configure_mysql_from_the_environment():
+    s = settle(VFS_NOTIFIER_DATABASE_NODES="10.0.0.1:3306, 10.0.0.2:3306", MYSQL_USER="u", MYSQL_DB_NAME="n")
+    assert s.database.uses_mysql and s.database.host == ""
+    assert s.database.servers == (("10.0.0.1", 3306), ("10.0.0.2", 3306))
+
+
+@pytest.mark.parametrize("value", ["db:0", "db:x", "a b", "[::1]x", "user@db"])
+def test_a_wrong_node_is_named_with_its_source(value):
+    message = error(env={**BASE_ENV, "VFS_NOTIFIER_DATABASE_NODES": value, "MYSQL_USER": "u", "MYSQL_DB_NAME": "n"})
+    assert message.startswith("VFS_NOTIFIER_DATABASE_NODES: not host[:port]") and "(from environment)" in message
+
+
+def test_nodes_need_a_user_and_database_like_a_host():
+    assert error(env={**BASE_ENV, "VFS_NOTIFIER_DATABASE_NODES": "db2"}).startswith("database.user (MYSQL_USER): required")
+
+
+def test_a_lease_shorter_than_two_polls_is_refused():
+    assert settle().database.lease_seconds == 15
+    message = error({"database": {"lease_seconds": 9}}, env=BASE_ENV)
+    assert message.startswith("database.lease_seconds: 9 s is less than two service.poll_interval (5 s)")
+    assert settle(VFS_NOTIFIER_LEASE_SECONDS="2", FOLDER_POLL_INTERVAL="1").database.lease_seconds == 2

@@ -50,10 +50,21 @@ class Database:
     name: str
     password: str = field(repr=False)
     sqlite_path: str
+    # More servers of one cluster (or a primary and its failover), tried in order after
+    # `host`: (host, port) each. MYSQL_HOST keeps meaning the one host it always meant.
+    nodes: tuple[tuple[str, int], ...] = ()
+    # How long a root's lease lasts unless renewed (renewed every poll_interval).
+    lease_seconds: float = 15.0
 
     @property
     def uses_mysql(self) -> bool:
-        return bool(self.host or self.socket)
+        return bool(self.host or self.socket or self.nodes)
+
+    @property
+    def servers(self) -> tuple[tuple[str, int], ...]:
+        """Every server to try, in order: `host` first, then `nodes` (each once)."""
+        listed = ([(self.host, self.port)] if self.host else []) + list(self.nodes)
+        return tuple(dict.fromkeys(listed))
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,38 @@ def _extensions(raw: Any) -> tuple[str, ...]:
     return cleaned
 
 
+def _nodes(raw: Any) -> tuple[str, ...]:
+    """Database servers as "host" or "host:port" ("[v6addr]:port"): a TOML list, or one
+    comma-separated string (the environment). Kept as text; Database.nodes has the pairs."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"not a list of host[:port] ({raw!r})")
+    nodes = tuple(item.strip() for item in items if item.strip())
+    for node in nodes:
+        split_node(node, 3306)
+    return nodes
+
+
+def split_node(node: str, default_port: int) -> tuple[str, int]:
+    """("host", port) of "host", "host:port", "[v6]" or "[v6]:port"; ValueError if not one."""
+    host, port = node, ""
+    if node.startswith("["):
+        host, _, rest = node[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"not host[:port] ({node!r})")
+        port = rest[1:]
+    elif node.count(":") == 1:
+        host, port = node.split(":")
+    if not host or any(c.isspace() or c in "/@" for c in host):
+        raise ValueError(f"not host[:port] ({node!r})")
+    if not port:
+        return host, default_port
+    try:
+        return host, _port(port)
+    except ValueError:
+        raise ValueError(f"not host[:port]: the port is not a number 1-65535 ({node!r})") from None
+
+
 def _globs(raw: Any) -> tuple[str, ...]:
     """Glob patterns: a TOML list, or one comma-separated string (the environment)."""
     items = raw.split(",") if isinstance(raw, str) else raw
@@ -220,6 +263,9 @@ _SPECS = (
                       "mysql-password gives one"),
     _Spec("database.password_file", ("MYSQL_PASS_FILE",), _path, optional=True, unset_means="none"),
     _Spec("database.sqlite_path", ("VFS_NOTIFIER_SQLITE_PATH",), _path, optional=True),
+    _Spec("database.nodes", ("VFS_NOTIFIER_DATABASE_NODES",), _nodes, optional=True,
+          unset_means="database.host only"),
+    _Spec("database.lease_seconds", ("VFS_NOTIFIER_LEASE_SECONDS",), _positive_seconds, 15.0),
     _Spec("urls.base_url", ("NGINX_BASE_URL",), _url),
     _Spec("urls.base_path", ("BASE_PATH",), _path),
     _Spec("urls.nginx_root", ("NGINX_INTERNAL_PATH", "NGINX_SERVE_DIRECTORY"), _path, optional=True,
@@ -424,11 +470,17 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
                                    default=spec.default, optional=spec.optional, note=spec.unset_means)
 
     db_host, db_socket = values["database.host"], values["database.socket"]
-    if db_host or db_socket:
+    nodes = tuple(split_node(n, values["database.port"]) for n in values["database.nodes"])
+    if db_host or db_socket or nodes:
         for key, var in (("database.user", "MYSQL_USER"), ("database.name", "MYSQL_DB_NAME")):
             if not values[key]:
                 raise ConfigError(f"{key} ({var})", "required when a MySQL server is configured "
-                                  "(database.host / MYSQL_HOST)")
+                                  "(database.host / MYSQL_HOST, database.nodes)")
+    if values["database.lease_seconds"] < 2 * values["service.poll_interval"]:
+        setting, source = _setting_and_source(res, "database.lease_seconds")
+        raise ConfigError(setting, f"{_show(values['database.lease_seconds'])} s is less than two "
+                          f"service.poll_interval ({_show(values['service.poll_interval'])} s): the "
+                          f"lease, renewed every poll, would lapse between renewals", source)
     password = _resolve_password(res, values, read_secret or _read_first_line)
 
     sqlite_path = values["database.sqlite_path"] or os.path.join(
@@ -445,7 +497,8 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
     copy_to = _resolve_copy_to(res, values, roots, warnings)
     database = Database(host=db_host, port=values["database.port"], socket=db_socket,
                         user=values["database.user"], name=values["database.name"],
-                        password=password, sqlite_path=sqlite_path)
+                        password=password, sqlite_path=sqlite_path, nodes=nodes,
+                        lease_seconds=values["database.lease_seconds"])
     return Settings(
         database=database, roots=roots, nginx_root=values["urls.nginx_root"],
         poll_interval=values["service.poll_interval"],
