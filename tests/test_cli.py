@@ -158,7 +158,7 @@ def _register(env, root, names) -> None:
             url = "http://media.test/videos/videos/" + quote(name)
             videos.append(NewVideo(str(root), str(path), url,
                                    Version(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)))
-        store.insert(videos)
+        store.insert(videos, {})
     finally:
         store.close()
 

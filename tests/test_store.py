@@ -22,7 +22,7 @@ import pymysql
 import pytest
 
 from vfs_notifier.settings import Database
-from vfs_notifier.store import NewVideo, Remembered, RowsRejected, Store, StoreUnavailable, Version
+from vfs_notifier.store import LeaseLost, NewVideo, Remembered, RowsRejected, Store, StoreUnavailable, Version
 from vfs_notifier.store_factory import open_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,7 +129,7 @@ def rows(backend: Backend) -> dict[str, tuple]:
 def test_insert_returns_ids_in_order_and_remembers_each_version(backend: Backend) -> None:
     store = backend.store()
     videos = [video(f"/r/{name}.mp4", ino) for ino, name in enumerate("cab", 1)]
-    ids = store.insert(videos)
+    ids = store.insert(videos, {})
     assert ids == sorted(ids) and len(set(ids)) == 3
     listed = list(store.videos())
     assert [(v.id, v.path, v.url, v.main_dir, v.status) for v in listed] == [
@@ -143,11 +143,11 @@ def test_a_big_batch_and_unsigned_inode_numbers(backend: Backend) -> None:
     store = backend.store()
     videos = [video(f"/r/d{n % 7}/v{n}.mp4", ino=(1 << 64) - 1 - n) for n in range(2500)]
     with statements(backend, store) as sent:
-        ids = store.insert(videos[:1000])
+        ids = store.insert(videos[:1000], {})
     # one INSERT of the rows and one of their versions; the versions of older rows at
     # these paths are deleted (IN lists of 500 paths)
     assert (sent["insert"], sent["update"], sent["delete"]) == (2, 0, 2)
-    ids += store.insert(videos[1000:])
+    ids += store.insert(videos[1000:], {})
     by_id = {v.id: v.path for v in store.videos()}
     assert [by_id[i] for i in ids] == [v.path for v in videos]
     remembered = {r.video_id: r for r in store.remembered()}
@@ -163,9 +163,9 @@ def test_ids_of_a_multi_row_insert_whatever_the_servers_auto_increment_step(mysq
     with store._conn.cursor() as cursor:
         cursor.execute("SET SESSION auto_increment_increment = 2")
     store._id_step = 2
-    stepped = store.insert([video(f"/r/s{n}.mp4", n) for n in range(50)])
+    stepped = store.insert([video(f"/r/s{n}.mp4", n) for n in range(50)], {})
     store._id_step = 0                             # as under lock mode 2: read back and matched
-    read = store.insert([video(f"/r/b{n}.mp4", 100 + n) for n in range(50)])
+    read = store.insert([video(f"/r/b{n}.mp4", 100 + n) for n in range(50)], {})
     by_id = {v.id: v.path for v in store.videos()}
     assert [by_id[i] for i in stepped] == [f"/r/s{n}.mp4" for n in range(50)]
     assert [by_id[i] for i in read] == [f"/r/b{n}.mp4" for n in range(50)]
@@ -180,7 +180,7 @@ def test_names_that_quoting_must_carry_intact(backend: Backend) -> None:
              "line\nbreak.mp4", "Réunion 会议 🎬.mkv", "semi;colon); DROP TABLE videos; --.mp4"]
     store = backend.store()
     videos = [video(f"/r/{name}", ino) for ino, name in enumerate(names, 1)]
-    ids = store.insert(videos)
+    ids = store.insert(videos, {})
     assert {v.id: v.path for v in store.videos()} == {i: v.path for i, v in zip(ids, videos)}
     assert {r.video_id: (r.path, r.version) for r in store.remembered()} == {
         i: (v.path, v.version) for i, v in zip(ids, videos)}
@@ -199,7 +199,7 @@ def test_a_commit_that_fails_on_its_thread_is_the_next_calls_store_unavailable(m
         conn.commit = lost
 
     lose(store._conn)
-    store.start_insert([video("/r/a.mp4", 1)])     # under way: the call returns at once
+    store.start_insert([video("/r/a.mp4", 1)], {})     # under way: the call returns at once
     with pytest.raises(StoreUnavailable, match="the last commit failed: Lost connection"):
         store.existing([1])
     assert not store.busy and backend.sql("SELECT COUNT(*) FROM videos") == [(0,)]
@@ -207,33 +207,33 @@ def test_a_commit_that_fails_on_its_thread_is_the_next_calls_store_unavailable(m
     assert list(store.videos()) == [] and list(store.remembered()) == []
     lose(store._conn)                              # insert() is start_insert() and sync()
     with pytest.raises(StoreUnavailable, match="the last commit failed: Lost connection"):
-        store.insert([video("/r/b.mp4", 2)])
+        store.insert([video("/r/b.mp4", 2)], {})
 
 
 def test_rows_refused_on_the_thread_are_rows_rejected_and_the_connection_stays(mysql: Backend) -> None:
     store = mysql.store()
-    ids = store.start_insert([video("/r/a.mp4", 1), video("/r/" + "x" * 1100 + ".mp4", 2)])
+    ids = store.start_insert([video("/r/a.mp4", 1), video("/r/" + "x" * 1100 + ".mp4", 2)], {})
     with pytest.raises(RowsRejected):
         store.sync()
     assert mysql.sql("SELECT COUNT(*) FROM videos") == [(0,)]   # rolled back, both
-    [again] = store.insert([video("/r/a.mp4", 1)])              # the same connection goes on
+    [again] = store.insert([video("/r/a.mp4", 1)], {})              # the same connection goes on
     assert [r.video_id for r in store.remembered()] == [again] and ids is not None
 
 
 def test_a_new_row_at_a_deleted_rows_path_replaces_its_memory(backend: Backend) -> None:
     store = backend.store()
-    [first] = store.insert([video("/r/a.mp4", ino=1)])
+    [first] = store.insert([video("/r/a.mp4", ino=1)], {})
     backend.sql("DELETE FROM videos WHERE id = ?", first)      # a consumer's doing
-    [second] = store.insert([video("/r/a.mp4", ino=2)])
+    [second] = store.insert([video("/r/a.mp4", ino=2)], {})
     assert [(r.video_id, r.version.ino) for r in store.remembered()] == [(second, 2)]
-    store.remember([Remembered(second, "/r/A.mp4", Version(1, 3, 1, 1))])  # upsert by id
+    store.remember([Remembered(second, "/r/A.mp4", Version(1, 3, 1, 1))], {})  # upsert by id
     assert [(r.video_id, r.path) for r in store.remembered()] == [(second, "/r/A.mp4")]
 
 
 def test_remembered_below_is_exact(backend: Backend) -> None:
     store = backend.store()
     paths = ["/r/d/x.mp4", "/r/d/e/y.mp4", "/r/D/x.mp4", "/r/d2/x.mp4", "/r/d.mp4", "/r/d_/x.mp4"]
-    store.insert([video(p, n) for n, p in enumerate(paths)])
+    store.insert([video(p, n) for n, p in enumerate(paths)], {})
     assert sorted(r.path for r in store.remembered_below("/r/d")) == ["/r/d/e/y.mp4", "/r/d/x.mp4"]
     assert [r.path for r in store.remembered_below("/r/d_")] == ["/r/d_/x.mp4"]
 
@@ -242,10 +242,10 @@ def test_remembered_below_is_exact(backend: Backend) -> None:
 
 def test_a_renamed_file_keeps_its_row(backend: Backend) -> None:
     store = backend.store()
-    ids = store.insert([video("/r/a.mp4", 1), video("/r/A.mp4", 2), video("/r/a.mp4.part/x.mp4", 3)])
+    ids = store.insert([video("/r/a.mp4", 1), video("/r/A.mp4", 2), video("/r/a.mp4.part/x.mp4", 3)], {})
     backend.sql("UPDATE videos SET status = 3")                 # consumers' progress
     assert store.move("/r/a.mp4", "/r/b c.mp4", "/r", "http://media.test/r/a.mp4",
-                      "http://media.test/r/b%20c.mp4") == 1
+                      "http://media.test/r/b%20c.mp4", {}) == 1
     after = rows(backend)
     assert after["/r/b c.mp4"] == (ids[0], "/r/b c.mp4", "http://media.test/r/b%20c.mp4", "/r", 3)
     assert after["/r/A.mp4"][0] == ids[1] and after["/r/a.mp4.part/x.mp4"][0] == ids[2]
@@ -259,12 +259,12 @@ def test_a_renamed_directory_of_10000_videos_moves_in_a_few_statements(backend: 
     outside = ["/r/A/v.mp4", "/r/a2/v.mp4", "/r/a.mp4", "/r/a_/v.mp4", "/r/b/a/v.mp4", "/r/ä/v.mp4"]
     ids = []
     for start in range(0, len(inside), 1000):
-        ids += store.insert([video(p, n) for n, p in enumerate(inside[start:start + 1000], start)])
-    others = store.insert([video(p, 20_000 + n) for n, p in enumerate(outside)])
+        ids += store.insert([video(p, n) for n, p in enumerate(inside[start:start + 1000], start)], {})
+    others = store.insert([video(p, 20_000 + n) for n, p in enumerate(outside)], {})
     backend.sql("UPDATE videos SET status = 2")
     with statements(backend, store) as sent:
         started = time.monotonic()
-        moved = store.move("/r/a", "/s/b", "/s", "http://media.test/r/a", "http://media.test/s/b")
+        moved = store.move("/r/a", "/s/b", "/s", "http://media.test/r/a", "http://media.test/s/b", {})
         took = time.monotonic() - started
     assert (sent["insert"], sent["update"], sent["delete"]) == (0, 2, 0)
     print(f"\nmove of 10,000 rows on {backend.kind}: {took * 1000:.0f} ms")
@@ -287,13 +287,13 @@ def test_a_renamed_directory_of_10000_videos_moves_in_a_few_statements(backend: 
 
 def test_withdraw_forget_existing(backend: Backend) -> None:
     store = backend.store()
-    ids = store.insert([video(f"/r/{n}.mp4", n) for n in range(5)])
+    ids = store.insert([video(f"/r/{n}.mp4", n) for n in range(5)], {})
     backend.sql("DELETE FROM videos WHERE id = ?", ids[0])      # a consumer deleted one already
     assert store.existing(ids) == set(ids[1:])
-    assert store.withdraw(ids[:2]) == 1
+    assert store.withdraw(ids[:2], {}) == 1
     assert store.existing(ids) == set(ids[2:])
     assert sorted(r.video_id for r in store.remembered()) == ids[2:]
-    store.forget([ids[2]])
+    store.forget([ids[2]], {})
     assert store.existing(ids) == set(ids[2:])                 # the row stays
     assert sorted(r.video_id for r in store.remembered()) == ids[3:]
     assert list(store.unremembered()) == [(ids[2], "/r/2.mp4")]
@@ -301,9 +301,9 @@ def test_withdraw_forget_existing(backend: Backend) -> None:
 
 def test_resignal_sets_status_1_and_a_new_date(backend: Backend) -> None:
     store = backend.store()
-    ids = store.insert([video("/r/a.mp4", 1), video("/r/b.mp4", 2)])
+    ids = store.insert([video("/r/a.mp4", 1), video("/r/b.mp4", 2)], {})
     backend.sql("UPDATE videos SET status = 5, created_date = '2020-01-01 00:00:00'")
-    store.resignal([Remembered(ids[0], "/r/a.mp4", Version(2049, 1, 999, 5))])
+    store.resignal([Remembered(ids[0], "/r/a.mp4", Version(2049, 1, 999, 5))], {})
     by_id = {v.id: v for v in store.videos()}
     assert by_id[ids[0]].status == 1 and by_id[ids[0]].created_date > "2025"
     assert (by_id[ids[1]].status, by_id[ids[1]].created_date) == (5, "2020-01-01 00:00:00")
@@ -320,9 +320,9 @@ def test_upgrade_from_1_0_rows_are_unremembered_until_remembered(backend: Backen
     store = backend.store()
     old = list(store.unremembered())
     assert [p for _, p in old] == ["/r/a.mp4", "/r/b.mp4", "/r/c.mp4"]
-    new = store.insert([video("/r/d.mp4")])
+    new = store.insert([video("/r/d.mp4")], {})
     assert list(store.unremembered()) == old
-    store.remember([Remembered(i, p, Version(1, i, 1, 1)) for i, p in old])
+    store.remember([Remembered(i, p, Version(1, i, 1, 1)) for i, p in old], {})
     assert list(store.unremembered()) == []
     assert sorted(r.video_id for r in store.remembered()) == sorted([i for i, _ in old] + new)
 
@@ -332,14 +332,14 @@ def test_upgrade_from_1_0_rows_are_unremembered_until_remembered(backend: Backen
 def test_a_data_error_rejects_the_whole_batch_and_the_store_goes_on(backend: Backend) -> None:
     store = backend.store()
     with pytest.raises(RowsRejected):
-        store.insert([video("/r/good.mp4"), NewVideo("/r", None, "u", Version(1, 2, 3, 4))])
+        store.insert([video("/r/good.mp4"), NewVideo("/r", None, "u", Version(1, 2, 3, 4))], {})
     with pytest.raises(RowsRejected):                           # a name that is not UTF-8
-        store.insert([video("/r/good.mp4"), video("/r/bad\udcff.mp4")])
+        store.insert([video("/r/good.mp4"), video("/r/bad\udcff.mp4")], {})
     if backend.kind == "mysql":                                  # varchar(1024) counts characters
         with pytest.raises(RowsRejected):
-            store.insert([video("/r/" + "é" * 1100 + ".mp4")])
+            store.insert([video("/r/" + "é" * 1100 + ".mp4")], {})
     assert list(store.videos()) == [] and list(store.remembered()) == []
-    assert len(store.insert([video("/r/good.mp4")])) == 1
+    assert len(store.insert([video("/r/good.mp4")], {})) == 1
 
 
 def test_sqlite_uses_wal(sqlite: Backend) -> None:
@@ -350,14 +350,16 @@ def test_sqlite_uses_wal(sqlite: Backend) -> None:
 def test_a_stopped_server_is_unavailable_and_never_shows_the_password(mysql: Backend) -> None:
     backend = mysql
     store = backend.store()
-    store.insert([video("/r/a.mp4")])
-    assert store.claim("/r") is None
+    store.insert([video("/r/a.mp4")], {})
+    token = store.lease("/r", 0, 15).token
+    assert token
     backend.mariadb.stop()
     try:
         with pytest.raises(StoreUnavailable) as err:
-            store.insert([video("/r/b.mp4")])
+            store.insert([video("/r/b.mp4")], {})
         assert backend.database.password not in str(err.value)
-        assert store.holds("/r") is False
+        with pytest.raises(StoreUnavailable):
+            store.lease("/r", token, 15)                         # an error, never a silent standby
         with pytest.raises(StoreUnavailable):
             list(store.remembered())                             # the connection went with the error
         with pytest.raises(StoreUnavailable) as err:
@@ -366,7 +368,7 @@ def test_a_stopped_server_is_unavailable_and_never_shows_the_password(mysql: Bac
     finally:
         backend.mariadb.start()
     store.open()
-    assert store.claim("/r") is None and store.holds("/r")
+    assert store.lease("/r", token, 15) == (token, "")            # renewed: nobody took it meanwhile
     assert [r.path for r in store.remembered()] == ["/r/a.mp4"]
 
 
@@ -377,24 +379,54 @@ def test_a_wrong_password_is_unavailable_without_the_password(mysql: Backend) ->
     assert "not-the-Pw-42" not in str(err.value) and "Access denied" in str(err.value)
 
 
-# --- claims -----------------------------------------------------------------------------
+# --- leases -----------------------------------------------------------------------------
 
-def test_a_second_claim_is_refused_naming_the_holder(backend: Backend) -> None:
+def test_a_second_lease_is_refused_naming_the_holder(backend: Backend) -> None:
     first, second = backend.store(), backend.store()
-    assert first.claim("/srv/a") is None and first.holds("/srv/a")
-    assert first.claim("/srv/a") is None                      # claiming again is harmless
-    first.open()                                              # a reconnect keeps the claim
-    assert first.holds("/srv/a")
-    refusal = second.claim("/srv/a")
-    assert refusal is not None and refusal.endswith(f"pid {os.getpid()}")
-    assert not second.holds("/srv/a")
-    assert second.claim("/srv/b") is None                     # another root: both write
-    assert first.claim("/srv/b") is not None
-    first.release("/srv/a")
-    assert not first.holds("/srv/a")
-    assert second.claim("/srv/a") is None and second.holds("/srv/a")
-    second.close()
-    assert first.claim("/srv/a") is None and first.claim("/srv/b") is None
+    token = first.lease("/srv/a", 0, 15).token
+    assert token > 0
+    assert first.lease("/srv/a", token, 15) == (token, "")     # renewing is harmless
+    first.open()                                               # a reconnect keeps the lease
+    assert first.lease("/srv/a", token, 15) == (token, "")
+    refusal = second.lease("/srv/a", 0, 15)
+    assert refusal.token == 0 and refusal.holder.endswith(f"pid {os.getpid()}")
+    b_token = second.lease("/srv/b", 0, 15).token
+    assert b_token > 0                                         # another root: both write
+    assert first.lease("/srv/b", 0, 15).token == 0
+    first.release("/srv/a", token)
+    taken = second.lease("/srv/a", 0, 15).token
+    assert taken > 0 and (backend.kind == "sqlite" or taken > token)   # a takeover grows the token
+    assert first.lease("/srv/a", token, 15).token == 0         # the old token renews nothing
+    second.release("/srv/a", taken)
+    second.release("/srv/b", b_token)                          # a clean stop: free at once
+    assert first.lease("/srv/a", 0, 15).token and first.lease("/srv/b", 0, 15).token
+
+
+def test_a_write_whose_lease_was_taken_over_commits_nothing(backend: Backend) -> None:
+    first, second = backend.store(), backend.store()
+    token = first.lease("/srv/a", 0, 0.3).token
+    [row] = first.insert([video("/srv/a/1.mp4", 1)], {"/srv/a": token})
+    if backend.kind == "mysql":
+        time.sleep(0.4)                                        # the lease lapses (the server's clock)
+        with pytest.raises(LeaseLost):                         # lapsed: no write, even before a takeover
+            first.insert([video("/srv/a/2.mp4", 2)], {"/srv/a": token})
+        assert second.lease("/srv/a", 0, 15).token == token + 1
+    else:
+        os.unlink(first.claim_path("/srv/a"))                  # an operator "cleaning up"
+        assert second.lease("/srv/a", 0, 15).token
+    with pytest.raises(LeaseLost) as lost:
+        first.insert([video("/srv/a/3.mp4", 3)], {"/srv/a": token})
+    assert lost.value.roots == ("/srv/a",)
+    for write in (lambda: first.withdraw([row], {"/srv/a": token}),
+                  lambda: first.move("/srv/a/1.mp4", "/srv/a/4.mp4", "/srv/a", "u1", "u4", {"/srv/a": token}),
+                  lambda: first.resignal([Remembered(row, "/srv/a/1.mp4", Version(1, 1, 9, 9))], {"/srv/a": token}),
+                  lambda: first.remember([Remembered(row, "/srv/a/1.mp4", Version(1, 1, 9, 9))], {"/srv/a": token})):
+        with pytest.raises(LeaseLost):
+            write()
+            first.sync()                                       # a commit in the background fails here
+    assert [(r.id, r.path, r.status) for r in first.videos()] == [(row, "/srv/a/1.mp4", 1)]
+    assert [(e.video_id, e.version) for e in first.remembered()] == [(row, video("/srv/a/1.mp4", 1).version)]
+    assert len(first.insert([video("/srv/b/1.mp4")], {})) == 1  # the connection goes on
 
 
 CHILD = """
@@ -404,43 +436,28 @@ from vfs_notifier.settings import Database
 from vfs_notifier.store_factory import open_store
 store = open_store(Database(**json.loads(sys.argv[2])))
 store.open()
-print(store.claim(sys.argv[3]) or "claimed", flush=True)
+print(store.lease(sys.argv[3], 0, 1.0).token and "held", flush=True)
 time.sleep(600)
 """
 
 
-def test_a_claim_dies_with_its_holder(backend: Backend) -> None:
+def test_a_lease_outlives_a_killed_holder_by_its_length_at_most(backend: Backend) -> None:
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(REPO), json.dumps(backend.database.__dict__),
                               "/srv/a"], stdout=subprocess.PIPE, text=True)
     try:
-        assert child.stdout.readline().strip() == "claimed"
+        assert child.stdout.readline().strip() == "held"
         store = backend.store()
-        assert store.claim("/srv/a").endswith(f"pid {child.pid}")
+        assert store.lease("/srv/a", 0, 15).holder.endswith(f"pid {child.pid}")
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
         killed = time.monotonic()
-        while store.claim("/srv/a") is not None:
-            assert time.monotonic() - killed < 5, "the claim outlived its holder"
+        while not store.lease("/srv/a", 0, 15).token:
+            assert time.monotonic() - killed < 3, "the lease outlived its holder"
             time.sleep(0.05)
-        print(f"\nclaim free {time.monotonic() - killed:.2f} s after SIGKILL on {backend.kind}")
-        assert store.holds("/srv/a")
+        print(f"\nlease free {time.monotonic() - killed:.2f} s after SIGKILL on {backend.kind} (lease 1 s)")
     finally:
         child.kill()
         child.wait()
-
-
-def test_holds_is_false_once_the_lock_is_lost_and_claim_takes_it_again(backend: Backend) -> None:
-    store = backend.store()
-    assert store.claim("/srv/a") is None
-    if backend.kind == "mysql":
-        from vfs_notifier.store_mysql import lock_name
-        [(conn_id,)] = backend.sql("SELECT IS_USED_LOCK(?)", lock_name(backend.database.name, "/srv/a"))
-        backend.sql(f"KILL CONNECTION {int(conn_id)}")
-    else:
-        os.unlink(store.claim_path("/srv/a"))                  # an operator "cleaning up"
-    assert store.holds("/srv/a") is False
-    assert store.claim("/srv/a") is None and store.holds("/srv/a")
-    assert len(store.insert([video("/srv/a/x.mp4")])) == 1    # the data connection was untouched
 
 
 def test_no_backend_imports_the_factory() -> None:
@@ -452,7 +469,7 @@ def test_no_backend_imports_the_factory() -> None:
 
 def test_a_call_while_a_stream_is_open_is_refused_not_silently_truncated(backend: Backend) -> None:
     store = backend.store()
-    ids = store.insert([video(f"/r/{n}.mp4", n) for n in range(3)])
+    ids = store.insert([video(f"/r/{n}.mp4", n) for n in range(3)], {})
     stream = store.remembered()
     next(stream)
     with pytest.raises(RuntimeError):
@@ -468,11 +485,11 @@ def test_a_call_while_a_stream_is_open_is_refused_not_silently_truncated(backend
 def test_renames_that_only_change_case_or_hold_like_wildcards(backend: Backend) -> None:
     store = backend.store()
     paths = ["/r/dir/x.mp4", "/r/50%_off!/y.mp4", "/r/50%_off!/z/w.mp4", "/r/50x_off!/y.mp4", "/r/a.mp4"]
-    ids = store.insert([video(p, n) for n, p in enumerate(paths)])
-    assert store.move("/r/dir", "/r/Dir", "/r", "http://media.test/r/dir", "http://media.test/r/Dir") == 1
-    assert store.move("/r/a.mp4", "/r/A.mp4", "/r", "http://media.test/r/a.mp4", "http://media.test/r/A.mp4") == 1
+    ids = store.insert([video(p, n) for n, p in enumerate(paths)], {})
+    assert store.move("/r/dir", "/r/Dir", "/r", "http://media.test/r/dir", "http://media.test/r/Dir", {}) == 1
+    assert store.move("/r/a.mp4", "/r/A.mp4", "/r", "http://media.test/r/a.mp4", "http://media.test/r/A.mp4", {}) == 1
     assert store.move("/r/50%_off!", "/r/sale", "/r", "http://media.test/r/50%_off!",
-                      "http://media.test/r/sale") == 2
+                      "http://media.test/r/sale", {}) == 2
     assert {v.id: v.path for v in store.videos()} == dict(zip(ids, [
         "/r/Dir/x.mp4", "/r/sale/y.mp4", "/r/sale/z/w.mp4", "/r/50x_off!/y.mp4", "/r/A.mp4"]))
     assert sorted(r.path for r in store.remembered_below("/r/sale")) == ["/r/sale/y.mp4", "/r/sale/z/w.mp4"]

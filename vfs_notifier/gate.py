@@ -112,7 +112,6 @@ class Gate:
         self.rejudge: deque[str] = deque()     # held files the judge wants to look at again
         self.jobs: deque[_Job] = deque()
         self.counts = Counts()
-        self.paused: set[Root] = set()       # roots another instance holds: nothing done there
         self._warned: set[str] = set()
         self.unreadable: set[str] = set()    # directories a walk could not list
         # Directories a walk listed without an aria2c control file, none seen arriving since
@@ -315,7 +314,7 @@ class Gate:
 
     def reconcile(self, root: Root) -> None:
         """Queue a full walk of a root, unless one is queued and not started yet."""
-        if root in self.paused or any(job.full and job.root == root and not job.started for job in self.jobs):
+        if not self.registrar.may_write(root.path) or any(job.full and job.root == root and not job.started for job in self.jobs):
             return
         maker = next(m for r, m in self.makers if r == root)
         self.jobs.append(self._job(root, maker, root.watch_path, full=True))
@@ -325,8 +324,8 @@ class Gate:
             self.reconcile(root)
 
     def drop_root(self, root: Root) -> None:
-        """Another instance holds the root now: stop everything under way there."""
-        self.paused.add(root)
+        """Another instance holds the root now: stop everything under way there (the
+        registrar's may_write, which every walk and verdict asks, keeps it stopped)."""
         self.jobs = deque(job for job in self.jobs if job.root != root)
         self.closed_ahead = deque(p for p in self.closed_ahead if not p.startswith(root.watch_path + "/"))
         self.judge.forget_below(root.watch_path)
@@ -430,8 +429,8 @@ class Gate:
             if located is None:
                 return
         root, maker = located
-        if root in self.paused:
-            return
+        if not self.registrar.may_write(root.path):
+            return      # a standby judges nothing: the holder registers it
         if self.copying is None and self.registrar.store_away:
             # Nothing judged could be written: the walk of every root on reconnecting judges
             # this file there. Judging now would only let the loop fall behind a writer and

@@ -1,6 +1,6 @@
 """Housekeeping: what the service checks every `poll_interval`, never delaying an event.
 
-Claims on the roots (taking over from an instance that stopped, letting go of one lost),
+Leases on the roots (renewed; taking over from an instance that stopped, letting go of one lost),
 roots that appeared, roots that are another directory now (a file system mounted on
 them), directories the watch limit left unwatched, periodic rescans, the log file.
 """
@@ -31,24 +31,25 @@ class Housekeeping:
         settings = service.settings
         self.next_round = now + settings.poll_interval
         service.logs.retry_file()
-        self._claims(service)
+        self._leases(service)
         self._roots(service)
         self._watch_limit(service)
         if self.next_rescan is not None and now >= self.next_rescan:
             self.next_rescan = now + settings.rescan_interval
             service.gate.reconcile_all()
 
-    def _claims(self, service: Service) -> None:
+    def _leases(self, service: Service) -> None:
         registrar = service.registrar
         if not registrar.connected:
             return
-        gained, lost = registrar.claim_roots()
-        if gained or lost:
-            service.settle_roots()
+        registrar.renew_leases()
+        # Every round, not only on a change the renewal saw: a write's fence may have found
+        # a root lost since the last one.
+        service.settle_roots()
 
     def _roots(self, service: Service) -> None:
         for root in list(service.missing):
-            if os.path.isdir(root.watch_path) and (root.path in service.registrar.claimed
+            if os.path.isdir(root.watch_path) and (service.registrar.may_write(root.path)
                                                    or not service.ever_connected):
                 log.info("watched directory %s appeared", root.watch_path)
                 service.adopt(root)

@@ -29,7 +29,7 @@ SETTLE_WAIT_FACTOR = 3     # `scan` waits this many settle windows for files sti
 def _pipeline(settings: Settings, connect: bool) -> tuple[Registrar, Judge, Gate]:
     """The service's pipeline without the watcher; copy mode only when it may write."""
     registrar = Registrar(open_store(settings.database), settings.roots, settings.forget_removed,
-                           copy_to=settings.copy_to)
+                          copy_to=settings.copy_to, lease_seconds=settings.database.lease_seconds)
     registrar.dry_run = not connect
     registrar.connect()
     judge = Judge(Names(settings.extensions, settings.ignore), check_structure=settings.check_structure,
@@ -42,7 +42,7 @@ def _pipeline(settings: Settings, connect: bool) -> tuple[Registrar, Judge, Gate
     for root in settings.roots:
         if not os.path.isdir(root.watch_path):
             log.warning("watched directory %s does not exist", root.watch_path)
-        elif connect and root.path not in registrar.claimed:
+        elif connect and not registrar.may_write(root.path):
             log.warning("%s is registered by %s: left to it", root.path, registrar.standby.get(root.path))
         else:
             gate.reconcile(root)

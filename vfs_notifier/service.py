@@ -44,7 +44,7 @@ class Service:
         self.settings = settings
         self.watcher = Watcher()
         self.registrar = Registrar(open_store(settings.database), settings.roots, settings.forget_removed,
-                           copy_to=settings.copy_to)
+                                   copy_to=settings.copy_to, lease_seconds=settings.database.lease_seconds)
         self.judge = Judge(Names(settings.extensions, settings.ignore),
                            check_structure=settings.check_structure,
                            settle_seconds=settings.settle_seconds)
@@ -72,10 +72,12 @@ class Service:
         self.settle_roots()
 
     def settle_roots(self) -> None:
-        """Watch each root that exists and is ours to write; let go of those another instance holds."""
+        """Watch each root that exists and is ours to write; let go of those another instance
+        holds. Before the database was ever reached every root is watched (nothing can be
+        written until it is, and then this is asked again)."""
         registrar = self.registrar
         for root in self.settings.roots:
-            ours = root.path in registrar.claimed or not self.ever_connected
+            ours = registrar.may_write(root.path) or not self.ever_connected
             if root in self.active and not ours:
                 log.warning("%s: another instance registers it now; this one stands by", root.path)
                 self.watcher.unwatch_tree(root.watch_path)
@@ -101,7 +103,6 @@ class Service:
         if problem is not None and problem != 28:   # ENOSPC is the watcher's to report
             log.warning("%s: cannot watch: %s", root.watch_path, os.strerror(problem))
         self.active.add(root)
-        self.gate.paused.discard(root)
         self.gate.reconcile(root)
 
     def root_left(self, root: Root) -> None:

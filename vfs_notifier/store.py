@@ -11,8 +11,13 @@ Reads are streamed (generators): finish or close one before the next call on the
 store, since a MySQL connection carries one result at a time; both backends raise
 RuntimeError when this is broken, so a registrar tested on SQLite is right on MySQL too.
 
-Every failure reaches the registrar as one of two exceptions: the store is unavailable
-(retry later, whatever the cause), or it refused particular rows (a data error).
+Every write carries a fence (the leases of the roots it touches, with their tokens) and
+commits only if each lease is still this instance's, checked in the same transaction: a
+holder that lost its lease commits nothing, whatever path produced the write.
+
+Every failure reaches the registrar as one of four exceptions: the store is unavailable
+(retry later, whatever the cause), it refused particular rows (a data error), a lease was
+lost (LeaseLost), or the database refused the write for another's sake (WriteConflict).
 Which backend to use is chosen in store_factory, which no backend imports.
 """
 
@@ -21,11 +26,11 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from typing import Callable, Iterable, Iterator, NamedTuple, Optional, Protocol, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Optional, Protocol, Sequence, TypeVar
 
 TABLE = "videos"
 FILES_TABLE = "vfs_notifier_files"
-CLAIMS_TABLE = "vfs_notifier_claims"
+LEASES_TABLE = "vfs_notifier_leases"
 
 
 class Version(NamedTuple):
@@ -61,8 +66,35 @@ class VideoRow(NamedTuple):
     url: Optional[str]
 
 
+class Lease(NamedTuple):
+    """The answer to "may this instance write this root": a token when it may (> 0, grown with
+    every takeover, checked by every write), else 0 and who holds the root instead."""
+    token: int
+    holder: str
+
+
+# root path -> the token of this instance's lease on it: the roots a write touches. Every
+# write carries one and commits only if each lease is still ours, in the same transaction.
+Fence = Mapping[str, int]
+
+
 class StoreUnavailable(Exception):
     """The database cannot be used now; str() says why, without secrets."""
+
+
+class LeaseLost(Exception):
+    """A write's fence failed: another instance holds these roots now (or this one's lease
+    lapsed). Nothing of the write was committed; the connection is still good."""
+
+    def __init__(self, roots: Sequence[str]) -> None:
+        self.roots = tuple(roots)
+        super().__init__("lost the lease on " + ", ".join(self.roots))
+
+
+class WriteConflict(Exception):
+    """The database refused a write for another transaction's sake (a Galera certification
+    failure or deadlock, 1213; a lock wait timeout, 1205). Nothing was committed and the
+    connection is still good: ask the leases again, then write again or stand by."""
 
 
 class RowsRejected(Exception):
@@ -89,15 +121,15 @@ class Store(Protocol):
     def unremembered(self) -> Iterator[tuple[int, str]]:
         """(id, des_video_path) of the videos rows with no companion entry (rows of 1.0)."""
 
-    def remember(self, entries: Sequence[Remembered]) -> None:
+    def remember(self, entries: Sequence[Remembered], fence: Fence) -> None:
         """Upsert companion entries by video_id, dropping any other entry of the same path."""
 
-    def insert(self, videos: Sequence[NewVideo], replaces: Optional[Sequence[str]] = None) -> list[int]:
+    def insert(self, videos: Sequence[NewVideo], fence: Fence, replaces: Optional[Sequence[str]] = None) -> list[int]:
         """Insert rows and their companion entries in one transaction; their ids, in order.
         The older companion entries of the same paths go: of `replaces` only, when given (the
         caller knows which paths had one: a row a consumer deleted), else of every path."""
 
-    def start_insert(self, videos: Sequence[NewVideo],
+    def start_insert(self, videos: Sequence[NewVideo], fence: Fence,
                      replaces: Optional[Sequence[str]] = None) -> Callable[[], list[int]]:
         """insert(), which may still be under way when the call returns (MySQL: the whole
         transaction runs on the store's thread, so that the loop judges the next files while
@@ -108,17 +140,17 @@ class Store(Protocol):
     def existing(self, ids: Sequence[int]) -> set[int]:
         """Which of these video ids still have a row (consumers delete rows)."""
 
-    def resignal(self, changes: Sequence[Remembered]) -> None:
+    def resignal(self, changes: Sequence[Remembered], fence: Fence) -> None:
         """Files overwritten in place: status=1 and created_date=now, companion version updated."""
 
-    def move(self, old: str, new: str, main_dir: str, old_url: str, new_url: str) -> int:
+    def move(self, old: str, new: str, main_dir: str, old_url: str, new_url: str, fence: Fence) -> int:
         """A file (path == old) or a directory (path below old + "/") renamed: rows keep their
         ids and status; path, URL and main_dir change in a few statements. Rows moved."""
 
-    def withdraw(self, ids: Sequence[int]) -> int:
+    def withdraw(self, ids: Sequence[int], fence: Fence) -> int:
         """Delete these rows (if still there) and their companion entries; rows deleted."""
 
-    def forget(self, ids: Sequence[int]) -> None:
+    def forget(self, ids: Sequence[int], fence: Fence) -> None:
         """Drop these companion entries only; the rows stay."""
 
     def remembered_below(self, directory: str, after_id: int = 0, limit: int = 0) -> Iterator[Remembered]:
@@ -128,18 +160,16 @@ class Store(Protocol):
     def videos(self) -> Iterator[VideoRow]:
         """Every videos row, by id, streamed."""
 
-    def claim(self, root: str) -> Optional[str]:
-        """Become the one writer for `root` in this database: None on success (held until
-        release or close, and gone when this process dies), else who holds it."""
+    def lease(self, root: str, token: int, seconds: float) -> Lease:
+        """Take or renew this instance's lease on `root` for `seconds`: renewed when `token`
+        is still ours, else taken when free or lapsed (with a new, greater token), else the
+        holder's name. StoreUnavailable when the database cannot say."""
 
-    def holds(self, root: str) -> bool:
-        """True while our claim of `root` still stands (its connection may have dropped)."""
-
-    def release(self, root: str) -> None:
-        """Give up the claim of `root` (nothing happens when it is not held)."""
+    def release(self, root: str, token: int) -> None:
+        """Give the lease up at once (a clean stop): the next instance need not wait it out."""
 
     def close(self) -> None:
-        """Drop every connection and claim; open() may be called again."""
+        """Drop every connection; leases are released by release(), or lapse."""
 
 
 T = TypeVar("T")
@@ -152,7 +182,7 @@ def chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
 
 
 def holder() -> str:
-    """How a claim names its holder to a refused second instance."""
+    """How a lease names its holder to a standby instance."""
     return f"{socket.gethostname()} pid {os.getpid()}"
 
 

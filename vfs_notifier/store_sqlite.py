@@ -3,8 +3,10 @@ runs with nothing installed. It behaves as the MySQL store does, which the tests
 
 SQLite compares text byte for byte, so paths match exactly as files do; "below a
 directory" is the range ["dir/", "dir0") ('0' follows '/'), which uses the index.
-Claims are flock()s on a file beside the database: the kernel drops them when the
-holder dies, as the MySQL server drops a named lock with its connection.
+Leases are flock()s on a file beside the database: the kernel drops one when its holder
+dies, and only processes of this host share the file, so the lock alone decides who
+writes (the token is always 1); every write checks, in its transaction, that the locks of
+the roots it touches are still this store's.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import os
 import sqlite3
 from typing import Callable, Iterator, Optional, Sequence
 
-from .store import (FILES_TABLE, NewVideo, Remembered, RowsRejected, StoreUnavailable, Version, VideoRow,
-                    chunks, holder, last_per_key, root_digest)
+from .store import (FILES_TABLE, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
+                    StoreUnavailable, Version, VideoRow, chunks, holder, last_per_key, root_digest)
 
 CREATE_TABLE = f"""\
 CREATE TABLE IF NOT EXISTS videos (
@@ -119,7 +121,7 @@ class SQLiteStore:
 
     # --- writing --------------------------------------------------------------------
 
-    def insert(self, videos: Sequence[NewVideo], replaces: Optional[Sequence[str]] = None) -> list[int]:
+    def insert(self, videos: Sequence[NewVideo], fence: Fence, replaces: Optional[Sequence[str]] = None) -> list[int]:
         def write(conn: sqlite3.Connection) -> list[int]:
             ids: list[int] = []
             for part in chunks(videos, _per_statement(conn, 3)):
@@ -136,15 +138,15 @@ class SQLiteStore:
                 ids.extend(i for i, _ in rows)
             self._remember(conn, [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)], replaces)
             return ids
-        return self._write(write)
+        return self._write(write, fence)
 
-    def start_insert(self, videos: Sequence[NewVideo],
+    def start_insert(self, videos: Sequence[NewVideo], fence: Fence,
                      replaces: Optional[Sequence[str]] = None) -> Callable[[], list[int]]:
-        ids = self.insert(videos, replaces)    # SQLite writes in the caller's thread: done now
+        ids = self.insert(videos, fence, replaces)    # SQLite writes in the caller's thread: done now
         return lambda: ids
 
-    def remember(self, entries: Sequence[Remembered]) -> None:
-        self._write(lambda conn: self._remember(conn, entries))
+    def remember(self, entries: Sequence[Remembered], fence: Fence) -> None:
+        self._write(lambda conn: self._remember(conn, entries), fence)
 
     def _remember(self, conn: sqlite3.Connection, entries: Sequence[Remembered],
                   replaces: Optional[Sequence[str]] = None) -> None:
@@ -157,15 +159,15 @@ class SQLiteStore:
                          [value for e in part for value in (e.video_id, e.path, _signed(e.version.dev),
                                                              _signed(e.version.ino), *e.version[2:])])
 
-    def resignal(self, changes: Sequence[Remembered]) -> None:
+    def resignal(self, changes: Sequence[Remembered], fence: Fence) -> None:
         def write(conn: sqlite3.Connection) -> None:
             for part in chunks([c.video_id for c in changes], IN_LIST):
                 conn.execute("UPDATE videos SET status = 1, created_date = CURRENT_TIMESTAMP "
                              f"WHERE id IN ({_marks(part)})", list(part))
             self._remember(conn, changes)
-        self._write(write)
+        self._write(write, fence)
 
-    def move(self, old: str, new: str, main_dir: str, old_url: str, new_url: str) -> int:
+    def move(self, old: str, new: str, main_dir: str, old_url: str, new_url: str, fence: Fence) -> int:
         at = (old, old + "/", old + "0")
         cut = len(old) + 1
 
@@ -178,29 +180,33 @@ class SQLiteStore:
             conn.execute(f"UPDATE {FILES_TABLE} SET path = ? || substr(path, ?) "
                          "WHERE path = ? OR (path >= ? AND path < ?)", (new, cut, *at))
             return moved
-        return self._write(write)
+        return self._write(write, fence)
 
-    def withdraw(self, ids: Sequence[int]) -> int:
+    def withdraw(self, ids: Sequence[int], fence: Fence) -> int:
         def write(conn: sqlite3.Connection) -> int:
             deleted = 0
             for part in chunks(list(ids), IN_LIST):
                 deleted += conn.execute(f"DELETE FROM videos WHERE id IN ({_marks(part)})", list(part)).rowcount
                 conn.execute(f"DELETE FROM {FILES_TABLE} WHERE video_id IN ({_marks(part)})", list(part))
             return deleted
-        return self._write(write)
+        return self._write(write, fence)
 
-    def forget(self, ids: Sequence[int]) -> None:
+    def forget(self, ids: Sequence[int], fence: Fence) -> None:
         def write(conn: sqlite3.Connection) -> None:
             for part in chunks(list(ids), IN_LIST):
                 conn.execute(f"DELETE FROM {FILES_TABLE} WHERE video_id IN ({_marks(part)})", list(part))
-        self._write(write)
+        self._write(write, fence)
 
-    def _write(self, work):
-        """One transaction; IMMEDIATE takes the write lock first, so nobody interleaves."""
+    def _write(self, work, fence: Fence):
+        """One transaction; IMMEDIATE takes the write lock first, so nobody interleaves. The
+        fence is checked inside it, last: a lock lost meanwhile commits nothing."""
         conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
             result = work(conn)
+            lost = [root for root in fence if not self._holds(root)]
+            if lost:
+                raise LeaseLost(lost)
             conn.execute("COMMIT")
             return result
         except (sqlite3.IntegrityError, sqlite3.InterfaceError, UnicodeError, OverflowError) as err:
@@ -230,15 +236,15 @@ class SQLiteStore:
             raise StoreUnavailable("not open")
         return self._conn
 
-    # --- claims ---------------------------------------------------------------------
+    # --- leases -------------------------------------------------------------------
 
     def claim_path(self, root: str) -> str:
         return f"{self.path}.claim-{root_digest(root)[:16]}"
 
-    def claim(self, root: str) -> Optional[str]:
-        if self.holds(root):
-            return None
-        self.release(root)
+    def lease(self, root: str, token: int, seconds: float) -> Lease:
+        if self._holds(root):
+            return Lease(1, "")
+        self._unlock(root)
         path = self.claim_path(root)
         try:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -250,7 +256,7 @@ class SQLiteStore:
         except BlockingIOError:
             text = os.pread(fd, 255, 0).decode("utf-8", "replace").strip()
             os.close(fd)
-            return text or "another instance"
+            return Lease(0, text or "another instance")
         except OSError as err:
             os.close(fd)
             raise StoreUnavailable(f"{path}: {err}") from None
@@ -259,13 +265,13 @@ class SQLiteStore:
             os.ftruncate(fd, 0)
             os.pwrite(fd, (holder() + "\n").encode(), 0)
         except OSError:
-            # The holder's name is for people; the flock is the claim. A full disk must not
+            # The holder's name is for people; the flock is the lease. A full disk must not
             # cost it (the lock, held by a descriptor kept nowhere, made this very instance
             # "another instance" standing by for good).
             pass
-        return None
+        return Lease(1, "")
 
-    def holds(self, root: str) -> bool:
+    def _holds(self, root: str) -> bool:
         fd = self._claims.get(root)
         if fd is None:
             return False
@@ -276,7 +282,10 @@ class SQLiteStore:
         except OSError:
             return False
 
-    def release(self, root: str) -> None:
+    def release(self, root: str, token: int) -> None:
+        self._unlock(root)
+
+    def _unlock(self, root: str) -> None:
         fd = self._claims.pop(root, None)
         if fd is None:
             return
@@ -289,7 +298,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         for root in list(self._claims):
-            self.release(root)
+            self._unlock(root)
         self._close_main()
 
     def _close_main(self) -> None:

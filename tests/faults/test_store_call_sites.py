@@ -21,15 +21,15 @@ from vfs_notifier.settings import Database, Root
 from vfs_notifier.store_mysql import MySQLStore
 
 CALL_SITES = ["remembered", "unremembered", "remember", "start_insert", "existing", "resignal", "move",
-              "withdraw", "remembered_below", "claim", "holds"]
+              "withdraw", "remembered_below", "lease"]
 
 
 class DroppingStore(MySQLStore):
     """The real store; the server kills its connection right before one chosen call."""
 
     def __init__(self, database: Database, admin, site: str) -> None:
-        super().__init__(database)
         self.admin, self.site, self.dropped = admin, site, 0
+        super().__init__(database)
 
     def __getattribute__(self, name: str):
         attribute = super().__getattribute__(name)
@@ -39,7 +39,7 @@ class DroppingStore(MySQLStore):
         return attribute
 
     def _kill_connections(self) -> None:
-        for conn in (self._conn, self._claims_conn):
+        for conn in (self._conn, self._lease_conn):
             if conn is not None:
                 with self.admin.cursor() as cursor:
                     cursor.execute(f"KILL CONNECTION {conn.thread_id()}")
@@ -49,7 +49,7 @@ def _run_until_quiet(reg: Registrar, rounds: int = 60) -> None:
     for _ in range(rounds):
         reg.retry_at = 0
         reg.connect()
-        reg.claim_roots() if reg.connected else None
+        reg.renew_leases() if reg.connected else None
         reg.flush()
         if reg.committing:
             time.sleep(0.002)        # as the loop does (daemon.COMMIT_POLL_SECONDS)
@@ -103,8 +103,8 @@ def test_a_connection_dropped_at_each_store_call_loses_nothing(site, mariadb, my
     reg.move(maker.directory_row(str(root_dir / "d")), maker.directory_row(str(root_dir / "e")), is_dir=True)
     offer(reg, root_dir / "e" / "changed.mp4")   # the gate walks a renamed directory: a change is met there
     _run_until_quiet(reg)
-    if site in ("holds",):
-        reg.claim_roots()
+    if site in ("lease",):
+        reg.renew_leases()
         _run_until_quiet(reg)
     assert reg.store.dropped == 1, f"the store was never called at {site}"
 
@@ -113,6 +113,6 @@ def test_a_connection_dropped_at_each_store_call_loses_nothing(site, mariadb, my
         rows = cursor.fetchall()
     assert [r[0] for r in rows] == sorted([str(root_dir / "e" / "changed.mp4"), str(root_dir / "e" / "kept.mp4"),
                                            str(legacy), str(new)])
-    assert root.path in reg.claimed
+    assert reg.may_write(root.path)
     reg.close()
     admin.close()

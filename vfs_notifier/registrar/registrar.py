@@ -4,9 +4,10 @@ Everything that changes rows comes here as a value from the gate: a finished fil
 (`offer`), a rename (`move`), a file or directory that left (`withdraw`), the start and
 end of a reconcile. The registrar writes them in batches, one transaction and one round
 trip each; keeps the memory of registered versions that says which files are registered,
-as which version, under which row; claims the roots it may write; and turns every store
-failure into its reconnect path (backoff, then a reconcile), so that no store error can
-reach the loop.
+as which version, under which row; holds the leases of the roots it may write (lease.py:
+the one answer to "may this instance write this root", asked at every offer and carried by
+every write as its fence); and turns every store failure into its reconnect path (backoff,
+then a reconcile), so that no store error can reach the loop.
 
 The life of a row (docs/RELIABILITY.md says the same for operators):
 - a finished file with no memory entry gets a row;
@@ -30,10 +31,12 @@ from collections import deque
 from itertools import islice
 from typing import Callable, NamedTuple, Optional, Sequence
 
-from .memory import Entry, VersionMemory, content_of, identity_of
-from .rows import Row, printable, quote_segment
-from .settings import Root
-from .store import NewVideo, Remembered, RowsRejected, Store, StoreUnavailable, Version
+from ..memory import Entry, VersionMemory, content_of, identity_of
+from ..rows import Row, printable, quote_segment
+from ..settings import Root
+from ..store import (Fence, LeaseLost, NewVideo, Remembered, RowsRejected, Store, StoreUnavailable, Version,
+                     WriteConflict)
+from .lease import Leases
 
 log = logging.getLogger("vfs_notifier")
 
@@ -88,9 +91,11 @@ class _Reconcile:
 class Registrar:
     def __init__(self, store: Store, roots: Sequence[Root], forget_removed: bool,
                  clock: Callable[[], float] = time.monotonic, queue_cap: int = QUEUE_CAP,
-                 copy_to: str = "") -> None:
+                 copy_to: str = "", lease_seconds: float = 15.0) -> None:
         self.store = store
         self.roots = tuple(roots)
+        self.copy_to = copy_to
+        self.leases = Leases([root.path for root in roots], lease_seconds)
         # The paths this instance's rows name: below its roots, or in copy mode below copy_to.
         self.prefixes = tuple(root.path + "/" for root in roots) + ((copy_to + "/",) if copy_to else ())
         self.forget_removed = forget_removed
@@ -103,8 +108,6 @@ class Registrar:
         self.checks: deque[Remembered] = deque()       # withdrawal candidates to check on disk
         self.sweeps: deque[tuple[str, int]] = deque()  # directories whose rows are read page by page
         self.reconciles: dict[str, _Reconcile] = {}    # root path -> the reconcile under way
-        self.claimed: set[str] = set()
-        self.standby: dict[str, str] = {}              # root path -> who holds it
         self.connected = False
         self.problem = ""
         self.retry_at = 0.0
@@ -119,7 +122,35 @@ class Registrar:
         self._backoff = BACKOFF_FIRST
         self._said = ""
         self._withdrawals_waited = 0    # turns in a row too short for a page of withdrawals
+        self._conflict_said = ""
         self.registered = self.signalled = self.moved = self.withdrawn = self.rejected = 0
+
+    # --- may this instance write this root ----------------------------------------
+
+    def may_write(self, root: str) -> bool:
+        """The one answer: this instance holds `root`'s lease (a dry run writes nothing and
+        may judge every root). Every offer, move and withdrawal asks it; every write carries
+        the lease's token, which the store checks in the write's own transaction."""
+        return self.dry_run or self.leases.holds(root)
+
+    @property
+    def standby(self) -> dict[str, str]:
+        """Roots another instance holds: root path -> who."""
+        return self.leases.standby
+
+    def _root_of(self, path: str) -> str:
+        """The watched root a stored path belongs to ("" if none): a copy's is the one root
+        copy mode allows."""
+        for root in self.roots:
+            if path.startswith(root.path + "/") or path == root.path:
+                return root.path
+        if self.copy_to and (path + "/").startswith(self.copy_to + "/") and self.roots:
+            return self.roots[0].path
+        return ""
+
+    def _fence(self, paths) -> Fence:
+        """The fence of a write of rows at these paths."""
+        return self.leases.fence({self._root_of(path) for path in paths} - {""})
 
     # --- what the gate tells the registrar ----------------------------------------
 
@@ -162,7 +193,7 @@ class Registrar:
     def offer(self, row: Row, version: Version, announce: bool = True) -> bool:
         """A finished file. True if it was queued (new, or a new version of a registered one)."""
         self.withdrawals.pop(row.path, None)
-        if self.is_current(row.path, version):
+        if not self.may_write(row.main_dir) or self.is_current(row.path, version):
             return False
         cap = self.queue_cap if self.connected else min(self.queue_cap, OFFLINE_QUEUE_CAP)
         if row.path not in self.queue and len(self.queue) >= cap:
@@ -183,6 +214,8 @@ class Registrar:
         only queued has no row to move: it is dropped, and the gate judges its new name."""
         self._drop_queued(old.path, is_dir)
         self.withdrawals.pop(old.path, None)
+        if not (self.may_write(self._root_of(old.path)) and self.may_write(new.main_dir)):
+            return      # the holder of the other root moves its rows
         if not is_dir and not self.has_row(old.path):
             return
         self.moves.append(Move(old.path, new.path, new.main_dir, old.url, new.url, is_dir))
@@ -190,7 +223,7 @@ class Registrar:
     def withdraw(self, path: str, is_dir: bool) -> None:
         """A file or directory left: its rows go if, when they are deleted, it is still gone."""
         self._drop_queued(path, is_dir)
-        if self.forget_removed:
+        if self.forget_removed and self.may_write(self._root_of(path)):
             self.withdrawals[path] = is_dir
 
     def _drop_queued(self, path: str, is_dir: bool) -> None:
@@ -253,17 +286,20 @@ class Registrar:
     # --- talking to the store -------------------------------------------------------
 
     def connect(self) -> bool:
-        """(Re)connect, read the memory if needed, claim the roots. True when newly connected."""
+        """(Re)connect, take or renew the leases, read the memory if needed. True when newly
+        connected."""
         if self.connected or self.clock() < self.retry_at:
             return False
         try:
             self.store.open()
-            if self.memory is None or self._uncertain:
-                self._read_memory()
-            self.connected, self.problem = True, ""
+            gained: list[str] = []
             if not self.dry_run:
-                self._claim_roots()
-        except StoreUnavailable as err:
+                gained, lost = self.leases.renew(self.store)
+                self._drop_work_of(lost)
+            if self.memory is None or self._uncertain or gained:
+                self._read_memory()    # after the leases: a takeover reads the last holder's rows
+            self.connected, self.problem = True, ""
+        except (StoreUnavailable, LeaseLost, WriteConflict) as err:
             self._failed(str(err))
             return False
         log.info("database %s: connected, %d files registered below the watched roots",
@@ -278,14 +314,16 @@ class Registrar:
                 memory.put(entry.path, entry.version, entry.video_id)
         # Rows an earlier version of the service wrote have no memory entry: adopt each
         # with the version on disk now, so that an upgrade neither doubles nor re-signals.
+        # Only below the roots this instance holds: the others' holder adopts theirs.
         adopted = []
         for video_id, path in self.store.unremembered():
-            if path.startswith(prefixes) and memory.get(path) is None:
-                version = _version_on_disk(self._disk_path(path)) or NO_VERSION
+            if (path.startswith(prefixes) and memory.get(path) is None
+                    and not self.dry_run and self.may_write(self._root_of(path))):
+                version = _version_on_disk(path) or NO_VERSION
                 adopted.append(Remembered(video_id, path, version))
                 memory.put(path, version, video_id)
         if adopted:
-            self.store.remember(adopted)
+            self.store.remember(adopted, self._fence(a.path for a in adopted))
             log.info("adopted %d rows written before this version kept its memory", len(adopted))
         memory.merge()
         self.memory = memory
@@ -296,45 +334,38 @@ class Registrar:
                     and entry.identity == identity_of(offer.version)):
                 del self.queue[path]
 
-    def claim_roots(self) -> tuple[list[str], list[str]]:
-        """Try to hold every root. Returns (roots gained, roots lost) since the last call;
-        a store that fails meanwhile takes the reconnect path, like any other store call."""
+    def renew_leases(self) -> tuple[list[str], list[str]]:
+        """Take or renew every root's lease (every poll). Returns (roots gained, roots lost)
+        since the last call; a store that fails meanwhile takes the reconnect path, like any
+        other store call (never a silent standby)."""
+        if not self.connected or self.dry_run:
+            return [], []
         try:
-            return self._claim_roots()
-        except StoreUnavailable as err:
+            gained, lost = self.leases.renew(self.store)
+            self._drop_work_of(lost)
+            if gained:
+                self._read_memory()    # the last holder's rows
+        except (StoreUnavailable, LeaseLost, WriteConflict) as err:
             self._failed(str(err))
             return [], []
-
-    def _claim_roots(self) -> tuple[list[str], list[str]]:
-        gained, lost = [], []
-        for root in self.roots:
-            path = root.path
-            if path in self.claimed:
-                if self.store.holds(path):
-                    continue
-                self.claimed.discard(path)
-                holder = self.store.claim(path)
-                if holder is None:
-                    self.claimed.add(path)
-                    continue
-                lost.append(path)
-                self.standby[path] = holder
-                log.warning("lost the claim on %s to %s: standing by", path, holder)
-                continue
-            holder = self.store.claim(path)
-            if holder is None:
-                self.claimed.add(path)
-                if self.standby.pop(path, None) is not None:
-                    log.info("took over %s: its holder is gone", path)
-                    self._uncertain = True      # the other writer's rows: read them
-                gained.append(path)
-            elif self.standby.get(path) != holder:
-                self.standby[path] = holder
-                log.warning("%s is registered by %s into the same table: standing by, taking "
-                            "over when it stops", path, holder)
-        if self._uncertain and gained and self.connected:
-            self._read_memory()
         return gained, lost
+
+    def _drop_work_of(self, roots: Sequence[str]) -> None:
+        """Roots this instance no longer holds: nothing queued for them is written (their
+        holder finds it all by its own events and walks)."""
+        if not roots:
+            return
+        dropped = set(roots)
+        mine = self._root_of
+        for path in [p for p in self.queue if mine(p) in dropped]:
+            del self.queue[path]
+        self.moves = [m for m in self.moves if mine(m.old) not in dropped and mine(m.new) not in dropped]
+        for path in [p for p in self.withdrawals if mine(p) in dropped]:
+            del self.withdrawals[path]
+        self.checks = deque(c for c in self.checks if mine(c.path) not in dropped)
+        self.sweeps = deque(s for s in self.sweeps if mine(s[0]) not in dropped)
+        for root in dropped:
+            self.reconciles.pop(root, None)
 
     def flush(self, limit: int = BATCH, time_left: float = math.inf, wait: bool = False) -> int:
         """Write renames, then either up to `limit` queued rows or a page of withdrawals. Rows
@@ -368,25 +399,64 @@ class Registrar:
         except StoreUnavailable as err:
             self._failed(str(err))
             return 0
+        except LeaseLost as err:
+            self._lease_lost(err.roots)
+            return 0
+        except WriteConflict as err:
+            self._conflict(str(err))
+            return 0
         self._worked()
         return written
+
+    def _lease_lost(self, roots: Sequence[str]) -> None:
+        """A write's fence failed: it committed nothing. Its roots are another's now (or this
+        instance's lease lapsed: taken again at the next poll if nobody else took it)."""
+        self._writing = None
+        self.leases.lost(roots)
+        self._drop_work_of(roots)
+        self._refresh_memory()
+
+    def _conflict(self, reason: str) -> None:
+        """The cluster refused a write for another transaction's sake (Galera certification,
+        deadlock, lock wait). It may have been a takeover: the leases are asked before any
+        write again, never a blind retry; the rows stay queued for a root still held."""
+        self._writing = None
+        if reason != self._conflict_said:
+            self._conflict_said = reason
+            log.warning("database %s refused a write (%s): nothing of it was committed; asking the "
+                        "leases again before writing again", self.store.description, reason)
+        try:
+            _, lost = self.leases.renew(self.store)
+            self._drop_work_of(lost)
+        except (StoreUnavailable, LeaseLost, WriteConflict) as err:
+            self._failed(str(err))
+            return
+        self._refresh_memory()
+
+    def _refresh_memory(self) -> None:
+        """A write was rolled back after the memory may have counted it done: read it again."""
+        try:
+            self._read_memory()
+        except (StoreUnavailable, LeaseLost, WriteConflict) as err:
+            self._failed(str(err))
 
     def _write_moves(self) -> None:
         assert self.memory is not None
         while self.moves:
             move = self.moves[0]
             replaced = None if move.is_dir else self.memory.get(move.new)
+            fence = self._fence((move.old, move.new))
             if replaced is not None and self.forget_removed:
                 # Renamed over a registered file: that file is gone, and its row with it.
-                self.store.withdraw([replaced.video_id])
+                self.store.withdraw([replaced.video_id], fence)
                 self.memory.remove(move.new)
                 self.withdrawn += 1
-            moved = self.store.move(move.old, move.new, move.main_dir, move.old_url, move.new_url)
+            moved = self.store.move(move.old, move.new, move.main_dir, move.old_url, move.new_url, fence)
             if move.is_dir:
                 below = list(self.store.remembered_below(move.new))
                 for entry in below:
                     self._rekey(move.old + entry.path[len(move.new):], entry.path)
-                moved -= self._undo_stale_moves(move, below)
+                moved -= self._undo_stale_moves(move, below, fence)
             else:
                 self._rekey(move.old, move.new)
             self.moves.pop(0)
@@ -395,7 +465,7 @@ class Registrar:
                 log.info("moved %d rows from %s to %s", moved, printable(move.old), printable(move.new),
                          extra={"VIDEO_PATH": move.new})
 
-    def _undo_stale_moves(self, move: Move, below: list[Remembered]) -> int:
+    def _undo_stale_moves(self, move: Move, below: list[Remembered], fence: Fence) -> int:
         """Rows the rename's event is older than: a walk registered what is at the old path now.
 
         Events describe the past and walks the present: when a directory is renamed and a new
@@ -408,18 +478,18 @@ class Registrar:
         """
         back = 0
         for entry in below:
-            if _same_file(self._disk_path(entry.path), entry.version):
+            if _same_file(entry.path, entry.version):
                 continue
             suffix = entry.path[len(move.new):]
             old_path = move.old + suffix
-            if not _same_file(self._disk_path(old_path), entry.version):
+            if not _same_file(old_path, entry.version):
                 if self.forget_removed:
                     self.withdrawals[entry.path] = False
                 continue
             url_suffix = "/".join(quote_segment(part) for part in suffix.split("/"))
             main_dir = next((r.path for r in self.roots if old_path.startswith(r.path + "/")), move.main_dir)
             back += self.store.move(entry.path, old_path, main_dir, move.new_url + url_suffix,
-                                    move.old_url + url_suffix)
+                                    move.old_url + url_suffix, fence)
             self._rekey(entry.path, old_path)
         return back
 
@@ -456,12 +526,12 @@ class Registrar:
         gone: list[Remembered] = []
         for _ in range(min(CHECKS_PER_FLUSH, len(self.checks))):
             candidate = self.checks.popleft()
-            if not _is_regular_file(self._disk_path(candidate.path)) and candidate.path not in self.queue:
+            if not _is_regular_file(candidate.path) and candidate.path not in self.queue:
                 gone.append(candidate)
         if not gone:
             return
         try:
-            self.store.withdraw([c.video_id for c in gone])
+            self.store.withdraw([c.video_id for c in gone], self._fence(c.path for c in gone))
         except StoreUnavailable:
             self.checks.extendleft(reversed(gone))   # checked again after reconnecting
             raise
@@ -520,7 +590,8 @@ class Registrar:
                 silent.append((offer, entry))   # the same bytes under another inode (a replaced copy)
         self._uncertain = True
         if signal:
-            self.store.resignal([Remembered(e.video_id, o.row.path, o.version) for o, e in signal])
+            self.store.resignal([Remembered(e.video_id, o.row.path, o.version) for o, e in signal],
+                                self._fence(o.row.path for o, _ in signal))
             for offer, entry in signal:
                 self.memory.put(offer.row.path, offer.version, entry.video_id)
                 log.info("%s changed (re-uploaded): its row %d is signalled again (status 1)",
@@ -528,7 +599,8 @@ class Registrar:
                          extra={"VIDEO_PATH": offer.row.path, "VIDEO_URL": offer.row.url})
             self.signalled += len(signal)
         if silent:
-            self.store.remember([Remembered(e.video_id, o.row.path, o.version) for o, e in silent])
+            self.store.remember([Remembered(e.video_id, o.row.path, o.version) for o, e in silent],
+                                self._fence(o.row.path for o, _ in silent))
             for offer, entry in silent:
                 self.memory.put(offer.row.path, offer.version, entry.video_id)
         writing = set(id(o) for o in new)
@@ -539,7 +611,8 @@ class Registrar:
             # Only paths remembered before (a row a consumer deleted) have an entry to replace.
             replaces = [o.row.path for o in new if o.row.path in changed]
             try:
-                ids = self.store.start_insert([_video(o) for o in new], replaces)
+                ids = self.store.start_insert([_video(o) for o in new], self._fence(o.row.path for o in new),
+                                              replaces)
             except RowsRejected:
                 self._registered(new, self._insert_one_by_one(new))
             else:
@@ -603,18 +676,12 @@ class Registrar:
         ids: list[Optional[int]] = []
         for offer in offers:
             try:
-                ids.extend(self.store.insert([_video(offer)]))
+                ids.extend(self.store.insert([_video(offer)], self._fence((offer.row.path,))))
             except RowsRejected as err:
                 ids.append(None)
                 self.rejected += 1
                 log.warning("skipped %s: the database refused its row (%s)", printable(offer.row.path), err)
         return ids
-
-    def _disk_path(self, path: str) -> str:
-        for root in self.roots:
-            if path.startswith(root.path + "/"):
-                return root.watch_path + path[len(root.path):]
-        return path
 
     def _worked(self) -> None:
         self._backoff, self._said = BACKOFF_FIRST, ""
@@ -634,10 +701,16 @@ class Registrar:
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)
 
     def close(self) -> None:
+        """A clean stop: the leases are released, so a standby takes over at its next poll."""
+        if self.connected:
+            try:
+                self._settle()    # the write under way is fenced by the leases: end it first
+            except (StoreUnavailable, LeaseLost, WriteConflict, RowsRejected):
+                pass              # its rows are found again by the next holder's walk
+            self.leases.release(self.store)
         self.store.close()
         self._writing = None
         self.connected = False
-        self.claimed.clear()
 
 
 def version_of(st: os.stat_result) -> Version:
