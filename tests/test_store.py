@@ -429,6 +429,26 @@ def test_a_write_whose_lease_was_taken_over_commits_nothing(backend: Backend) ->
     assert len(first.insert([video("/srv/b/1.mp4")], {})) == 1  # the connection goes on
 
 
+def test_a_root_a_version_1_1_instance_claims_is_left_to_it(mysql: Backend) -> None:
+    from vfs_notifier.store_mysql import old_lock_name
+    old = mysql.mariadb.connect(mysql.database.name)       # 1.1 claimed a root by GET_LOCK alone
+    with old.cursor() as cursor:
+        cursor.execute("SELECT GET_LOCK(%s, 0)", (old_lock_name(mysql.database.name, "/srv/a"),))
+        assert cursor.fetchone()[0] == 1
+    store = mysql.store()
+    try:
+        refused = store.lease("/srv/a", 0, 15)
+        assert refused.token == 0 and "1.1" in refused.holder
+        assert store.lease("/srv/b", 0, 15).token            # another root is free
+    finally:
+        with old.cursor() as cursor:                       # the 1.1 instance stops (cleanly, as
+            cursor.execute("SELECT RELEASE_LOCK(%s)",       # its release() did)
+                           (old_lock_name(mysql.database.name, "/srv/a"),))
+        old.close()
+    token = store.lease("/srv/a", 0, 15).token
+    assert token and store.lease("/srv/a", token, 15) == (token, "")
+
+
 CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])

@@ -92,6 +92,11 @@ _NODE_NOT_READY = 1047
 _DATA = {1048, 1264, 1366, 1406, 1265}
 
 
+def old_lock_name(database: str, root: str) -> str:
+    """The named lock by which version 1.1 claimed a root (MySQLStore.lease leaves it such a root)."""
+    return "vfs-notifier:" + root_digest(f"{database}.videos\0{root}")
+
+
 def lease_key(database: str, root: str) -> str:
     """The lease row of one root in one database's table."""
     return root_digest(f"{database}.videos\0{root}")
@@ -393,6 +398,12 @@ class MySQLStore:
                         return Lease(token, "")
                     if renewed:
                         return Lease(token, "")
+                # Version 1.1 claimed a root by GET_LOCK alone and knows nothing of leases:
+                # during a rolling upgrade, a root it holds is left to it.
+                cursor.execute("SELECT IS_USED_LOCK(%s)", (old_lock_name(self._db.name, root),))
+                if cursor.fetchone()[0] is not None:
+                    conn.commit()
+                    return Lease(0, "a vfs-notifier 1.1 instance (by its GET_LOCK claim)")
                 try:
                     # A missing row is made lapsed, then taken like any lapsed one.
                     cursor.execute(
