@@ -34,6 +34,10 @@ TURN_SECONDS = 0.035
 ROWS_PER_TURN = BATCH       # one write: walks pause while that many rows wait
 CHANGES_HELD_MAX = 20000     # parsed changes waiting for the gate; past it the kernel side buffers
 STOP_FLUSH_SECONDS = 5.0
+# A failing turn (a bug) is said with its traceback once per distinct error in this long, and
+# answered by a walk of every root at most this often: a bug met every turn must not fill
+# the journal or keep the service walking.
+TURN_ERROR_SECONDS = 60.0
 
 
 class Service:
@@ -61,6 +65,9 @@ class Service:
         self.ever_connected = False
         self.started_at = time.monotonic()
         self.turn_errors = 0
+        self._error_said: dict[str, float] = {}   # an error's text -> when its traceback was logged
+        self._walk_after_error_at = 0.0           # the next walk a failing turn may start
+        self._walk_owed = False                   # a failing turn's walk waits for that time
         for warning in settings.warnings:
             log.warning("%s", warning)
 
@@ -114,10 +121,25 @@ class Service:
     def turn(self) -> None:
         try:
             self._turn()
-        except Exception:   # a bug must cost one turn, not the service (and is said loudly)
-            self.turn_errors += 1
+        except Exception as err:   # a bug must cost one turn, not the service (and is said loudly)
+            self._turn_failed(err)
+        if self._walk_owed and time.monotonic() >= self._walk_after_error_at:
+            self._walk_owed = False
+            self._walk_after_error_at = time.monotonic() + TURN_ERROR_SECONDS
+            self.gate.reconcile_all()    # what the failed turn dropped is found by walking
+
+    def _turn_failed(self, err: Exception) -> None:
+        self.turn_errors += 1
+        now = time.monotonic()
+        text = f"{type(err).__name__}: {err}"
+        if now - self._error_said.get(text, -TURN_ERROR_SECONDS) >= TURN_ERROR_SECONDS:
+            self._error_said[text] = now
+            if len(self._error_said) > 100:   # bounded, whatever the errors' texts
+                self._error_said = {text: now}
             log.exception("unexpected error in the service loop (recovering; please report it)")
-            self.gate.reconcile_all()
+        else:
+            log.debug("unexpected error in the service loop again: %s", text)
+        self._walk_owed = True
 
     def _turn(self) -> None:
         registrar, gate = self.registrar, self.gate
