@@ -1,7 +1,12 @@
-"""The registrar: the only part of the service that talks to the store (registrar.py), and
-the one answer to "may this instance write this root" (lease.py)."""
+"""The registrar: the only caller of the store (registrar.py, its one entry point being
+flush()), and its parts, one job each: what waits for a write (queue.py), the link to the
+store (link.py), "may this instance write this root" (lease.py), rows written (writes.py),
+renames (moves.py), the one way a row goes (withdrawals.py), and what the disk says now of a
+stored path (disk.py)."""
 
+from .disk import version_of
 from .lease import Leases
-from .registrar import BATCH, Move, Offer, Registrar, version_of
+from .queue import Move, Offer
+from .registrar import BATCH, Registrar
 
 __all__ = ["BATCH", "Leases", "Move", "Offer", "Registrar", "version_of"]
