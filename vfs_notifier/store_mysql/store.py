@@ -1,0 +1,370 @@
+"""The production store: the existing `videos` table of a MySQL/MariaDB server, via PyMySQL.
+
+Two connections to one server: one for rows, one for leases (renewed while a write is under
+way on the first). Both are opened by open() on the first listed server that answers
+(servers.py), starting with the next one when the last connection was lost. Every write is
+one transaction (statements.py) whose last statement is its fence (leases.py); errors are
+turned into the store interface's (errors.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from typing import Callable, Iterator, Optional, Sequence
+
+import pymysql
+import pymysql.cursors
+from pymysql.constants import CLIENT
+
+from ..settings import Database
+from ..store import (FILES_TABLE, LEASES_TABLE, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
+                     StoreUnavailable, Version, VideoRow, WriteConflict, chunks)
+from . import leases, statements
+from .errors import CONFLICT, DENIED, code, data_error, reason
+from .schema import CREATE_FILES, CREATE_LEASES, CREATE_TABLE, FILE_COLUMNS, like_below
+from .servers import (IO_TIMEOUT, LEASE_IO_TIMEOUT, connect, galera_ready, quietly_close, quietly_rollback,
+                      servers, where)
+from .statements import IN_LIST, consecutive_id_step, marks
+
+log = logging.getLogger("vfs_notifier")
+
+
+class MySQLStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._conn: Optional[pymysql.connections.Connection] = None
+        self._lease_conn: Optional[pymysql.connections.Connection] = None
+        # This process's leases are told from an earlier run's on the same host and pid.
+        self._instance = uuid.uuid4().hex
+        self._servers = servers(database)
+        self._node = 0             # the server in use, or to try first
+        self._node_lost = False    # its connection was lost: open() starts with the next one
+        self._streaming = False  # an SSCursor's rows are still arriving on self._conn
+        # The auto-increment step when one multi-row INSERT is sure to get consecutive ids
+        # (innodb_autoinc_lock_mode 0 or 1, MariaDB's default); 0: read the ids back.
+        self._id_step = 0
+        # A write's COMMIT runs on a thread of its own: its fsync (tens of ms, over 100 under
+        # heavy disk load such as an rm -rf of a large tree) must not hold the service's
+        # loop. So does an insert's every statement: the loop judges the next files while
+        # the server writes these. The connection is the thread's until sync().
+        self._committer: Optional[ThreadPoolExecutor] = None
+        self._commit: Optional[Future] = None
+        self.description = self._describe(0)
+
+    def _describe(self, node: int) -> str:
+        db = self._db
+        many = f" (server {node + 1} of {len(self._servers)})" if len(self._servers) > 1 else ""
+        return f"MySQL {db.user}@{where(self._servers[node])}/{db.name}{many}"
+
+    def _connect(self, node: int, autocommit: bool, timeout: int = IO_TIMEOUT,
+                 flags: int = 0) -> pymysql.connections.Connection:
+        return connect(self._db, self._servers[node], autocommit, timeout, flags)
+
+    def open(self) -> None:
+        self.close()
+        count = len(self._servers)
+        first = (self._node + 1) % count if self._node_lost else self._node
+        problems = []
+        for step in range(count):
+            node = (first + step) % count
+            try:
+                self._open_on(node)
+            except StoreUnavailable as err:
+                self.close()
+                problems.append(f"{where(self._servers[node])}: {err}" if count > 1 else str(err))
+                continue
+            if node != self._node or self._node_lost:
+                if count > 1:
+                    log.info("database: using %s", self._describe(node))
+            self._node, self._node_lost = node, False
+            self.description = self._describe(node)
+            return
+        raise StoreUnavailable("; ".join(problems))
+
+    def _open_on(self, node: int) -> None:
+        self._conn = self._connect(node, autocommit=False)
+        with self._guard() as cursor:
+            galera = galera_ready(cursor)
+            for table, ddl in (("videos", CREATE_TABLE), (FILES_TABLE, CREATE_FILES),
+                               (LEASES_TABLE, CREATE_LEASES)):
+                cursor.execute("SHOW TABLES LIKE %s", (table,))
+                if cursor.fetchone():
+                    continue
+                try:
+                    cursor.execute(ddl)
+                except pymysql.MySQLError as err:
+                    if code(err) in DENIED:
+                        raise StoreUnavailable(
+                            f"table `{table}` is missing in {self._db.name} and {self._db.user} may "
+                            f"not create it: run `vfs-notifier init-db` as a user who may "
+                            f"({reason(err)})") from None
+                    raise
+            self._id_step = consecutive_id_step(cursor)
+        # FOUND_ROWS: a renewal in the same microsecond changes no value but still matched.
+        self._lease_conn = self._connect(node, autocommit=False, timeout=LEASE_IO_TIMEOUT,
+                                         flags=CLIENT.FOUND_ROWS)
+        try:
+            with self._lease_conn.cursor() as cursor:
+                # A takeover must not wait on the holder's fence (a row lock held to its
+                # commit): it fails within a second and is tried again at the next poll.
+                cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+                if galera:
+                    cursor.execute("SET SESSION wsrep_sync_wait = 1")
+        except (pymysql.MySQLError, OSError) as err:
+            raise StoreUnavailable(reason(err)) from None
+
+    # --- reading --------------------------------------------------------------------
+
+    def remembered(self) -> Iterator[Remembered]:
+        for row in self._stream(f"SELECT {FILE_COLUMNS} FROM `{FILES_TABLE}`", ()):
+            yield Remembered(row[0], row[1], Version(*row[2:]))
+
+    def remembered_below(self, directory: str, after_id: int = 0, limit: int = 0) -> Iterator[Remembered]:
+        prefix = directory + "/"
+        page = " AND `video_id` > %s ORDER BY `video_id` LIMIT %s" if limit else ""
+        args = (like_below(directory), after_id, limit) if limit else (like_below(directory),)
+        for row in self._stream(f"SELECT {FILE_COLUMNS} FROM `{FILES_TABLE}` "
+                                f"WHERE `path` LIKE %s ESCAPE '!'{page}", args):
+            if row[1].startswith(prefix):  # binary collation: LIKE is exact already
+                yield Remembered(row[0], row[1], Version(*row[2:]))
+
+    def unremembered(self) -> Iterator[tuple[int, str]]:
+        for row in self._stream(f"SELECT v.`id`, v.`des_video_path` FROM `videos` v LEFT JOIN "
+                                f"`{FILES_TABLE}` f ON f.`video_id` = v.`id` "
+                                "WHERE f.`video_id` IS NULL ORDER BY v.`id`", ()):
+            yield row[0], row[1]
+
+    def videos(self) -> Iterator[VideoRow]:
+        for row in self._stream("SELECT `id`, `main_dir`, `des_video_path`, `status`, "
+                                "`created_date`, `des_url` FROM `videos` ORDER BY `id`", ()):
+            created = None if row[4] is None else str(row[4])
+            yield VideoRow(row[0], row[1], row[2], row[3], created, row[5])
+
+    def existing(self, ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        with self._guard() as cursor:
+            for part in chunks(list(ids), IN_LIST):
+                cursor.execute(f"SELECT `id` FROM `videos` WHERE `id` IN ({marks(part)})", list(part))
+                found.update(r[0] for r in cursor.fetchall())
+        return found
+
+    def _stream(self, query: str, args: tuple) -> Iterator[tuple]:
+        """Rows as the server sends them (SSCursor): 100,000 rows never sit in memory at once."""
+        with self._guard():
+            assert self._conn is not None
+            cursor = self._conn.cursor(pymysql.cursors.SSCursor)
+            self._streaming = True
+            try:
+                cursor.execute(query, args or None)
+                while True:
+                    batch = cursor.fetchmany(10000)
+                    if not batch:
+                        break
+                    yield from batch
+            finally:
+                self._streaming = False
+                cursor.close()
+
+    # --- writing --------------------------------------------------------------------
+
+    def insert(self, videos: Sequence[NewVideo], fence: Fence, replaces: Optional[Sequence[str]] = None) -> list[int]:
+        ids = self.start_insert(videos, fence, replaces)
+        self.sync()
+        return ids()
+
+    def start_insert(self, videos: Sequence[NewVideo], fence: Fence,
+                     replaces: Optional[Sequence[str]] = None) -> Callable[[], list[int]]:
+        self._ready()
+        conn = self._conn
+        assert conn is not None
+        # Quoted here, not by execute(args): PyMySQL's per-value dispatch cost more than the
+        # server's insert of the row (a cold start writes 100,000). Quoting is the loop's
+        # work; the thread only waits for the server, which is what it is for.
+        quote = conn.escape
+        paths = [quote(v.path) for v in videos]
+        roots = {main_dir: quote(main_dir) for main_dir in {v.main_dir for v in videos}}   # one a root
+        values = [f"({roots[v.main_dir]}, {path}, 1, {quote(v.url)})" for v, path in zip(videos, paths)]
+        job = self._thread().submit(self._insert_job, conn, list(videos), values, paths, replaces, dict(fence))
+        self._commit = job
+        return lambda: job.result(timeout=0)
+
+    def _insert_job(self, conn: pymysql.connections.Connection, videos: list[NewVideo], values: list[str],
+                    paths: list[str], replaces: Optional[Sequence[str]], fence: Fence) -> list[int]:
+        """On the store's thread: the statements of one insert, its fence and its commit."""
+        try:
+            with conn.cursor() as cursor:
+                ids = statements.insert_rows(cursor, self._id_step, videos, values)
+                entries = [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)]
+                statements.remember(cursor, entries, replaces, quoted=dict(zip(ids, paths)))
+                leases.check_fence(cursor, self._db.name, self._instance, fence)
+            conn.commit()
+            return ids
+        except BaseException as err:
+            if (isinstance(err, (pymysql.MySQLError, OSError)) and not data_error(err)
+                    and code(err) not in CONFLICT):
+                raise          # the connection is lost or broken: sync() closes it
+            quietly_rollback(conn)
+            if data_error(err):
+                raise RowsRejected(reason(err)) from None
+            raise
+
+    def remember(self, entries: Sequence[Remembered], fence: Fence) -> None:
+        with self._guard(background=True, fence=fence) as cursor:
+            statements.remember(cursor, entries)
+
+    def resignal(self, changes: Sequence[Remembered], fence: Fence) -> None:
+        with self._guard(background=True, fence=fence) as cursor:
+            statements.resignal(cursor, changes)
+
+    def move(self, old: str, new: str, main_dir: str, old_url: str, new_url: str, fence: Fence) -> int:
+        with self._guard(fence=fence) as cursor:
+            return statements.move(cursor, old, new, main_dir, old_url, new_url)
+
+    def withdraw(self, ids: Sequence[int], fence: Fence) -> int:
+        with self._guard(background=True, fence=fence) as cursor:
+            return statements.withdraw(cursor, ids)
+
+    def forget(self, ids: Sequence[int], fence: Fence) -> None:
+        with self._guard(background=True, fence=fence) as cursor:
+            statements.forget(cursor, ids)
+
+    # --- leases -------------------------------------------------------------------
+
+    def lease(self, root: str, token: int, seconds: float) -> Lease:
+        if self._lease_conn is None:
+            raise StoreUnavailable("not connected")
+        try:
+            return leases.take_or_renew(self._lease_conn, self._db.name, self._instance, root, token, seconds)
+        except (pymysql.MySQLError, OSError) as err:
+            self._lost()
+            raise StoreUnavailable(reason(err)) from None
+
+    def release(self, root: str, token: int) -> None:
+        if self._lease_conn is not None and token:
+            leases.release(self._lease_conn, self._db.name, self._instance, root, token)
+
+    # --- connections ----------------------------------------------------------------
+
+    def close(self) -> None:
+        self._lease_conn, conn = None, self._lease_conn
+        quietly_close(conn)
+        self._close_main()
+
+    def _lost(self) -> None:
+        """A connection was lost: both go, and open() tries the next server first."""
+        self._node_lost = True
+        self._close_main()
+
+    def _close_main(self) -> None:
+        commit, self._commit = self._commit, None
+        if commit is not None:
+            try:   # the connection is the commit's until it ends (bounded by its read timeout)
+                commit.result(timeout=IO_TIMEOUT + 1)
+            except Exception:  # closing anyway: what landed is read back on reconnecting
+                pass
+        self._conn, conn = None, self._conn
+        self._streaming = False
+        quietly_close(conn)
+
+    @property
+    def busy(self) -> bool:
+        """A write is still under way on the store's thread (a commit, or an insert's
+        statements and commit): the next call would wait for it."""
+        return self._commit is not None and not self._commit.done()
+
+    def sync(self) -> None:
+        """Wait for the write under way; its failure is this call's StoreUnavailable (or, the
+        write rolled back and the connection kept: RowsRejected, an insert's rows refused;
+        LeaseLost, its fence failed; WriteConflict, the cluster refused it)."""
+        commit, self._commit = self._commit, None
+        if commit is None:
+            return
+        try:
+            commit.result(timeout=IO_TIMEOUT + 1)
+        except (pymysql.MySQLError, OSError, FuturesTimeout) as err:
+            if code(err) in CONFLICT and self._conn is not None:
+                quietly_rollback(self._conn)
+                raise WriteConflict(reason(err)) from None
+            self._lost()
+            raise StoreUnavailable(f"the last commit failed: {reason(err)}") from None
+
+    def _thread(self) -> ThreadPoolExecutor:
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-commit")
+        return self._committer
+
+    def _commit_in_background(self, conn: pymysql.connections.Connection) -> None:
+        self._commit = self._thread().submit(conn.commit)
+
+    def _guard(self, background: bool = False, fence: Optional[Fence] = None) -> "_Transaction":
+        self._ready()
+        return _Transaction(self, background, fence)
+
+    def _ready(self) -> None:
+        """The write before settled, no stream open, a connection there: the next may go."""
+        self.sync()
+        if self._streaming:
+            # PyMySQL would silently drain the rest of the stream to run this statement.
+            raise RuntimeError("a store call while a stream is still being read: finish or close it first")
+        if self._conn is None:
+            raise StoreUnavailable("not connected")
+
+
+class _Transaction:
+    """Commits on success; on failure rolls back and turns the driver's error into ours."""
+
+    def __init__(self, store: MySQLStore, background: bool, fence: Optional[Fence]) -> None:
+        self.store = store
+        self.background = background     # commit on the store's thread (see MySQLStore.busy)
+        self.fence = fence               # a write's: checked last, before the commit
+
+    def __enter__(self) -> pymysql.cursors.Cursor:
+        assert self.store._conn is not None
+        self.cursor = self.store._conn.cursor()
+        return self.cursor
+
+    def __exit__(self, kind, err, tb) -> bool:
+        conn = self.store._conn
+        if err is None and self.fence is not None:
+            try:
+                leases.check_fence(self.cursor, self.store._db.name, self.store._instance, self.fence)
+            except (LeaseLost, pymysql.MySQLError, OSError) as fence_err:
+                err = fence_err
+        if err is None:
+            if self.background:
+                self.store._commit_in_background(conn)
+                return False
+            try:
+                conn.commit()
+                return False
+            except (pymysql.MySQLError, OSError) as commit_err:
+                err = commit_err
+        if data_error(err):
+            try:
+                conn.rollback()
+            except (pymysql.MySQLError, OSError):
+                self.store._lost()
+            raise RowsRejected(reason(err)) from None
+        if isinstance(err, LeaseLost) or (isinstance(err, pymysql.MySQLError) and code(err) in CONFLICT):
+            try:
+                conn.rollback()
+            except (pymysql.MySQLError, OSError):
+                self.store._lost()
+                raise StoreUnavailable(reason(err)) from None
+            if isinstance(err, LeaseLost):
+                raise err
+            raise WriteConflict(reason(err)) from None
+        if isinstance(err, StoreUnavailable):
+            self.store._lost()
+            return False
+        if isinstance(err, (pymysql.MySQLError, OSError)):
+            self.store._lost()
+            raise StoreUnavailable(reason(err)) from None
+        try:  # a stream left half read, or a bug: end the transaction, keep the connection
+            conn.rollback()
+        except (pymysql.MySQLError, OSError):
+            self.store._lost()
+        return False
