@@ -51,7 +51,6 @@ class Housekeeping:
         for root in list(service.missing):
             if os.path.isdir(root.watch_path) and (service.registrar.may_write(root.path)
                                                    or not service.ever_connected):
-                log.info("watched directory %s appeared", root.watch_path)
                 service.adopt(root)
         for root, identity in list(service.root_ids.items()):
             # A file system mounted on a root (or a root replaced) sends no event to the

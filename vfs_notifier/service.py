@@ -100,6 +100,8 @@ class Service:
                             root.watch_path, self.settings.poll_interval)
             self.missing.add(root)
             return
+        if root in self.missing:
+            log.info("watched directory %s appeared", root.watch_path)
         self.missing.discard(root)
         try:
             st = os.stat(root.watch_path)
