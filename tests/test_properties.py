@@ -1,5 +1,5 @@
 """Properties, with hypothesis: the path-to-URL mapping (vfs_notifier/rows.py) and the settings
-parser (vfs_notifier/settings.py resolve()), for inputs nobody thought of."""
+parser (vfs_notifier/settings/ resolve()), for inputs nobody thought of."""
 
 from __future__ import annotations
 
