@@ -184,6 +184,20 @@ def compare_parse(watchers: dict, scratch: Path, files: int, attrib: bool, round
         shutil.rmtree(top)
 
 
+def load_old_watcher(checkout: str):
+    """The watcher module of another checkout, beside this one's: its vfs_notifier loaded as
+    a package of another name, so that its relative imports (watch_index, ...) resolve."""
+    import importlib
+    import importlib.util
+    package = f"{checkout}/vfs_notifier"
+    spec = importlib.util.spec_from_file_location("old_vfs_notifier", f"{package}/__init__.py",
+                                                  submodule_search_locations=[package])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["old_vfs_notifier"] = module
+    spec.loader.exec_module(module)
+    return importlib.import_module("old_vfs_notifier.watcher")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repo", default=str(Path(__file__).resolve().parents[1]))
@@ -195,10 +209,7 @@ def main() -> None:
     sys.path.insert(0, args.repo)
     from vfs_notifier.watcher import Watcher
     if args.old:
-        import importlib.util
-        spec = importlib.util.spec_from_file_location("old_watcher", f"{args.old}/vfs_notifier/watcher.py")
-        old_module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(old_module)
+        old_module = load_old_watcher(args.old)
         with tempfile.TemporaryDirectory(prefix="watcher-costs-") as scratch_name:
             for attrib in (False, True):
                 result = compare_parse({args.old: old_module.Watcher, args.repo: Watcher}, Path(scratch_name),
