@@ -75,7 +75,7 @@ class KernelQueue:
                     self.chunks.append(data)
                 # A wake-up after every append, never "only if it was empty": the loop may
                 # empty the deque between such a check and the append, and then no wake-up
-                # would ever come again (a stall the benchmark caught, fixed in 125677a).
+                # would ever come again (docs/HISTORY.md).
                 self.wake()
                 # Let events gather: waking per event in a burst (100,000 a second) costs
                 # more than it moves. The kernel's queue takes >100 ms to fill at that rate.

@@ -265,9 +265,8 @@ class SQLiteStore:
             os.ftruncate(fd, 0)
             os.pwrite(fd, (holder() + "\n").encode(), 0)
         except OSError:
-            # The holder's name is for people; the flock is the lease. A full disk must not
-            # cost it (the lock, held by a descriptor kept nowhere, made this very instance
-            # "another instance" standing by for good).
+            # The holder's name is for people; the flock is the lease, kept above before
+            # this write, so that a full disk cannot cost it (docs/HISTORY.md).
             pass
         return Lease(1, "")
 
