@@ -37,7 +37,7 @@ from .looker_process import FRAME as _FRAME
 
 log = logging.getLogger("vfs_notifier")
 
-BATCH = 64                 # paths per request: answers stream back while the loop judges
+PATHS_PER_REQUEST = 64     # paths per request: answers stream back while the loop judges
 READY_MAX = 8192           # answers kept that nobody took (a file found registered already)
 PIPE_BYTES = 1 << 20       # asked for; the kernel's default is 64 KB
 READ_BYTES = 1 << 16       # read at a time: a 1 MB buffer a read would raise glibc's mmap
@@ -107,7 +107,7 @@ class Looker:
         self._batch_bytes += cost
         self._last_used = time.monotonic()
         self._asked.add(path)
-        if len(self._batch) >= BATCH:
+        if len(self._batch) >= PATHS_PER_REQUEST:
             self.send()
         return True
 
