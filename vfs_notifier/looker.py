@@ -37,7 +37,7 @@ from .looker_process import FRAME as _FRAME
 
 log = logging.getLogger("vfs_notifier")
 
-PATHS_PER_REQUEST = 64     # paths per request: answers stream back while the loop judges
+PATHS_PER_REQUEST = 64     # small: answers stream back while the loop judges
 READY_MAX = 8192           # answers kept that nobody took (a file found registered already)
 PIPE_BYTES = 1 << 20       # asked for; the kernel's default is 64 KB
 READ_BYTES = 1 << 16       # read at a time: a 1 MB buffer a read would raise glibc's mmap
