@@ -298,3 +298,10 @@ def test_a_lease_shorter_than_two_polls_is_refused():
     message = error({"database": {"lease_seconds": 9}}, env=BASE_ENV)
     assert message.startswith("database.lease_seconds: 9 s is less than two service.poll_interval (5 s)")
     assert settle(VFS_NOTIFIER_LEASE_SECONDS="2", FOLDER_POLL_INTERVAL="1").database.lease_seconds == 2
+
+
+def test_the_default_lease_outlasts_a_long_poll_of_an_earlier_env():
+    s = settle(FOLDER_POLL_INTERVAL="30")            # worked before leases: must still start
+    assert s.poll_interval == 30 and s.database.lease_seconds == 90
+    assert s.provenance["database.lease_seconds"][1].startswith("default: 15 s, or 3 service.poll_interval")
+    assert settle(FOLDER_POLL_INTERVAL="2").database.lease_seconds == 15

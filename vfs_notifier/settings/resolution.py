@@ -13,7 +13,8 @@ from typing import Any, Callable, Mapping, Optional
 from .model import ConfigError, Database, Root, Settings
 from .parsers import split_node
 from .secrets import HIDDEN, SECRET_KEYS, read_first_line, resolve_password
-from .spec import ROOT_ENV, ROOT_KEYS, SPECS, check_unknown_keys, section
+from .spec import (LEASE_DEFAULT_NOTE, LEASE_POLLS, LEASE_SECONDS, ROOT_ENV, ROOT_KEYS, SPECS, check_unknown_keys,
+                   section)
 
 UNSET = "(unset)"   # how check-config shows an optional setting nobody set
 MAIN_DIR_CHARS = 512   # `main_dir` varchar(512): a watched root's path must fit
@@ -102,7 +103,12 @@ def resolve(data: Mapping[str, Any], file_label: str, env: Mapping[str, str],
             if not values[key]:
                 raise ConfigError(f"{key} ({var})", "required when a MySQL server is configured "
                                   "(database.host / MYSQL_HOST, database.nodes)")
-    if values["database.lease_seconds"] < 2 * values["service.poll_interval"]:
+    poll = values["service.poll_interval"]
+    if values["database.lease_seconds"] == "":
+        values["database.lease_seconds"] = max(LEASE_SECONDS, LEASE_POLLS * poll)
+        res.provenance["database.lease_seconds"] = (show(values["database.lease_seconds"]),
+                                                    f"default: {LEASE_DEFAULT_NOTE}")
+    elif values["database.lease_seconds"] < 2 * poll:
         setting, source = res.setting_and_source("database.lease_seconds")
         raise ConfigError(setting, f"{show(values['database.lease_seconds'])} s is less than two "
                           f"service.poll_interval ({show(values['service.poll_interval'])} s): the "

@@ -25,6 +25,12 @@ class Spec:
     unset_means: str = ""     # what an unset optional setting does, for check-config
 
 
+# Renewed every poll, a lease must outlast two: an earlier service's FOLDER_POLL_INTERVAL=30
+# must still start, so the default grows with the poll interval.
+LEASE_SECONDS = 15.0
+LEASE_POLLS = 3
+LEASE_DEFAULT_NOTE = f"{LEASE_SECONDS:g} s, or {LEASE_POLLS} service.poll_interval when that is longer"
+
 SPECS = (
     Spec("database.host", ("MYSQL_HOST",), parsers.text, optional=True,
          unset_means="no server: the embedded SQLite store"),
@@ -42,7 +48,8 @@ SPECS = (
     Spec("database.sqlite_path", ("VFS_NOTIFIER_SQLITE_PATH",), parsers.path, optional=True),
     Spec("database.nodes", ("VFS_NOTIFIER_DATABASE_NODES",), parsers.nodes, optional=True,
          unset_means="database.host only"),
-    Spec("database.lease_seconds", ("VFS_NOTIFIER_LEASE_SECONDS",), parsers.positive_seconds, 15.0),
+    Spec("database.lease_seconds", ("VFS_NOTIFIER_LEASE_SECONDS",), parsers.positive_seconds, optional=True,
+         unset_means=LEASE_DEFAULT_NOTE),
     Spec("urls.base_url", ("NGINX_BASE_URL",), parsers.url),
     Spec("urls.base_path", ("BASE_PATH",), parsers.path),
     Spec("urls.nginx_root", ("NGINX_INTERNAL_PATH", "NGINX_SERVE_DIRECTORY"), parsers.path, optional=True,
