@@ -384,8 +384,8 @@ def test_walks_in_memory_and_by_reads_give_the_same_answers(monkeypatch, kind, e
     assert whole.complete is (None if kind == "streamed-mkv" else True), whole
     variants = list(_variants(data, kind))
     in_memory = [framing.inspect(_BytesReader(v, len(v)), extension) for _, v in variants]
-    monkeypatch.setattr(framing, "SMALL_PARENT", 0)
-    monkeypatch.setattr(framing, "SMALL_FILE", 0)
+    monkeypatch.setattr(framing.reader, "SMALL_PARENT", 0)
+    monkeypatch.setattr(framing.reader, "SMALL_FILE", 0)
     for (what, variant), expected in zip(variants, in_memory):
         assert framing.inspect(_BytesReader(variant, len(variant)), extension) == expected, what
         if what.startswith("cut") and not kind.endswith("-constant"):

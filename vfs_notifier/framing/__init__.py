@@ -1,0 +1,61 @@
+"""Container framing: can a video file's own structure prove it complete?
+
+A file's inotify events and timestamps cannot tell a finished upload from an interrupted one
+(an interrupted `rsync --partial` renames its half file into place; aria2c preallocates the
+full size). The container can: every format we register declares its own length. This package
+walks only that framing, one module per container family behind check(), with a handful of small positioned reads (a file of at most
+SMALL_FILE bytes in one read, walked in memory; never the whole of a larger one):
+
+- ISO BMFF (mp4, m4v, mov): the top-level boxes tile the file exactly; a `moov` and an `mdat`
+  are present; the last chunk of every track (its offset from stco/co64 plus its samples'
+  sizes from stsc/stsz) lies inside an mdat. Fragmented files (moof/mvex) are complete only
+  with their closing `mfra` index; otherwise the framing cannot tell.
+- Matroska (mkv, webm): the EBML header, then a Segment whose declared size ends at the end
+  of the file, its children tiling it. A Segment of unknown size (live muxers) is walked to
+  the end: an element cut short proves it incomplete, otherwise the framing cannot tell.
+- AVI: RIFF 'AVI ' then OpenDML 'AVIX' chunks tile the file; each declares a real size.
+
+Pure: the answer depends only on the bytes read. `complete` is True (proven complete), False
+(proven incomplete, with the reason in words) or None (cannot tell: fall back to stability).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from . import bmff, matroska, riff
+from .reader import (BLOCK, MAX_ELEMENTS, SHRANK, SMALL_FILE, SMALL_PARENT, Decided, Framing,
+                     Reader)
+
+__all__ = ["BLOCK", "MAX_ELEMENTS", "SHRANK", "SMALL_FILE", "SMALL_PARENT", "Framing", "Reader",
+           "check", "inspect"]
+
+
+def check(fd: int, size: int, extension: str) -> Framing:
+    """Judge the container of the open file `fd` (`size` bytes, from its fstat/lstat) by the
+    rules of `extension` (lower case, no dot: mp4/mov/mkv/avi; m4v and the like: mp4 rules)."""
+    return inspect(Reader(fd, size), extension)
+
+
+def inspect(reader: Reader, extension: str) -> Framing:
+    """check() on a given Reader (tests count its reads)."""
+    walker = _WALKERS.get(extension.lower().lstrip("."))
+    if reader.size <= 0:
+        return Framing(False, "empty")
+    if walker is None:
+        return Framing(None, f"no framing rules for .{extension} files")
+    try:
+        return walker(reader)
+    except Decided as decided:
+        return decided.framing
+    except OSError as err:
+        return Framing(None, f"cannot read: {err.strerror or err}")
+    except struct.error:   # a table cut short by a shrinking file, met before its read was
+        return Framing(None, SHRANK)
+
+
+_WALKERS = {
+    **dict.fromkeys(("mp4", "m4v", "mov", "qt", "3gp", "3g2", "m4a", "f4v"), bmff.check),
+    **dict.fromkeys(("mkv", "webm", "mk3d"), matroska.check),
+    "avi": riff.check,
+}

@@ -1,0 +1,82 @@
+"""ISO BMFF (mp4, m4v, mov): the top-level boxes tile the file exactly; a `moov` and an
+`mdat` are present; the last chunk of every track lies inside an mdat. Fragmented files
+(moof/mvex) are complete only with their closing `mfra` index; otherwise the framing cannot tell.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Optional
+
+from .bmff_boxes import TOP_LEVEL_BOXES, Box, read, walk
+from .bmff_tracks import track_extent
+from .reader import Framing, Reader, incomplete, n
+
+_MFRO = struct.Struct(">I4sII")
+
+
+def check(reader: Reader) -> Framing:
+    size = reader.size
+    top, top_data, top_base = walk(reader, None, 0, 0, size, "the file")
+    if top[0][0] not in TOP_LEVEL_BOXES:
+        raise incomplete(f"not an MP4/QuickTime file: it starts with {top[0][0]!r}")
+    moov: Optional[Box] = None
+    mdats: list[Box] = []
+    fragmented = False
+    for box in top:
+        kind = box[0]
+        if kind == b"moov":
+            if moov is None:
+                moov = box
+        elif kind == b"mdat":
+            mdats.append(box)
+        elif kind == b"moof":
+            fragmented = True
+    if moov is None:
+        return Framing(False, "no moov box (the index a writer adds at its end)")
+    _, offset, header, length = moov
+    children, data, base = walk(reader, top_data, top_base, offset + header, offset + length, "moov")
+    traks = []
+    for box in children:
+        if box[0] == b"trak":
+            traks.append(box)
+        elif box[0] == b"mvex":
+            fragmented = True
+    if fragmented:
+        return _fragmented(reader, top, top_data, top_base)
+    if not mdats:
+        return Framing(False, "no mdat box (no media data)")
+    tracks = 0
+    for number, trak in enumerate(traks, start=1):
+        extent = track_extent(reader, trak, data, base)
+        if extent is None:
+            continue
+        tracks += 1
+        first, end = extent
+        if end > size:
+            return Framing(False, f"truncated: track {number}'s media data reaches byte {n(end)}, "
+                           f"the file has {n(size)}")
+        for _, at, head, length in mdats:
+            if at + head <= first and end <= at + length:
+                break
+        else:
+            return Framing(False, f"track {number}'s last chunk (bytes {n(first)} to {n(end)}) "
+                           f"lies outside every mdat box")
+    if not tracks:
+        return Framing(False, "moov lists no samples (nothing was recorded)")
+    return Framing(True, f"complete: {len(top)} boxes tile {size:,} bytes; moov and the "
+                   f"media data of {tracks} track(s) present")
+
+
+def _fragmented(reader: Reader, top: list[Box], data: Optional[bytes], base: int) -> Framing:
+    kind, offset, _, size = top[-1]
+    if kind == b"mfra" and size >= 24:
+        # The closing index ends with mfro, which repeats mfra's size: a writer's last words.
+        tail = read(reader, data, base, offset + size - 16, 16)
+        if len(tail) == 16:
+            mfro_size, mfro, _, mfra_size = _MFRO.unpack(tail)
+            if mfro_size == 16 and mfro == b"mfro" and mfra_size == size:
+                return Framing(True, f"complete: fragmented MP4, {len(top)} boxes tile "
+                               f"{n(reader.size)} bytes and end with its mfra index")
+    return Framing(None, f"fragmented MP4: {len(top)} boxes tile {n(reader.size)} bytes but "
+                   f"nothing marks the last fragment")

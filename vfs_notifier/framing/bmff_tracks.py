@@ -1,0 +1,146 @@
+"""ISO BMFF sample tables: where a track's media lies, from stco/co64, stsc and stsz.
+
+Only the chunk at the highest offset of each track is located (its offset, plus its
+samples' sizes where the tables allow it cheaply): the file is complete only if it lies
+inside an mdat.
+"""
+
+from __future__ import annotations
+
+import bisect
+import operator
+import struct
+from typing import Optional
+
+from .bmff_boxes import Box, walk
+from .reader import Decided, Reader, fourcc_name, incomplete, n
+
+MAX_TABLE_BYTES = 1 << 20      # a chunk-offset table larger than this: only its last entry is read
+MAX_SAMPLES_PER_CHUNK = 1 << 16
+_U32 = struct.Struct(">I")
+_U32_PAIR = struct.Struct(">II")
+
+
+def _full_box(reader: Reader, data: Optional[bytes], base: int, box: Box,
+              fields: struct.Struct) -> tuple[int, ...]:
+    """The `fields` after a full box's version and flags; malformed if the box is shorter."""
+    kind, offset, header, size = box
+    at, length = offset + header + 4, fields.size
+    if data is not None and base <= at and at + length <= base + len(data):
+        if at + length > offset + size:
+            raise _too_short(kind, offset)
+        return fields.unpack_from(data, at - base)
+    got = reader.read(at, length)
+    if len(got) < length or at + length > offset + size:
+        raise _too_short(kind, offset)
+    return fields.unpack(got)
+
+
+def _too_short(kind: bytes, offset: int) -> Decided:
+    return incomplete(f"{fourcc_name(kind)} at byte {n(offset)} is too short")
+
+
+def _table(reader: Reader, data: Optional[bytes], base: int, offset: int, count: int,
+           width: int) -> tuple[int, ...]:
+    """`count` big-endian integers of `width` bytes (4 or 8) at `offset` (the caller made sure
+    their box holds them)."""
+    fmt = f">{count}{'Q' if width == 8 else 'I'}"
+    if data is not None and base <= offset and offset + count * width <= base + len(data):
+        return struct.unpack_from(fmt, data, offset - base)
+    return struct.unpack(fmt, reader.read(offset, count * width))
+
+
+_TO_STBL = (("trak", b"mdia"), ("mdia", b"minf"), ("minf", b"stbl"))
+
+
+def track_extent(reader: Reader, trak: Box, data: Optional[bytes],
+                  base: int) -> Optional[tuple[int, int]]:
+    """(start, end) of the track's chunk at the highest offset, or None for a track without
+    samples. The end counts the sizes of that chunk's samples where the tables allow."""
+    box = trak
+    # Down to stbl, each walk stopping at the box it looks for: what follows it in its
+    # parent says nothing about the tables (and is not judged).
+    for parent, kind in _TO_STBL:
+        _, offset, header, length = box
+        boxes, data, base = walk(reader, data, base, offset + header, offset + length, parent, kind)
+        if not boxes or boxes[-1][0] != kind:
+            return None
+        box = boxes[-1]
+    _, offset, header, length = box
+    boxes, data, base = walk(reader, data, base, offset + header, offset + length, "stbl")
+    tables = {box[0]: box for box in boxes}          # the last of a type counts
+    return _extent_from_tables(reader, data, base, tables)
+
+
+def _extent_from_tables(reader: Reader, data: Optional[bytes], base: int,
+                        tables: dict[bytes, Box]) -> Optional[tuple[int, int]]:
+    """track_extent() from the stbl's tables: read in place from `data` where it holds them
+    (a small stbl, read whole), else by reads."""
+    chunks = tables.get(b"stco") or tables.get(b"co64")
+    if chunks is None:
+        return None
+    kind, offset, header, length = chunks
+    body = offset + header
+    width = 8 if kind == b"co64" else 4
+    (count,) = _full_box(reader, data, base, chunks, _U32)
+    if count == 0:
+        return None
+    if body + 8 + count * width > offset + length:
+        raise incomplete(f"{fourcc_name(kind)} at byte {n(offset)} lists more chunks "
+                          f"than it holds")
+    if count * width <= MAX_TABLE_BYTES:
+        offsets = _table(reader, data, base, body + 8, count, width)
+        start = max(offsets)
+        index = offsets.index(start)                 # the first of equals: 0-based chunk number
+    else:
+        index = count - 1
+        (start,) = _table(reader, data, base, body + 8 + index * width, 1, width)
+    length = _chunk_bytes(reader, data, base, tables, index + 1)
+    return start, start + max(length, 1)
+
+
+def _chunk_bytes(reader: Reader, data: Optional[bytes], base: int, tables: dict[bytes, Box],
+                 chunk: int) -> int:
+    """How many bytes chunk number `chunk` (1-based) holds, from stsc and stsz; 0 when the
+    tables cannot say cheaply (then only the chunk's first byte is checked)."""
+    stsc, stsz = tables.get(b"stsc"), tables.get(b"stsz")
+    if stsc is None or stsz is None:
+        return 0
+    (entries,) = _full_box(reader, data, base, stsc, _U32)
+    stsc_body, stsc_end = stsc[1] + stsc[2], stsc[1] + stsc[3]
+    if entries == 0 or entries * 12 > MAX_TABLE_BYTES or stsc_body + 8 + entries * 12 > stsc_end:
+        return 0
+    runs = _table(reader, data, base, stsc_body + 8, entries * 3, 4)
+    before, per_chunk = _samples_before(runs[0::3], runs[1::3], chunk)
+    sample_size, sample_count = _full_box(reader, data, base, stsz, _U32_PAIR)
+    if before < 0 or per_chunk <= 0 or before + per_chunk > sample_count:
+        return 0
+    if sample_size:
+        return per_chunk * sample_size
+    stsz_body, stsz_end = stsz[1] + stsz[2], stsz[1] + stsz[3]
+    if per_chunk > MAX_SAMPLES_PER_CHUNK or stsz_body + 12 + sample_count * 4 > stsz_end:
+        return 0
+    return sum(_table(reader, data, base, stsz_body + 12 + before * 4, per_chunk, 4))
+
+
+def _samples_before(firsts: tuple[int, ...], samples: tuple[int, ...], chunk: int) -> tuple[int, int]:
+    """(samples before chunk number `chunk`, samples in it) by stsc's runs: run i holds
+    samples[i] per chunk from chunk firsts[i] on. The run of `chunk` is the first followed by
+    a run starting past it (or the last run)."""
+    if len(firsts) == 1:
+        return (chunk - firsts[0]) * samples[0], samples[0]
+    if all(map(operator.le, firsts, firsts[1:])):
+        # Runs in order, as writers write them: a long film has thousands, too many for a
+        # loop in Python on every check, so the run is found by bisection and the samples of
+        # the runs before it summed in C. The same numbers as the loop below.
+        run = bisect.bisect_right(firsts, chunk, 1) - 1
+        before = sum(map(operator.mul, map(operator.sub, firsts[1:run + 1], firsts[:run]), samples[:run]))
+        return before + (chunk - firsts[run]) * samples[run], samples[run]
+    before = 0
+    for run, first in enumerate(firsts):
+        following = firsts[run + 1] if run + 1 < len(firsts) else None
+        if following is None or chunk < following:
+            return before + (chunk - first) * samples[run], samples[run]
+        before += (following - first) * samples[run]
+    return before, 0       # no runs (the caller has at least one)
+

@@ -1,0 +1,78 @@
+"""AVI (RIFF, OpenDML): RIFF 'AVI ' then OpenDML 'AVIX' chunks tile the file; each declares a
+real size, and the first holds a movi list.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Optional
+
+from .reader import (MAX_ELEMENTS, Framing, Reader, fourcc_name, incomplete, n, not_a_type,
+                     printable_fourcc, whole)
+
+_RIFF_HEAD = struct.Struct("<4sI4s")
+_CHUNK_HEAD = struct.Struct("<4sI")
+
+
+def check(reader: Reader) -> Framing:
+    data = whole(reader)
+    offset, riffs, chunks = 0, 0, 0
+    while offset < reader.size:
+        if data is None:
+            head, pos = reader.read(offset, 12), 0
+        else:
+            head, pos = data, offset
+        if len(head) - pos < 12:
+            raise incomplete(f"truncated: a RIFF header at byte {n(offset)} is cut short")
+        tag, length, form = _RIFF_HEAD.unpack_from(head, pos)
+        if not printable_fourcc(tag):
+            raise not_a_type(tag, offset, "chunk")
+        if tag != b"RIFF":
+            if riffs == 0:
+                raise incomplete("not an AVI file: no RIFF header at its start")
+            raise incomplete(f"a {fourcc_name(tag)!r} chunk at byte {n(offset)} where a RIFF chunk belongs")
+        expected = b"AVI " if riffs == 0 else b"AVIX"
+        if form != expected:
+            raise incomplete(f"RIFF chunk at byte {n(offset)} holds {form!r}, not {expected!r}")
+        if length in (0, 0xFFFFFFFF):
+            raise incomplete(f"unfinished: the size of RIFF {fourcc_name(form)!r} at byte {n(offset)} "
+                              f"was never written (the writer stopped before its end)")
+        end = offset + 8 + length
+        if end > reader.size:
+            raise incomplete(f"truncated: RIFF {fourcc_name(form)!r} declares {n(length)} bytes, "
+                              f"{n(reader.size - offset - 8)} present")
+        lists = _riff_children(reader, data, offset + 12, end, chunks)
+        chunks += len(lists)
+        if riffs == 0 and b"movi" not in lists and len(lists) < MAX_ELEMENTS:
+            raise incomplete("no movi list (no media data)")
+        riffs += 1
+        offset = end + (length & 1 if end < reader.size else 0)   # chunks are padded to even
+    return Framing(True, f"complete: {riffs} RIFF chunk(s) tile {reader.size:,} bytes")
+
+
+def _riff_children(reader: Reader, data: Optional[bytes], start: int, end: int,
+                   walked: int) -> list[bytes]:
+    """The chunks inside one RIFF: each must be a real chunk that fits; returns their LIST
+    types (and tags) so the caller can ask for 'movi'."""
+    names: list[bytes] = []
+    offset = start
+    while offset < end:
+        if walked + len(names) >= MAX_ELEMENTS:
+            break
+        if data is None:
+            head, pos = reader.read(offset, 12), 0
+        else:
+            head, pos = data, offset
+        if len(head) - pos < 8 or offset + 8 > end:
+            raise incomplete(f"truncated: a chunk header at byte {n(offset)} is cut short")
+        tag, length = _CHUNK_HEAD.unpack_from(head, pos)
+        if not printable_fourcc(tag):
+            raise not_a_type(tag, offset, "chunk")
+        if offset + 8 + length > end:
+            raise incomplete(f"{fourcc_name(tag)!r} chunk at byte {n(offset)} declares {n(length)} "
+                              f"bytes, past the end of its RIFF")
+        # A LIST's type follows its header; the 12 bytes a chunk's read asks for end there.
+        names.append(head[pos + 8:pos + 12] if tag == b"LIST" else tag)
+        offset += 8 + length + (length & 1)
+    return names
+
