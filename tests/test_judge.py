@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.media import video_bytes, write_video
-from vfs_notifier.judge import (FINISHED, GONE, HELD, NOT_CANDIDATE, Judge, Names, aria2_target,
+from vfs_notifier.judge import (FINISHED, GONE, HELD, NOT_CANDIDATE, Judge, Names, download_target,
                                 open_writer)
 
 VIDEOS = ("mp4", "avi", "mov", "mkv")
@@ -90,9 +90,11 @@ def test_extensions_are_compared_in_any_case_and_configurable():
     assert names.not_candidate("a.mkv") == "not a video file name"
 
 
-def test_aria2_target():
-    assert aria2_target("/srv/v/a.mp4.aria2") == "/srv/v/a.mp4"
-    assert aria2_target("/srv/v/a.mp4") is None
+def test_download_target():
+    assert download_target("/srv/v/a.mp4.aria2") == "/srv/v/a.mp4"
+    assert download_target("/srv/v/a.mp4.lftp-pget-status") == "/srv/v/a.mp4"
+    assert download_target("/srv/v/a.mp4") is None
+    assert download_target("/srv/v/.aria2") is None
 
 
 # --- structure: finished at once, or held with the reason ------------------------------
@@ -145,7 +147,25 @@ def test_aria2_control_file_holds_the_download_until_it_goes(judge, tmp_path):
     assert str(path) in judge.held
     assert ask(judge, tmp_path, "dl.mp4.aria2").state == NOT_CANDIDATE
     control.unlink()
-    assert ask(judge, tmp_path, aria2_target("dl.mp4.aria2")).state == FINISHED
+    assert ask(judge, tmp_path, download_target("dl.mp4.aria2")).state == FINISHED
+
+
+def test_lftp_pget_status_file_holds_the_download_until_it_goes(judge, tmp_path):
+    """`lftp pget -n N` makes the file full size and fills N ranges at once, keeping
+    NAME.lftp-pget-status beside it until the last range is in."""
+    path = write_video(tmp_path / "dl.mkv")
+    status = tmp_path / "dl.mkv.lftp-pget-status"
+    status.write_text("size=100\n0.pos=0\n0.limit=50\n")
+    verdict = ask(judge, tmp_path, "dl.mkv")
+    assert verdict == (HELD, "lftp pget download in progress (dl.mkv.lftp-pget-status beside it)",
+                       verdict.stat)
+    assert ask(judge, tmp_path, "dl.mkv.lftp-pget-status").reason == \
+        "a partial download's name (.lftp-pget-status)"
+    # A walk's listing saw it (control=True): still held, with the tool named.
+    verdict = judge.judge_file(str(path), "dl.mkv", closed=False, control=True)
+    assert verdict.state == HELD and "lftp pget" in verdict.reason
+    status.unlink()
+    assert ask(judge, tmp_path, "dl.mkv").state == FINISHED
 
 
 def test_empty_gone_and_not_regular(judge, tmp_path):

@@ -19,7 +19,7 @@ from collections import deque
 from typing import Iterator, Optional
 
 from .copy_mode import CopyRegistration
-from .judge import FINISHED, HELD, Judge, Verdict, aria2_target
+from .judge import FINISHED, HELD, Judge, Verdict, download_target
 from .looker import Looker
 from .registrar import Registrar, version_of
 from .rows import RowMaker, Unstorable, printable
@@ -114,10 +114,10 @@ class Gate:
         self.counts = Counts()
         self._warned: set[str] = set()
         self.unreadable: set[str] = set()    # directories a walk could not list
-        # Directories a walk listed without an aria2c control file, none seen arriving since
-        # (events of a directory come after its listing: its watch is placed before): the
-        # judge need not look for NAME.aria2 beside their files. Bounded; a directory not
-        # here is looked at.
+        # Directories a walk listed without a download tool's control file, none seen arriving
+        # since (events of a directory come after its listing: its watch is placed before):
+        # the judge need not look for NAME.aria2 or NAME.lftp-pget-status beside their files.
+        # Bounded; a directory not here is looked at.
         self._clean: set[str] = set()
         self._handlers = {FILE_DONE: self._file_done, FILE_ATTRIB: self._file_attrib,
                           FILE_LINKED: self._file_linked, FILE_GONE: self._file_gone,
@@ -218,8 +218,8 @@ class Gate:
             self._judge_and_offer(change.path, closed=False, announce=True)
 
     def _note_control_file(self, path: str) -> None:
-        """An aria2c control file arrived: its directory's files are looked at for theirs."""
-        if aria2_target(path) is not None:
+        """A download tool's control file arrived: its directory's files are looked at for theirs."""
+        if download_target(path) is not None:
             self._clean.discard(path.rpartition("/")[0])
 
     def _listed(self, directory: str, controls: bool) -> None:
@@ -243,9 +243,9 @@ class Gate:
     def _file_gone(self, change: Change) -> None:
         path = change.path
         self.judge.forget(path)
-        download = aria2_target(path)
+        download = download_target(path)
         if download is not None:
-            # aria2c removes its control file when the download is complete.
+            # aria2c and lftp pget remove their control file when the download is complete.
             if download in self.judge.held:
                 self._judge_and_offer(download, closed=True, announce=True)
             return
@@ -422,8 +422,8 @@ class Gate:
                          st: Optional[os.stat_result] = None, control: Optional[bool] = None,
                          located: Optional[tuple[Root, RowMaker]] = None) -> None:
         """Ask the judge about `path` and route its verdict; `st`: an lstat the caller just took,
-        `control`: whether its listing showed an aria2c control file beside it, `located`: its
-        root and row maker, if the caller knows them (a walk does)."""
+        `control`: whether its listing showed a download tool's control file beside it,
+        `located`: its root and row maker, if the caller knows them (a walk does)."""
         if located is None:
             located = self._root_of(path)
             if located is None:

@@ -6,8 +6,9 @@ timestamps can tell a finished upload from an interrupted one. The judge combine
 1. Names (pure): hidden files and anything below a hidden directory (rsync's `.~tmp~`,
    `.rsync-partial`, macOS `._` forks, `.Trash-1000`), partial-download suffixes, endings that
    are not videos, and the operator's `ignore` globs are not candidates.
-2. The file: gone, not a regular file, an aria2c control file beside it (`NAME.aria2`:
-   aria2c preallocates the full size), empty.
+2. The file: gone, not a regular file, a download tool's control file beside it
+   (`NAME.aria2` of aria2c, `NAME.lftp-pget-status` of `lftp pget`: both make the file its
+   full size first and fill it from several places), empty.
 3. Its container framing (framing.check): proven complete, proven incomplete, or cannot tell.
 4. Open writers, probed with a read lease (F_SETLEASE fails while anyone has the file open
    for writing): a writer paused across a restart holds the file, not a timer.
@@ -40,8 +41,11 @@ FINISHED, HELD, NOT_CANDIDATE, GONE = "finished", "held", "not a candidate", "go
 # ending anyway; the suffix gives the better reason. "a.part.mp4" IS a candidate: its name
 # ends in a video ending, and its framing decides (yt-dlp's "x.temp.mp4" is a real MP4).
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download",
-                    ".opdownload", ".aria2", ".filepart", ".!qb", ".!ut", ".bc!", ".swp", "~")
-ARIA2_CONTROL = ".aria2"
+                    ".opdownload", ".aria2", ".lftp-pget-status", ".filepart", ".!qb", ".!ut",
+                    ".bc!", ".swp", "~")
+# Control files a download tool keeps beside NAME while it fills NAME, and removes when NAME is
+# whole; the tool, for the reason given while one is there.
+CONTROL_FILES = {".aria2": "aria2c", ".lftp-pget-status": "lftp pget"}
 
 F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
 F_RDLCK = getattr(fcntl, "F_RDLCK", 0)
@@ -89,10 +93,22 @@ class Names:
         return None
 
 
-def aria2_target(path: str) -> Optional[str]:
-    """The download an aria2c control file belongs to ("a.mp4.aria2" -> "a.mp4"), None for
-    any other name or path: when the control file goes, that file is judged again."""
-    return path[:-len(ARIA2_CONTROL)] if path.endswith(ARIA2_CONTROL) and len(path) > 6 else None
+def download_target(path: str) -> Optional[str]:
+    """The download a tool's control file belongs to ("a.mp4.aria2" -> "a.mp4",
+    "a.mp4.lftp-pget-status" -> "a.mp4"), None for any other name or path: when the control
+    file goes, that file is judged again."""
+    for suffix in CONTROL_FILES:
+        if path.endswith(suffix) and len(path) > len(suffix) and path[-len(suffix) - 1] != "/":
+            return path[:-len(suffix)]
+    return None
+
+
+def control_file(path: str) -> Optional[str]:
+    """The suffix of a download tool's control file beside `path`, None when there is none."""
+    for suffix in CONTROL_FILES:
+        if _exists(path + suffix):
+            return suffix
+    return None
 
 
 def open_writer(fd: int) -> Optional[bool]:
@@ -176,7 +192,7 @@ class Judge:
                    look: Optional[Look] = None) -> Verdict:
         """judge() for a path whose name the caller found a candidate already (by `names`);
         `st`: its lstat just taken, if the caller has one (a walk does). `control`: whether
-        NAME.aria2 is beside it, if the caller knows (a listing of the directory, or events
+        a control file (NAME.aria2, NAME.lftp-pget-status) is beside it, if the caller knows (a listing of the directory, or events
         since one); None: looked for here. In a directory a writer is filling, that lookup
         of a name that is not there waits for the writer's creates (a quarter of the loop's
         time in a 20,000-file burst). `look`: the file read a moment ago elsewhere (the
@@ -193,11 +209,11 @@ class Judge:
         if not stat.S_ISREG(st.st_mode):
             self.forget(path)
             return Verdict(NOT_CANDIDATE, "not a regular file", None)
-        if control is None:
-            control = _exists(path + ARIA2_CONTROL)
-        if control:
-            return self._hold(path, f"aria2c download in progress ({os.path.basename(path)}"
-                              f"{ARIA2_CONTROL} beside it)", st)
+        if control is None or control:
+            suffix = control_file(path)
+            if suffix is not None:
+                return self._hold(path, f"{CONTROL_FILES[suffix]} download in progress "
+                                  f"({os.path.basename(path)}{suffix} beside it)", st)
         if st.st_size == 0:
             return self._hold(path, EMPTY, st)
         if look is not None and look.identity == identity(st):

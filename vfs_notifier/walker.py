@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterator, NamedTuple, Optional
 
-from .judge import aria2_target
+from .judge import download_target
 
 
 class Found(NamedTuple):
     directory: str
     name: str
-    beside_control: bool    # the listing holds NAME.aria2 too (an aria2c download)
+    beside_control: bool    # the listing holds a control file (NAME.aria2, NAME.lftp-pget-status)
 
 
 class WalkProblem(NamedTuple):
@@ -33,7 +33,7 @@ def walk(top: str, extensions: frozenset[str],
     `before_listing(dir)` runs before each directory is read (to watch it); a string it
     returns is a problem to report, and the directory is still listed. `listed(dir,
     controls)` runs once it is read whole, before its files are yielded: `controls` says
-    whether any aria2c control file is there. Directories that cannot be read or whose
+    whether any download tool's control file is there. Directories that cannot be read or whose
     names are not UTF-8 are reported in `problems` and skipped. Only the directory
     entries' types are read (no stat per file): most files of a warm restart are
     registered already and need nothing more.
@@ -68,7 +68,7 @@ def walk(top: str, extensions: frozenset[str],
                     if dot < 0:
                         continue
                     if name[dot + 1:].lower() not in extensions:
-                        download = aria2_target(name)
+                        download = download_target(name)
                         if download is not None:
                             controls.add(download)
                         continue
