@@ -8,16 +8,22 @@ from __future__ import annotations
 import struct
 from typing import Optional
 
-from .bmff_boxes import TOP_LEVEL_BOXES, Box, read, walk
+from .bmff_boxes import BOX_HEAD, LARGE_SIZE, TOP_LEVEL_BOXES, Box, printable_type, read, walk
 from .bmff_tracks import track_extent
-from .reader import Framing, Reader, incomplete, n
+from .reader import Decided, Framing, Reader, Trailing, incomplete, n
 
 _MFRO = struct.Struct(">I4sII")
 
 
 def check(reader: Reader) -> Framing:
     size = reader.size
-    top, top_data, top_base = walk(reader, None, 0, 0, size, "the file")
+    try:
+        top, top_data, top_base = walk(reader, None, 0, 0, size, "the file")
+    except Decided as decided:
+        stray = _stray_bytes(reader)
+        if stray:
+            raise Trailing(stray, decided.framing.reason) from None
+        raise
     if top[0][0] not in TOP_LEVEL_BOXES:
         raise incomplete(f"not an MP4/QuickTime file: it starts with {top[0][0]!r}")
     moov: Optional[Box] = None
@@ -44,14 +50,14 @@ def check(reader: Reader) -> Framing:
             fragmented = True
     if fragmented:
         return _fragmented(reader, top, top_data, top_base)
-    if not mdats:
-        return Framing(False, "no mdat box (no media data)")
     tracks = 0
     for number, trak in enumerate(traks, start=1):
-        extent = track_extent(reader, trak, data, base)
+        extent = track_extent(reader, trak, data, base, number)
         if extent is None:
             continue
         tracks += 1
+        if not mdats:
+            return Framing(False, "no mdat box (no media data)")
         first, end = extent
         if end > size:
             return Framing(False, f"truncated: track {number}'s media data reaches byte {n(end)}, "
@@ -63,9 +69,35 @@ def check(reader: Reader) -> Framing:
             return Framing(False, f"track {number}'s last chunk (bytes {n(first)} to {n(end)}) "
                            f"lies outside every mdat box")
     if not tracks:
-        return Framing(False, "moov lists no samples (nothing was recorded)")
+        # A file without media, as ffmpeg leaves it when it recorded nothing: its moov,
+        # written when the writer finished, proves it finished like any other (README: files
+        # without media).
+        return Framing(True, f"complete: {len(top)} boxes tile {size:,} bytes; its moov lists "
+                       f"no samples (a file without media)")
     return Framing(True, f"complete: {len(top)} boxes tile {size:,} bytes; moov and the "
                    f"media data of {tracks} track(s) present")
+
+
+def _stray_bytes(reader: Reader) -> int:
+    """Where bytes that start no top-level box begin (not a type, or an unknown type whose
+    size runs past the end), after at least one box; 0 when the boxes are real up to a
+    known box cut short (a truncated file) or no box is real."""
+    offset = 0
+    while offset < reader.size:
+        head = reader.read(offset, 16)
+        if len(head) < 8:
+            return offset
+        size, kind = BOX_HEAD.unpack_from(head)
+        if not printable_type(kind):
+            return offset
+        if size == 1 and len(head) == 16:
+            size = LARGE_SIZE.unpack_from(head, 8)[0]
+        elif size == 0:
+            size = reader.size - offset
+        if size < 8 or offset + size > reader.size:
+            return 0 if kind in TOP_LEVEL_BOXES and size >= 8 else offset
+        offset += size
+    return 0
 
 
 def _fragmented(reader: Reader, top: list[Box], data: Optional[bytes], base: int) -> Framing:

@@ -25,8 +25,8 @@ TOP_LEVEL_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"uuid"
 
 _PRINTABLE = bytes(range(0x20, 0x7F))
 _BOX_TYPE_BYTES = _PRINTABLE + b"\xa9"      # © (0xA9) starts Apple's metadata box types
-_BOX_HEAD = struct.Struct(">I4s")
-_LARGE_SIZE = struct.Struct(">Q")
+BOX_HEAD = struct.Struct(">I4s")
+LARGE_SIZE = struct.Struct(">Q")
 # The types of every clip, valid by the rule above (filtered so): a set lookup is cheaper
 # than the translate() that judges any other type.
 _COMMON_TYPES = frozenset(kind for kind in (
@@ -37,6 +37,11 @@ _COMMON_TYPES = frozenset(kind for kind in (
 # A buffer is at most SMALL_PARENT bytes and a box at least 8: a walk in memory cannot reach
 # MAX_ELEMENTS, so only the walk by reads counts its boxes.
 assert limits.SMALL_PARENT // 8 < MAX_ELEMENTS
+
+
+def printable_type(kind: bytes) -> bool:
+    """Could `kind` be a box type at all (printable, or Apple's ©)?"""
+    return not kind.translate(None, _BOX_TYPE_BYTES)
 
 
 def _header_cut(offset: int) -> Decided:
@@ -83,7 +88,7 @@ def walk(reader: Reader, data: Optional[bytes], base: int, start: int, end: int,
         # headers past it are then cut short, as reading them one by one would find.
         limit = min(end, start + len(data))
     boxes: list[Box] = []
-    append, unpack_head = boxes.append, _BOX_HEAD.unpack_from
+    append, unpack_head = boxes.append, BOX_HEAD.unpack_from
     last_header = limit - 8          # the last offset where a whole header can be read
     offset = start
     while offset <= last_header:
@@ -112,7 +117,7 @@ def _odd_size(data: bytes, base: int, offset: int, limit: int, end: int, kind: b
     if size == 1:
         if offset + 16 > limit:
             raise _large_size_cut(kind, offset)
-        size, header = _LARGE_SIZE.unpack_from(data, offset - base + 8)[0], 16
+        size, header = LARGE_SIZE.unpack_from(data, offset - base + 8)[0], 16
         if size < header:
             raise _impossible_size(kind, offset, size)
         return size, header
@@ -132,14 +137,14 @@ def _walk_reads(reader: Reader, start: int, end: int, parent: str, stop: bytes) 
         head = reader.read(offset, 16)
         if len(head) < 8 or offset + 8 > end:
             raise _header_cut(offset)
-        size, kind = _BOX_HEAD.unpack_from(head)
+        size, kind = BOX_HEAD.unpack_from(head)
         if kind.translate(None, _BOX_TYPE_BYTES):
             raise not_a_type(kind, offset, "box")
         header = 8
         if size == 1:
             if len(head) < 16 or offset + 16 > end:
                 raise _large_size_cut(kind, offset)
-            size, header = _LARGE_SIZE.unpack_from(head, 8)[0], 16
+            size, header = LARGE_SIZE.unpack_from(head, 8)[0], 16
         elif size == 0:
             size = end - offset
         if size < header:

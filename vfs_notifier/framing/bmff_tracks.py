@@ -12,8 +12,9 @@ import operator
 import struct
 from typing import Optional
 
-from .bmff_boxes import Box, walk
+from .bmff_boxes import Box, read, walk
 from .reader import Decided, Reader, fourcc_name, incomplete, n
+from .written import PROBE_BYTES
 
 MAX_TABLE_BYTES = 1 << 20      # a chunk-offset table larger than this: only its last entry is read
 MAX_SAMPLES_PER_CHUNK = 1 << 16
@@ -51,13 +52,22 @@ def _table(reader: Reader, data: Optional[bytes], base: int, offset: int, count:
 
 
 _TO_STBL = (("trak", b"mdia"), ("mdia", b"minf"), ("minf", b"stbl"))
+# Media probed for zeros (written.unwritten_media): video and sound, but not the sample
+# formats whose written media may be all zeros (PCM silence, uncompressed black).
+_PROBED_HANDLERS = frozenset({b"vide", b"soun"})
+_ZEROS_MAY_BE_MEDIA = frozenset({b"lpcm", b"sowt", b"twos", b"raw ", b"NONE", b"in24", b"in32",
+                                 b"fl32", b"fl64", b"ipcm", b"fpcm"})
+SPREAD = 8              # chunk starts probed per track, spread over its chunk table
+CHUNK_PROBE = 64        # bytes probed at a chunk start whose length the tables do not give
 
 
-def track_extent(reader: Reader, trak: Box, data: Optional[bytes],
-                  base: int) -> Optional[tuple[int, int]]:
+def track_extent(reader: Reader, trak: Box, data: Optional[bytes], base: int,
+                 number: int = 0) -> Optional[tuple[int, int]]:
     """(start, end) of the track's chunk at the highest offset, or None for a track without
-    samples. The end counts the sizes of that chunk's samples where the tables allow."""
+    samples. The end counts the sizes of that chunk's samples where the tables allow. The
+    chunks whose media must not be zeros are noted in reader.media (track `number`)."""
     box = trak
+    probed = False
     # Down to stbl, each walk stopping at the box it looks for: what follows it in its
     # parent says nothing about the tables (and is not judged).
     for parent, kind in _TO_STBL:
@@ -65,17 +75,36 @@ def track_extent(reader: Reader, trak: Box, data: Optional[bytes],
         boxes, data, base = walk(reader, data, base, offset + header, offset + length, parent, kind)
         if not boxes or boxes[-1][0] != kind:
             return None
+        if kind == b"minf":
+            probed = _handler(reader, data, base, boxes) in _PROBED_HANDLERS
         box = boxes[-1]
     _, offset, header, length = box
     boxes, data, base = walk(reader, data, base, offset + header, offset + length, "stbl")
     tables = {box[0]: box for box in boxes}          # the last of a type counts
-    return _extent_from_tables(reader, data, base, tables)
+    if probed:
+        probed = _sample_entry(reader, data, base, tables.get(b"stsd")) not in _ZEROS_MAY_BE_MEDIA
+    return _extent_from_tables(reader, data, base, tables, f"track {number}" if probed else "")
+
+
+def _handler(reader: Reader, data: Optional[bytes], base: int, boxes: list[Box]) -> bytes:
+    """The handler type (vide, soun, text...) of the mdia whose children are `boxes`."""
+    for kind, offset, header, size in boxes:
+        if kind == b"hdlr" and size >= header + 12:
+            return read(reader, data, base, offset + header + 8, 4)
+    return b""
+
+
+def _sample_entry(reader: Reader, data: Optional[bytes], base: int, stsd: Optional[Box]) -> bytes:
+    """The format of the first sample entry (avc1, mp4a, lpcm...) of an stsd."""
+    if stsd is None or stsd[3] < stsd[2] + 16:
+        return b""
+    return read(reader, data, base, stsd[1] + stsd[2] + 12, 4)
 
 
 def _extent_from_tables(reader: Reader, data: Optional[bytes], base: int,
-                        tables: dict[bytes, Box]) -> Optional[tuple[int, int]]:
+                        tables: dict[bytes, Box], track: str) -> Optional[tuple[int, int]]:
     """track_extent() from the stbl's tables: read in place from `data` where it holds them
-    (a small stbl, read whole), else by reads."""
+    (a small stbl, read whole), else by reads. `track`: its name, when its media is probed."""
     chunks = tables.get(b"stco") or tables.get(b"co64")
     if chunks is None:
         return None
@@ -87,15 +116,25 @@ def _extent_from_tables(reader: Reader, data: Optional[bytes], base: int,
         return None
     if body + 8 + count * width > offset + length:
         raise incomplete(f"{fourcc_name(kind)} at byte {n(offset)} lists more chunks "
-                          f"than it holds")
+                         f"than it holds")
+    spread = sorted({count * i // SPREAD for i in range(SPREAD)}) if track else []
     if count * width <= MAX_TABLE_BYTES:
         offsets = _table(reader, data, base, body + 8, count, width)
         start = max(offsets)
         index = offsets.index(start)                 # the first of equals: 0-based chunk number
+        starts = [offsets[i] for i in spread]
     else:
         index = count - 1
         (start,) = _table(reader, data, base, body + 8 + index * width, 1, width)
+        starts = [_table(reader, data, base, body + 8 + i * width, 1, width)[0] for i in spread]
     length = _chunk_bytes(reader, data, base, tables, index + 1)
+    if track:
+        media = reader.media
+        media.append((start, length or CHUNK_PROBE, f"{track}'s last chunk"))
+        if length > PROBE_BYTES:        # its last page too: a range fills from its start
+            tail = max(start, start + length - PROBE_BYTES)
+            media.append((tail, start + length - tail, f"the end of {track}'s last chunk"))
+        media.extend((at, CHUNK_PROBE, f"a chunk of {track}") for at in starts if at != start)
     return start, start + max(length, 1)
 
 

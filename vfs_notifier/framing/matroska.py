@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .reader import MAX_ELEMENTS, Decided, Framing, Reader, incomplete, n, not_a_type, whole
+from .reader import (MAX_ELEMENTS, Decided, Framing, Reader, Trailing, incomplete, n, not_a_type,
+                     whole)
 
 # Children of a Segment of known size walked, at most: enough for a whole small file and the
 # head of a large one; past them the Segment's declared size vouches for the rest (walking
@@ -84,7 +85,12 @@ def check(reader: Reader) -> Framing:
         raise incomplete("not a Matroska file: no EBML header at its start")
     offset, segments, walked_all = 0, 0, True
     while offset < reader.size:
-        ident, header, size = element if offset == 0 else _element(reader, data, offset)
+        if offset == 0:
+            ident, header, size = element
+        elif not segments:
+            ident, header, size = _element(reader, data, offset)
+        else:
+            ident, header, size = _after_segment(reader, data, offset)
         if ident == SEGMENT:
             segments += 1
             if size is None:
@@ -103,6 +109,19 @@ def check(reader: Reader) -> Framing:
     walked = "" if walked_all else " (its first elements walked)"
     return Framing(True, f"complete: the Segment ends at the end of the file, {reader.size:,} "
                    f"bytes{walked}")
+
+
+def _after_segment(reader: Reader, data: Optional[bytes], offset: int) -> tuple[int, int, Optional[int]]:
+    """The element at `offset`, after a whole Segment: bytes that start no element of the
+    top level are stray (Trailing), not a Segment cut short."""
+    try:
+        element = _element(reader, data, offset)
+    except Decided as decided:
+        raise Trailing(offset, decided.framing.reason) from None
+    if element[0] not in (EBML_HEADER, SEGMENT, VOID, CRC32):
+        raise Trailing(offset, f"{_element_name(element[0])} at byte {n(offset)} where a "
+                       f"Segment belongs")
+    return element
 
 
 def _walk_segment(reader: Reader, data: Optional[bytes], start: int, end: int,

@@ -6,6 +6,7 @@ decides by raising Decided; the words shared by all of them live here.
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import NamedTuple, Optional
 
@@ -34,6 +35,16 @@ def incomplete(reason: str) -> Decided:
     return Decided(False, reason)
 
 
+class Trailing(Exception):
+    """Unwinds a walk that met, at the top level of the file, bytes that start no element of
+    its container: stray bytes after the framing, or the framing broken there. `reason` is
+    what the walk would have said; the caller judges the bytes before `offset` on their own."""
+
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(reason)
+        self.offset, self.reason = offset, reason
+
+
 class Reader:
     """Positioned reads of one open file, served from a few cached 4 KB blocks and counted
     (tests hold the module to "a handful of small reads")."""
@@ -43,6 +54,10 @@ class Reader:
         self.preads = 0
         self.bytes_read = 0
         self._blocks: dict[int, bytes] = {}
+        self._whole: Optional[bytes] = None      # the file, once it was read in one pread
+        # Where the walk found that media must lie: (offset, bytes, what), each checked for
+        # zeros once the framing is complete (written.unwritten_media).
+        self.media: list[tuple[int, int, str]] = []
 
     def read(self, offset: int, length: int) -> bytes:
         """Up to `length` bytes at `offset`; fewer at the end of the file."""
@@ -51,6 +66,8 @@ class Reader:
             end = self.size
         if end <= offset:
             return b""
+        if self._whole is not None:
+            return self._whole[offset:end]
         if end - offset > BLOCK:
             return self._pread(offset, end - offset)
         first, last = offset // BLOCK, (end - 1) // BLOCK
@@ -60,6 +77,13 @@ class Reader:
         data = self._block(first) + self._block(last)
         start = offset - first * BLOCK
         return data[start:start + end - offset]
+
+    def limited(self, size: int) -> "Reader":
+        """A reader of the same file that sees only its first `size` bytes (sharing the
+        blocks read and the media noted)."""
+        other = copy.copy(self)
+        other.size = size
+        return other
 
     def _block(self, index: int) -> bytes:
         block = self._blocks.get(index)
@@ -77,6 +101,8 @@ class Reader:
             # Shorter than the size taken a moment ago: truncated since (rewritten in place).
             # What was read no longer describes the file: no answer, stability decides.
             raise Decided(None, SHRANK)
+        if offset == 0 and len(data) == self.size:
+            self._whole = data
         return data
 
 
@@ -96,8 +122,8 @@ def printable_fourcc(kind: bytes) -> bool:
 
 def not_a_type(kind: bytes, offset: int, what: str) -> Decided:
     if kind.strip(b"\0") == b"":
-        return incomplete(f"zero-filled at byte {n(offset)}: space preallocated and not yet "
-                           f"written (an unfinished download?)")
+        return incomplete(f"zero-filled at byte {n(offset)}: four zero bytes where a {what} "
+                          f"begins (space preallocated and not yet written: an unfinished download?)")
     return incomplete(f"no valid {what} at byte {n(offset)} ({kind!r} is not a type)")
 
 

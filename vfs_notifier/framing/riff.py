@@ -7,8 +7,8 @@ from __future__ import annotations
 import struct
 from typing import Optional
 
-from .reader import (MAX_ELEMENTS, Framing, Reader, fourcc_name, incomplete, n, not_a_type,
-                     printable_fourcc, whole)
+from .reader import (MAX_ELEMENTS, Framing, Reader, Trailing, fourcc_name, incomplete, n,
+                     not_a_type, printable_fourcc, whole)
 
 _RIFF_HEAD = struct.Struct("<4sI4s")
 _CHUNK_HEAD = struct.Struct("<4sI")
@@ -22,18 +22,22 @@ def check(reader: Reader) -> Framing:
             head, pos = reader.read(offset, 12), 0
         else:
             head, pos = data, offset
-        if len(head) - pos < 12:
-            raise incomplete(f"truncated: a RIFF header at byte {n(offset)} is cut short")
+        present = head[pos:pos + 12]
+        if len(present) < 12:
+            reason = f"truncated: a RIFF header at byte {n(offset)} is cut short"
+            if riffs and not b"RIFF".startswith(present[:4]):
+                raise Trailing(offset, reason)
+            raise incomplete(reason)
         tag, length, form = _RIFF_HEAD.unpack_from(head, pos)
+        if riffs and (tag != b"RIFF" or form != b"AVIX"):
+            # After a whole RIFF, only another (OpenDML's AVIX) belongs: these bytes are stray.
+            raise Trailing(offset, _misplaced(tag, form, offset))
         if not printable_fourcc(tag):
             raise not_a_type(tag, offset, "chunk")
         if tag != b"RIFF":
-            if riffs == 0:
-                raise incomplete("not an AVI file: no RIFF header at its start")
-            raise incomplete(f"a {fourcc_name(tag)!r} chunk at byte {n(offset)} where a RIFF chunk belongs")
-        expected = b"AVI " if riffs == 0 else b"AVIX"
-        if form != expected:
-            raise incomplete(f"RIFF chunk at byte {n(offset)} holds {form!r}, not {expected!r}")
+            raise incomplete("not an AVI file: no RIFF header at its start")
+        if not riffs and form != b"AVI ":
+            raise incomplete(f"RIFF chunk at byte {n(offset)} holds {form!r}, not {b'AVI '!r}")
         if length in (0, 0xFFFFFFFF):
             raise incomplete(f"unfinished: the size of RIFF {fourcc_name(form)!r} at byte {n(offset)} "
                               f"was never written (the writer stopped before its end)")
@@ -48,6 +52,14 @@ def check(reader: Reader) -> Framing:
         riffs += 1
         offset = end + (length & 1 if end < reader.size else 0)   # chunks are padded to even
     return Framing(True, f"complete: {riffs} RIFF chunk(s) tile {reader.size:,} bytes")
+
+
+def _misplaced(tag: bytes, form: bytes, offset: int) -> str:
+    if not printable_fourcc(tag):
+        return not_a_type(tag, offset, "chunk").framing.reason
+    if tag != b"RIFF":
+        return f"a {fourcc_name(tag)!r} chunk at byte {n(offset)} where a RIFF chunk belongs"
+    return f"RIFF chunk at byte {n(offset)} holds {form!r}, not {b'AVIX'!r}"
 
 
 def _riff_children(reader: Reader, data: Optional[bytes], start: int, end: int,

@@ -1,0 +1,61 @@
+"""Is the media a file's framing describes actually written?
+
+Some download tools make the file its full size first and fill it from several places at
+once (`rclone` with --multi-thread-streams, `lftp pget -n`, aria2c): cut midway, the header,
+the index and every declared size are in place while ranges of media were never written.
+Two ways to see it, both bounded:
+
+- the file system's own word: a range it holds no data for (a hole, or space reserved by
+  fallocate and never written: ext4, xfs, btrfs and tmpfs report both through SEEK_HOLE).
+  One lseek. A file system that cannot tell (NFS before 4.2, some FUSE) answers "no hole";
+- a few positioned reads of media the framing says must be there (walkers note them in
+  Reader.media: each track's last chunk and chunks spread over the file), which must not be
+  all zeros. Only media that is never all zeros when written is noted (not PCM audio, whose
+  silence is zeros, nor subtitles).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Optional
+
+from .reader import Reader, n
+
+SEEK_HOLE = getattr(os, "SEEK_HOLE", 4)
+SEEK_DATA = getattr(os, "SEEK_DATA", 3)
+PROBE_BYTES = 4096      # at most this much of each noted range is read: a page
+
+
+def first_hole(fd: int, size: int) -> Optional[tuple[int, int]]:
+    """(start, end) of the first range of the file's `size` bytes that the file system holds
+    no data for, or None (none, or the file system cannot tell)."""
+    try:
+        hole = os.lseek(fd, 0, SEEK_HOLE)
+    except OSError:
+        return None             # no SEEK_HOLE here (EINVAL), or the file shrank (ENXIO)
+    if hole >= size:
+        return None
+    try:
+        data = os.lseek(fd, hole, SEEK_DATA)
+    except OSError as err:
+        if err.errno != errno.ENXIO:
+            return None
+        data = size             # no data after the hole: it runs to the end
+    return hole, min(data, size)
+
+
+def hole_reason(hole: tuple[int, int], size: int) -> str:
+    start, end = hole
+    return (f"unwritten: bytes {n(start)} to {n(end)} of {n(size)} are a hole (space reserved "
+            f"and never written: an unfinished download?)")
+
+
+def unwritten_media(reader: Reader) -> Optional[str]:
+    """Why the media the walk noted is not written (a range of it all zeros), or None."""
+    for offset, length, what in reader.media:
+        data = reader.read(offset, min(length, PROBE_BYTES))
+        if data and data.count(0) == len(data):
+            return (f"unwritten: {what} at byte {n(offset)} is zeros ({n(len(data))} bytes read) "
+                    f"where the framing says media lies (not yet written: an unfinished download?)")
+    return None
