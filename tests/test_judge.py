@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.media import video_bytes, write_video
-from vfs_notifier.judge import (FINISHED, GONE, HELD, NOT_CANDIDATE, Judge, Names, download_target,
-                                open_writer)
+from vfs_notifier.judge import (FINISHED, GONE, HELD, NOT_CANDIDATE, RELEASE_HINT, RELEASE_XATTR, Judge,
+                                Names, download_target, open_writer)
+from vfs_notifier.judge import release as release_file
 
 VIDEOS = ("mp4", "avi", "mov", "mkv")
 
@@ -128,7 +129,28 @@ def test_truncated_files_are_held_with_the_reason_until_complete(judge, tmp_path
 def test_reason_has_thousands_separators(judge, tmp_path):
     data = video_bytes("mp4")
     write_video(tmp_path / "a.mp4", data=data[:1000])
-    assert ask(judge, tmp_path, "a.mp4").reason == "truncated: mdat declares 1,874 bytes, 960 present"
+    assert ask(judge, tmp_path, "a.mp4").reason == \
+        "truncated: mdat declares 1,874 bytes, 960 present" + RELEASE_HINT
+
+
+def test_a_held_file_the_operator_releases_is_finished_while_its_size_stays(judge, tmp_path):
+    """A file that plays but whose framing is odd would be held for ever: its reason tells
+    how to let this one file through, and `release` does, for the size it had then."""
+    data = video_bytes("mp4")
+    path = write_video(tmp_path / "odd.mp4", data=data[:1000])
+    held = ask(judge, tmp_path, "odd.mp4")
+    assert held.state == HELD and held.reason.endswith("vfs-notifier release FILE"), held
+    assert release_file(str(path)) == 1000
+    assert os.getxattr(path, RELEASE_XATTR) == b"1000"
+    verdict = ask(judge, tmp_path, "odd.mp4")
+    assert verdict.state == FINISHED and verdict.reason.startswith("released by the operator"), verdict
+    assert judge.held == {}
+    with open(path, "ab") as handle:                # it changed since: judged afresh
+        handle.write(data[1000:1200])
+    assert ask(judge, tmp_path, "odd.mp4").state == HELD
+    assert ask(judge, tmp_path, "ok.mp4").state == GONE
+    os.setxattr(write_video(tmp_path / "ok.mp4"), RELEASE_XATTR, b"1")   # a mark on a good file: no matter
+    assert ask(judge, tmp_path, "ok.mp4").state == FINISHED
 
 
 def test_zero_filled_preallocation_is_held(judge, tmp_path):

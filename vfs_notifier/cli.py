@@ -1,4 +1,4 @@
-"""The command line: run, scan, list, pending, resync, check-config, init-db; and the exit codes
+"""The command line: run, scan, list, pending, resync, release, check-config, init-db; and the exit codes
 they promise.
 
 0 after a clean stop, 78 (EX_CONFIG) for any configuration error, with one line naming
@@ -29,13 +29,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Register finished video files under watched directories as rows of a videos table.")
     parser.add_argument("--version", action="version", version=f"vfs-notifier {__version__}")
     parser.add_argument("command", nargs="?", default="run",
-                        choices=("run", "scan", "list", "pending", "resync", "check-config", "init-db"),
+                        choices=("run", "scan", "list", "pending", "resync", "release", "check-config",
+                                 "init-db"),
                         help="run: the service (default); scan: reconcile once and exit; "
                              "list: print the registered rows; "
                              "pending: list the files held as unfinished, with the reason; "
                              "resync: like scan, and give a row again to every finished file whose "
-                             "row a consumer deleted; check-config: show the effective settings; "
-                             "init-db: create the table")
+                             "row a consumer deleted; release FILE...: register these held files as "
+                             "they are (they play, whatever their framing says); "
+                             "check-config: show the effective settings; init-db: create the table")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="release: the files")
     parser.add_argument("--json", action="store_true", help="list: one JSON array of objects")
     parser.add_argument("--config", metavar="PATH",
                         help="settings file (default: $VFS_NOTIFIER_CONFIG, else /etc/vfs-notifier.toml)")
@@ -45,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     logs = Logs()
+    if args.command == "release":
+        return release(args.files)
     try:
         if args.command == "run":
             from .daemon import run
@@ -75,6 +80,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     finally:
         logs.close()
+
+
+def release(files: Sequence[str]) -> int:
+    """Mark each file finished as it is (judge.release); the running service is told by the
+    attribute change and registers it. 1 if any could not be marked."""
+    from .judge import release as mark
+    if not files:
+        print("vfs-notifier: release: name the held files to register as they are", file=sys.stderr)
+        return 1
+    failed = 0
+    for path in files:
+        try:
+            size = mark(path)
+        except OSError as err:
+            print(f"vfs-notifier: release: {path}: {err.strerror}", file=sys.stderr)
+            failed = 1
+            continue
+        print(f"{path}: released at {size:,} bytes (registered as it is while it keeps that size)")
+    return failed
 
 
 def check_config(settings: Settings) -> int:

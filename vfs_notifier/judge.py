@@ -17,6 +17,11 @@ timestamps can tell a finished upload from an interrupted one. The judge combine
    monotonic clock. The file's mtime is never compared with the wall clock, so files from
    the future (a fast clock elsewhere) and from 1970 (rsync -t of a partial file) settle alike.
 
+A file whose framing is proven incomplete is held for as long as it stays so, which for a
+file that plays anyway (a damaged one, one with an odd writer) is for ever: its reason says
+how the operator lets this one file through (`vfs-notifier release FILE`, the extended
+attribute RELEASE_XATTR naming its size), not the whole check.
+
 A file judged unfinished is HELD with a reason in words (`held`, for STATUS and
 `vfs-notifier pending`); the caller re-judges it on its next close, move or attribute change,
 on each rescan, and when due() says its stability window may have completed.
@@ -51,6 +56,14 @@ F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
 F_RDLCK = getattr(fcntl, "F_RDLCK", 0)
 OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 WRITER_RECHECK_SECONDS = 1.0     # at least this long between probes of a file held open
+
+# The operator's word that one file is finished as it is, whatever its framing says: the
+# file's size when it was said (a file that changes since is judged afresh). An extended
+# attribute, because it stays with the file through renames and restarts, needs no channel
+# into the running service (setting it is an attribute change, which the service is told
+# of), and is readable by `getfattr`.
+RELEASE_XATTR = "user.vfs-notifier.release"
+RELEASE_HINT = "; if it plays as it is: vfs-notifier release FILE"
 
 EMPTY = "empty"
 OPEN_FOR_WRITING = "open for writing"
@@ -124,6 +137,23 @@ def open_writer(fd: int) -> Optional[bool]:
             return True
         return None
     return False
+
+
+def release(path: str) -> int:
+    """Mark `path` as finished as it is (RELEASE_XATTR): the judge registers it whatever its
+    framing says, for as long as its size is the one returned."""
+    st = os.stat(path)
+    os.setxattr(path, RELEASE_XATTR, str(st.st_size).encode())
+    return st.st_size
+
+
+def released(path: str, st: os.stat_result) -> bool:
+    """Did the operator release `path` at its present size?"""
+    try:
+        mark = os.getxattr(path, RELEASE_XATTR, follow_symlinks=False)
+    except OSError:
+        return False
+    return mark == str(st.st_size).encode()
 
 
 Identity = tuple[int, int, int, int, int]
@@ -243,7 +273,10 @@ class Judge:
         """The verdict on what a read of the file found."""
         if self.check_structure:
             if look.complete is False:
-                return self._hold(path, look.reason, st)
+                if released(path, st):
+                    self.forget(path)
+                    return Verdict(FINISHED, f"released by the operator as it is ({look.reason})", st)
+                return self._hold(path, look.reason + RELEASE_HINT, st)
             if look.complete is True:
                 return self._finish_unless_writing(path, st, look.writer, look.reason)
             return self._settle(path, st, look.writer, look.reason)
