@@ -10,6 +10,7 @@ from typing import Optional
 
 from .bmff_boxes import BOX_HEAD, LARGE_SIZE, TOP_LEVEL_BOXES, Box, printable_type, read, walk
 from .bmff_tracks import track_extent
+from . import written
 from .reader import Decided, Framing, Reader, Trailing, incomplete, n
 
 _MFRO = struct.Struct(">I4sII")
@@ -68,6 +69,9 @@ def check(reader: Reader) -> Framing:
         else:
             return Framing(False, f"track {number}'s last chunk (bytes {n(first)} to {n(end)}) "
                            f"lies outside every mdat box")
+    if tracks and not reader.zeros_may_be_media:
+        for _, at, head, length in mdats:
+            written.note_split_points(reader, at + head, at + length, "media in mdat")
     if not tracks:
         # A file without media, as ffmpeg leaves it when it recorded nothing: its moov,
         # written when the writer finished, proves it finished like any other (README: files

@@ -81,8 +81,8 @@ def track_extent(reader: Reader, trak: Box, data: Optional[bytes], base: int,
     _, offset, header, length = box
     boxes, data, base = walk(reader, data, base, offset + header, offset + length, "stbl")
     tables = {box[0]: box for box in boxes}          # the last of a type counts
-    if probed:
-        probed = _sample_entry(reader, data, base, tables.get(b"stsd")) not in _ZEROS_MAY_BE_MEDIA
+    if _sample_entry(reader, data, base, tables.get(b"stsd")) in _ZEROS_MAY_BE_MEDIA:
+        probed, reader.zeros_may_be_media = False, True
     return _extent_from_tables(reader, data, base, tables, f"track {number}" if probed else "")
 
 

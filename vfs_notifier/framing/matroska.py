@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from . import written
 from .reader import (MAX_ELEMENTS, Decided, Framing, Reader, Trailing, incomplete, n, not_a_type,
                      whole)
 
@@ -19,6 +20,9 @@ from .reader import (MAX_ELEMENTS, Decided, Framing, Reader, Trailing, incomplet
 MAX_SEGMENT_CHILDREN = 64
 
 EBML_HEADER, SEGMENT, CLUSTER, VOID, CRC32 = 0x1A45DFA3, 0x18538067, 0x1F43B675, 0xEC, 0xBF
+TRACKS = 0x1654AE6B
+MAX_TRACKS_BYTES = 1 << 16
+_ZEROS_MAY_BE_MEDIA = (b"A_PCM/", b"V_UNCOMPRESSED")
 SEGMENT_CHILDREN = {0x114D9B74: "SeekHead", 0x1549A966: "Info", 0x1654AE6B: "Tracks",
                     0x1C53BB6B: "Cues", 0x1941A469: "Attachments", 0x1043A770: "Chapters",
                     0x1254C367: "Tags", CLUSTER: "Cluster", VOID: "Void", CRC32: "CRC-32"}
@@ -96,7 +100,11 @@ def check(reader: Reader) -> Framing:
             if size is None:
                 return _unknown_size_segment(reader, data, offset + header, [MAX_ELEMENTS])
             end = _fits(reader, ident, offset, header, size, reader.size)
-            walked_all &= _walk_segment(reader, data, offset + header, end, [MAX_SEGMENT_CHILDREN])
+            stopped = _walk_segment(reader, data, offset + header, end, [MAX_SEGMENT_CHILDREN])
+            if stopped < end:
+                walked_all = False
+                if not reader.zeros_may_be_media:
+                    written.note_split_points(reader, stopped, end, "media in the Segment")
             offset = end
         elif ident in (EBML_HEADER, VOID, CRC32):
             if size is None:
@@ -125,27 +133,39 @@ def _after_segment(reader: Reader, data: Optional[bytes], offset: int) -> tuple[
 
 
 def _walk_segment(reader: Reader, data: Optional[bytes], start: int, end: int,
-                  budget: list[int]) -> bool:
-    """Check that the children of a known-size Segment tile it; False if the walk stopped
-    early at the budget (the Segment's own size then vouches for the rest)."""
+                  budget: list[int]) -> int:
+    """Check that the children of a known-size Segment tile it; where the walk stopped: before
+    `end` if it stopped early at the budget (the Segment's own size then vouches for the
+    rest, and its media is probed: written.note_split_points)."""
     offset = start
     while offset < end:
         budget[0] -= 1
         if budget[0] < 0:
-            return False
+            return offset
         ident, header, size = _element(reader, data, offset)
         if size is None:
             if ident != CLUSTER:
                 raise _no_size(ident, offset)
-            offset = _walk_unknown_cluster(reader, data, offset + header, end, budget)
-            if offset < 0:
-                return False
+            stop = _walk_unknown_cluster(reader, data, offset + header, end, budget)
+            if stop < 0:
+                return offset
+            offset = stop
             continue
         stop = offset + header + size
         if stop > end:
             _fits(reader, ident, offset, header, size, end)     # raises, in words
+        if ident == TRACKS and size <= MAX_TRACKS_BYTES:
+            # PCM sound and uncompressed video may be zeros when written: no page of
+            # zeros then proves anything (their codec IDs, searched in the Tracks' bytes).
+            codecs = _read(reader, data, offset + header, size)
+            if any(codec in codecs for codec in _ZEROS_MAY_BE_MEDIA):
+                reader.zeros_may_be_media = True
         offset = stop
-    return True
+    return offset
+
+
+def _read(reader: Reader, data: Optional[bytes], offset: int, length: int) -> bytes:
+    return data[offset:offset + length] if data is not None else reader.read(offset, length)
 
 
 def _unknown_size_segment(reader: Reader, data: Optional[bytes], body: int,

@@ -58,6 +58,7 @@ class Reader:
         # Where the walk found that media must lie: (offset, bytes, what), each checked for
         # zeros once the framing is complete (written.unwritten_media).
         self.media: list[tuple[int, int, str]] = []
+        self.zeros_may_be_media = False         # a track is PCM or uncompressed video
 
     def read(self, offset: int, length: int) -> bytes:
         """Up to `length` bytes at `offset`; fewer at the end of the file."""
@@ -122,7 +123,8 @@ def printable_fourcc(kind: bytes) -> bool:
 
 def not_a_type(kind: bytes, offset: int, what: str) -> Decided:
     if kind.strip(b"\0") == b"":
-        return incomplete(f"zero-filled at byte {n(offset)}: four zero bytes where a {what} "
+        article = "an" if what[0] in "aeiou" else "a"
+        return incomplete(f"zero-filled at byte {n(offset)}: four zero bytes where {article} {what} "
                           f"begins (space preallocated and not yet written: an unfinished download?)")
     return incomplete(f"no valid {what} at byte {n(offset)} ({kind!r} is not a type)")
 

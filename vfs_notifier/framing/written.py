@@ -11,7 +11,11 @@ Two ways to see it, both bounded:
 - a few positioned reads of media the framing says must be there (walkers note them in
   Reader.media: each track's last chunk and chunks spread over the file), which must not be
   all zeros. Only media that is never all zeros when written is noted (not PCM audio, whose
-  silence is zeros, nor subtitles).
+  silence is zeros, nor subtitles);
+- where the media is all compressed (no PCM, no uncompressed video), the page before each
+  place a multi-stream tool splits a file at (1/2, 1/3 ... 7/8 of it, as lftp and aria2c
+  split; the same rounded up to 64 KiB parts, as rclone does): a stream stopped early leaves
+  the end of its part unwritten, and compressed media has no page of zeros.
 """
 
 from __future__ import annotations
@@ -25,6 +29,27 @@ from .reader import Reader, n
 SEEK_HOLE = getattr(os, "SEEK_HOLE", 4)
 SEEK_DATA = getattr(os, "SEEK_DATA", 3)
 PROBE_BYTES = 4096      # at most this much of each noted range is read: a page
+STREAMS = (2, 3, 4, 5, 6, 8)    # the parts multi-stream tools commonly split a file into
+PART_ROUNDING = 64 << 10        # rclone's parts are multiples of this
+
+
+def split_points(size: int) -> list[int]:
+    """The offsets where a multi-stream download of `size` bytes may have split it, and its end."""
+    points = {size}
+    for streams in STREAMS:
+        rounded = -(-size // streams // PART_ROUNDING) * PART_ROUNDING or PART_ROUNDING
+        for part in range(1, streams):
+            points.add(size * part // streams)
+            points.add(rounded * part)
+    return sorted(point for point in points if point <= size)
+
+
+def note_split_points(reader: Reader, start: int, end: int, what: str) -> None:
+    """Note the page before each split point inside [start, end), a range of compressed
+    media only, as media that must not be zeros."""
+    for point in split_points(reader.size):
+        if start + PROBE_BYTES <= point <= end:
+            reader.media.append((point - PROBE_BYTES, PROBE_BYTES, what))
 
 
 def first_hole(fd: int, size: int) -> Optional[tuple[int, int]]:
