@@ -154,28 +154,33 @@ def _zero(data: bytes, start: float, end: float) -> bytes:
     return data[:a] + bytes(b - a) + data[b:]
 
 
-@pytest.mark.parametrize("kind", ["mp4", "faststart"])
-def test_zeros_where_the_tables_place_media_are_unwritten(films, kind):
+@pytest.mark.parametrize("kind, extension", [("mp4", "mp4"), ("faststart", "mp4"), ("mkv", "mkv")])
+def test_zeros_where_the_tables_place_media_are_unwritten(films, kind, extension):
     """Four streams, each stopped 70% through its quarter (as `lftp pget -n 4` leaves a file,
     on a file system that does not report holes): the index and every size are in place."""
     data = films[kind].read_bytes()
-    moov = data.index(b"moov") - 4
-    moov_end = moov + struct.unpack(">I", data[moov:moov + 4])[0]
+    moov = data.find(b"moov") - 4 if extension == "mp4" else len(data)
+    moov_end = moov + struct.unpack(">I", data[moov:moov + 4])[0] if extension == "mp4" else moov
     for quarter in range(4):
         start, end = quarter / 4 + 0.7 / 4, (quarter + 1) / 4
         cut = _zero(data, start, end)
         if int(len(data) * start) < moov_end and int(len(data) * end) > moov:   # keep the index
             cut = cut[:moov] + data[moov:moov_end] + cut[moov_end:]
-        result, _ = _check(films[kind], "mp4", cut)
+        result, _ = _check(films[kind], extension, cut)
         assert result.complete is False, (quarter, result)
         assert result.reason.startswith("unwritten:") or "zero" in result.reason, (quarter, result)
 
 
-def test_a_zero_filled_middle_is_unwritten_whatever_its_length(films):
-    data = films["faststart"].read_bytes()
-    for start, end in ((0.3, 0.5), (0.45, 0.55), (0.9, 1.0)):
-        result, _ = _check(films["faststart"], "mp4", _zero(data, start, end))
-        assert result.complete is False and result.reason.startswith("unwritten:"), (start, end, result)
+@pytest.mark.parametrize("kind, extension", [("faststart", "mp4"), ("mkv", "mkv")])
+def test_a_part_ending_in_zeros_at_a_split_point_is_unwritten(films, kind, extension):
+    """The last 8 KB of a stream's part unwritten, whichever of 2 to 8 parts: found by the
+    page before each split point, though no chunk or element starts there."""
+    data = films[kind].read_bytes()
+    for streams in (2, 3, 5, 8):
+        point = len(data) // streams
+        cut = data[:point - 8192] + bytes(8192) + data[point:]
+        result, _ = _check(films[kind], extension, cut)
+        assert result.complete is False and result.reason.startswith("unwritten:"), (streams, result)
 
 
 def test_pcm_silence_is_media_not_unwritten(films):

@@ -100,11 +100,14 @@ def check(reader: Reader) -> Framing:
             if size is None:
                 return _unknown_size_segment(reader, data, offset + header, [MAX_ELEMENTS])
             end = _fits(reader, ident, offset, header, size, reader.size)
-            stopped = _walk_segment(reader, data, offset + header, end, [MAX_SEGMENT_CHILDREN])
+            clusters: list[tuple[int, int]] = []
+            stopped = _walk_segment(reader, data, offset + header, end, [MAX_SEGMENT_CHILDREN], clusters)
             if stopped < end:
                 walked_all = False
-                if not reader.zeros_may_be_media:
-                    written.note_split_points(reader, stopped, end, "media in the Segment")
+                clusters.append((stopped, end))     # not walked: Clusters, as a rule
+            if not reader.zeros_may_be_media:
+                for start, stop in clusters:
+                    written.note_split_points(reader, start, stop, "media in a Cluster")
             offset = end
         elif ident in (EBML_HEADER, VOID, CRC32):
             if size is None:
@@ -133,10 +136,11 @@ def _after_segment(reader: Reader, data: Optional[bytes], offset: int) -> tuple[
 
 
 def _walk_segment(reader: Reader, data: Optional[bytes], start: int, end: int,
-                  budget: list[int]) -> int:
+                  budget: list[int], clusters: list[tuple[int, int]]) -> int:
     """Check that the children of a known-size Segment tile it; where the walk stopped: before
     `end` if it stopped early at the budget (the Segment's own size then vouches for the
-    rest, and its media is probed: written.note_split_points)."""
+    rest). The Clusters' ranges are added to `clusters` (their media is probed:
+    written.note_split_points)."""
     offset = start
     while offset < end:
         budget[0] -= 1
@@ -149,12 +153,15 @@ def _walk_segment(reader: Reader, data: Optional[bytes], start: int, end: int,
             stop = _walk_unknown_cluster(reader, data, offset + header, end, budget)
             if stop < 0:
                 return offset
+            clusters.append((offset, stop))
             offset = stop
             continue
         stop = offset + header + size
         if stop > end:
             _fits(reader, ident, offset, header, size, end)     # raises, in words
-        if ident == TRACKS and size <= MAX_TRACKS_BYTES:
+        if ident == CLUSTER:
+            clusters.append((offset, stop))
+        elif ident == TRACKS and size <= MAX_TRACKS_BYTES:
             # PCM sound and uncompressed video may be zeros when written: no page of
             # zeros then proves anything (their codec IDs, searched in the Tracks' bytes).
             codecs = _read(reader, data, offset + header, size)
