@@ -7,6 +7,7 @@ from __future__ import annotations
 import struct
 from typing import Optional
 
+from . import written
 from .reader import (MAX_ELEMENTS, Framing, Reader, Trailing, fourcc_name, incomplete, n,
                      not_a_type, printable_fourcc, whole)
 
@@ -45,10 +46,18 @@ def check(reader: Reader) -> Framing:
         if end > reader.size:
             raise incomplete(f"truncated: RIFF {fourcc_name(form)!r} declares {n(length)} bytes, "
                               f"{n(reader.size - offset - 8)} present")
-        lists = _riff_children(reader, data, offset + 12, end, chunks)
-        chunks += len(lists)
+        children = _riff_children(reader, data, offset + 12, end, chunks)
+        chunks += len(children)
+        lists = [name for name, _, _ in children]
         if riffs == 0 and b"movi" not in lists and len(lists) < MAX_ELEMENTS:
             raise incomplete("no movi list (no media data)")
+        if riffs == 0 and b"hdrl" in lists:
+            _, at, size = children[lists.index(b"hdrl")]
+            reader.zeros_may_be_media = _zeros_may_be_media(reader, data, at + 12, at + 8 + size)
+        if not reader.zeros_may_be_media:
+            for name, at, size in children:
+                if name == b"movi":
+                    written.note_split_points(reader, at + 12, at + 8 + size, "media in movi")
         riffs += 1
         offset = end + (length & 1 if end < reader.size else 0)   # chunks are padded to even
     return Framing(True, f"complete: {riffs} RIFF chunk(s) tile {reader.size:,} bytes")
@@ -63,10 +72,10 @@ def _misplaced(tag: bytes, form: bytes, offset: int) -> str:
 
 
 def _riff_children(reader: Reader, data: Optional[bytes], start: int, end: int,
-                   walked: int) -> list[bytes]:
+                   walked: int) -> list[tuple[bytes, int, int]]:
     """The chunks inside one RIFF: each must be a real chunk that fits; returns their LIST
-    types (and tags) so the caller can ask for 'movi'."""
-    names: list[bytes] = []
+    types (and tags) so the caller can ask for 'movi', with their offsets and lengths."""
+    names: list[tuple[bytes, int, int]] = []
     offset = start
     while offset < end:
         if walked + len(names) >= MAX_ELEMENTS:
@@ -84,7 +93,46 @@ def _riff_children(reader: Reader, data: Optional[bytes], start: int, end: int,
             raise incomplete(f"{fourcc_name(tag)!r} chunk at byte {n(offset)} declares {n(length)} "
                               f"bytes, past the end of its RIFF")
         # A LIST's type follows its header; the 12 bytes a chunk's read asks for end there.
-        names.append(head[pos + 8:pos + 12] if tag == b"LIST" else tag)
+        names.append((head[pos + 8:pos + 12] if tag == b"LIST" else tag, offset, length))
         offset += 8 + length + (length & 1)
     return names
+
+
+# Sound formats (WAVEFORMATEX wFormatTag) whose silence is zeros: PCM, IEEE float, and the
+# extensible header that usually wraps them; video stored uncompressed (biCompression 0).
+_ZERO_SILENCE_FORMATS = frozenset({0x0001, 0x0003, 0xFFFE})
+MAX_HEADER_BYTES = 1 << 16
+
+
+def _zeros_may_be_media(reader: Reader, data: Optional[bytes], start: int, end: int) -> bool:
+    """Does the hdrl list in [start, end) declare a stream whose written media may be all
+    zeros (PCM sound, uncompressed video)? True also when it cannot be read cheaply."""
+    if end - start > MAX_HEADER_BYTES:
+        return True
+    body = data[start:end] if data is not None else reader.read(start, end - start)
+    kind = b""
+    for tag, at, length in _chunks(body, 0, len(body)):
+        if tag == b"LIST" and body[at:at + 4] == b"strl":
+            for inner, place, size in _chunks(body, at + 4, at + length):
+                if inner == b"strh" and size >= 4:
+                    kind = body[place:place + 4]
+                elif inner == b"strf" and kind == b"auds" and size >= 2:
+                    if struct.unpack_from("<H", body, place)[0] in _ZERO_SILENCE_FORMATS:
+                        return True
+                elif inner == b"strf" and kind == b"vids" and size >= 20:
+                    if struct.unpack_from("<I", body, place + 16)[0] == 0:
+                        return True
+    return False
+
+
+def _chunks(body: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """(tag, offset of its data, length) of the chunks tiling body[start:end], as far as they do."""
+    found, offset = [], start
+    while offset + 8 <= end:
+        tag, length = _CHUNK_HEAD.unpack_from(body, offset)
+        if offset + 8 + length > end:
+            break
+        found.append((tag, offset + 8, length))
+        offset += 8 + length + (length & 1)
+    return found
 
