@@ -45,7 +45,8 @@ def films(tmp_path_factory) -> dict[str, Path]:
     made = {"mp4": d / "film.mp4"}
     _ffmpeg(*CLIP, "-c:a", "aac", str(made["mp4"]))
     for kind, name, options in (("faststart", "faststart.mp4", ["-movflags", "+faststart"]),
-                                ("mkv", "film.mkv", []), ("avi", "film.avi", ["-bsf:v", "h264_mp4toannexb"])):
+                                ("mkv", "film.mkv", []),
+                                ("avi", "film.avi", ["-bsf:v", "h264_mp4toannexb"])):
         made[kind] = d / name
         _ffmpeg("-i", str(made["mp4"]), "-c", "copy", *options, str(made[kind]))
     made["pcm-silence"] = d / "silence.mov"
@@ -147,7 +148,8 @@ def test_files_without_media_are_judged_by_their_closing_evidence(films, tmp_pat
     first = judge.judge(str(tmp_path / "init-segment.mp4"), "init-segment.mp4", closed=True)
     assert first.state == HELD and first.reason.startswith("settling"), first
     clock[0] += 2.5
-    assert judge.judge(str(tmp_path / "init-segment.mp4"), "init-segment.mp4", closed=False).state == FINISHED
+    again = judge.judge(str(tmp_path / "init-segment.mp4"), "init-segment.mp4", closed=False)
+    assert again.state == FINISHED, again
 
 
 # --- media never written -----------------------------------------------------------------

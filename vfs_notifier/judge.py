@@ -222,10 +222,10 @@ class Judge:
                    look: Optional[Look] = None) -> Verdict:
         """judge() for a path whose name the caller found a candidate already (by `names`);
         `st`: its lstat just taken, if the caller has one (a walk does). `control`: whether
-        a control file (NAME.aria2, NAME.lftp-pget-status) is beside it, if the caller knows (a listing of the directory, or events
-        since one); None: looked for here. In a directory a writer is filling, that lookup
-        of a name that is not there waits for the writer's creates (a quarter of the loop's
-        time in a 20,000-file burst). `look`: the file read a moment ago elsewhere (the
+        a control file (NAME.aria2, NAME.lftp-pget-status) is beside it, if the caller knows
+        (a listing of the directory, or events since one); None: looked for here. In a
+        directory a writer is filling, that lookup of a name that is not there waits for the
+        writer's creates (a quarter of the loop's time in a 20,000-file burst). `look`: the file read a moment ago elsewhere (the
         looker); it stands for reading the file now only if the file is the very one `st`
         shows, unchanged (the same size, mtime, inode, device and ctime)."""
         if st is None:

@@ -143,5 +143,6 @@ def test_lftp_pget_killed_is_held_by_its_holes_without_the_status_file(watched, 
     (utree.root / f"{name}.lftp-pget-status").unlink()
     assert_no_row(history, utree.root, "lftp pget -n 4, killed, status file removed",
                   resumed_later=True)
-    procs.run(["lftp", "-c", f"set net:max-retries 1; set xfer:clobber on; get '{uneven.url}/{quoted}' -o '{final}'"])
+    procs.run(["lftp", "-c", f"set net:max-retries 1; set xfer:clobber on; "
+                             f"get '{uneven.url}/{quoted}' -o '{final}'"])
     assert_one_row(history, final, faststart)

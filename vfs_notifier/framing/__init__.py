@@ -2,9 +2,10 @@
 
 A file's inotify events and timestamps cannot tell a finished upload from an interrupted one
 (an interrupted `rsync --partial` renames its half file into place; aria2c preallocates the
-full size). The container can: every format we register declares its own length. This package
-walks only that framing, one module per container family behind check(), with a handful of small positioned reads (a file of at most
-SMALL_FILE bytes in one read, walked in memory; never the whole of a larger one):
+full size). The container can: every format we register declares its own length. This
+package walks only that framing, one module per container family behind check(), with a
+handful of small positioned reads (a file of at most SMALL_FILE bytes in one read, walked in
+memory; never the whole of a larger one):
 
 - ISO BMFF (mp4, m4v, mov): the top-level boxes tile the file exactly; a `moov` and an `mdat`
   are present; the last chunk of every track (its offset from stco/co64 plus its samples'
@@ -15,7 +16,13 @@ SMALL_FILE bytes in one read, walked in memory; never the whole of a larger one)
   the end: an element cut short proves it incomplete, otherwise the framing cannot tell.
 - AVI: RIFF 'AVI ' then OpenDML 'AVIX' chunks tile the file; each declares a real size.
 
-Pure: the answer depends only on the bytes read. `complete` is True (proven complete), False
+Bytes after complete framing that start no element of the container are stray: the file is
+complete, unless they are zeros (reader.Trailing, _before_stray_bytes). A complete file must
+also be written where its framing places media (written.py: holes, and zeros at probed
+pages).
+
+Pure but for check()'s one question to the file system (holes): the answer depends only on
+the bytes read. `complete` is True (proven complete), False
 (proven incomplete, with the reason in words) or None (cannot tell: fall back to stability).
 """
 

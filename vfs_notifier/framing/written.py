@@ -3,19 +3,20 @@
 Some download tools make the file its full size first and fill it from several places at
 once (`rclone` with --multi-thread-streams, `lftp pget -n`, aria2c): cut midway, the header,
 the index and every declared size are in place while ranges of media were never written.
-Two ways to see it, both bounded:
+Three ways to see it, all bounded:
 
 - the file system's own word: a range it holds no data for (a hole, or space reserved by
-  fallocate and never written: ext4, xfs, btrfs and tmpfs report both through SEEK_HOLE).
-  One lseek. A file system that cannot tell (NFS before 4.2, some FUSE) answers "no hole";
+  fallocate and never written: ext4 and tmpfs report both through SEEK_HOLE, measured;
+  xfs and btrfs answer through the same kernel code). One lseek. A file system that cannot
+  tell (NFS before 4.2, some FUSE) answers "no hole";
 - a few positioned reads of media the framing says must be there (walkers note them in
   Reader.media: each track's last chunk and chunks spread over the file), which must not be
   all zeros. Only media that is never all zeros when written is noted (not PCM audio, whose
   silence is zeros, nor subtitles);
 - where the media is all compressed (no PCM, no uncompressed video), the page before each
-  place a multi-stream tool splits a file at (1/2, 1/3 ... 7/8 of it, as lftp and aria2c
-  split; the same rounded up to 64 KiB parts, as rclone does): a stream stopped early leaves
-  the end of its part unwritten, and compressed media has no page of zeros.
+  place a multi-stream tool splits a file at (1/2, 1/3 ... 7/8 of it, as lftp splits; the
+  same rounded up to 64 KiB parts, as rclone does): a stream stopped early leaves the end of
+  its part unwritten, and compressed media has no page of zeros.
 """
 
 from __future__ import annotations
