@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
-
-import pytest
 
 from tests.support.daemon import run_cli
 from tests.uploads.support import assert_no_row, assert_one_row
