@@ -94,7 +94,7 @@ def _before_stray_bytes(reader: Reader, walker: Callable[[Reader], Framing],
         return Framing(False, stray.reason)
     extra = reader.size - stray.offset
     head = reader.read(stray.offset, min(extra, written.PROBE_BYTES))
-    if head.count(0) == len(head):
+    if written.all_zeros(head):
         return Framing(False, f"zero-filled after its end: the framing ends at byte "
                        f"{n(stray.offset)} and the {n(len(head))} bytes read of the {n(extra)} "
                        f"after it are zeros (space preallocated and not yet written: an "

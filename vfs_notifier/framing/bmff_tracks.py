@@ -14,7 +14,7 @@ from typing import Optional
 
 from .bmff_boxes import Box, read, walk
 from .reader import Decided, Reader, fourcc_name, incomplete, n
-from .written import PROBE_BYTES
+from .written import MIN_SPLIT_FILE, PROBE_BYTES
 
 MAX_TABLE_BYTES = 1 << 20      # a chunk-offset table larger than this: only its last entry is read
 MAX_SAMPLES_PER_CHUNK = 1 << 16
@@ -117,7 +117,9 @@ def _extent_from_tables(reader: Reader, data: Optional[bytes], base: int,
     if body + 8 + count * width > offset + length:
         raise incomplete(f"{fourcc_name(kind)} at byte {n(offset)} lists more chunks "
                          f"than it holds")
-    spread = sorted({count * i // SPREAD for i in range(SPREAD)}) if track else []
+    # Chunks spread over the file: for a file large enough to be downloaded in parts.
+    spread = (sorted({count * i // SPREAD for i in range(SPREAD)})
+              if track and reader.size >= MIN_SPLIT_FILE else [])
     if count * width <= MAX_TABLE_BYTES:
         offsets = _table(reader, data, base, body + 8, count, width)
         start = max(offsets)

@@ -51,7 +51,7 @@ def check(reader: Reader) -> Framing:
         lists = [name for name, _, _ in children]
         if riffs == 0 and b"movi" not in lists and len(lists) < MAX_ELEMENTS:
             raise incomplete("no movi list (no media data)")
-        if riffs == 0 and b"hdrl" in lists:
+        if riffs == 0 and b"hdrl" in lists and reader.size >= written.MIN_SPLIT_FILE:
             _, at, size = children[lists.index(b"hdrl")]
             reader.zeros_may_be_media = _zeros_may_be_media(reader, data, at + 12, at + 8 + size)
         if not reader.zeros_may_be_media:

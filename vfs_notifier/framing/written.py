@@ -22,6 +22,7 @@ Three ways to see it, all bounded:
 from __future__ import annotations
 
 import errno
+import functools
 import os
 from typing import Optional
 
@@ -32,9 +33,14 @@ SEEK_DATA = getattr(os, "SEEK_DATA", 3)
 PROBE_BYTES = 4096      # at most this much of each noted range is read: a page
 STREAMS = (2, 3, 4, 5, 6, 8)    # the parts multi-stream tools commonly split a file into
 PART_ROUNDING = 64 << 10        # rclone's parts are multiples of this
+# No tool splits a smaller file by default (lftp's pget:min-chunk-size is 1 MiB, rclone's
+# --multi-thread-cutoff 250 MiB, aria2c's --min-split-size 20 MiB), and most files of a large
+# tree are small: their split points are not probed.
+MIN_SPLIT_FILE = 1 << 20
 
 
-def split_points(size: int) -> list[int]:
+@functools.lru_cache(maxsize=64)
+def split_points(size: int) -> tuple[int, ...]:
     """The offsets where a multi-stream download of `size` bytes may have split it, and its end."""
     points = {size}
     for streams in STREAMS:
@@ -42,15 +48,23 @@ def split_points(size: int) -> list[int]:
         for part in range(1, streams):
             points.add(size * part // streams)
             points.add(rounded * part)
-    return sorted(point for point in points if point <= size)
+    return tuple(sorted(point for point in points if point <= size))
 
 
 def note_split_points(reader: Reader, start: int, end: int, what: str) -> None:
     """Note the page before each split point inside [start, end), a range of compressed
     media only, as media that must not be zeros."""
+    if reader.size < MIN_SPLIT_FILE:
+        return
     for point in split_points(reader.size):
         if start + PROBE_BYTES <= point <= end:
             reader.media.append((point - PROBE_BYTES, PROBE_BYTES, what))
+
+
+def all_zeros(data: bytes) -> bool:
+    """Are all of `data` zeros? Media starts with a non-zero byte within its first few, so
+    its first 16 decide at once, almost always."""
+    return not data[:16].strip(b"\0") and data.count(0) == len(data)
 
 
 def first_hole(fd: int, size: int) -> Optional[tuple[int, int]]:
@@ -81,7 +95,7 @@ def unwritten_media(reader: Reader) -> Optional[str]:
     """Why the media the walk noted is not written (a range of it all zeros), or None."""
     for offset, length, what in reader.media:
         data = reader.read(offset, min(length, PROBE_BYTES))
-        if data and data.count(0) == len(data):
+        if data and all_zeros(data):
             return (f"unwritten: {what} at byte {n(offset)} is zeros ({n(len(data))} bytes read) "
                     f"where the framing says media lies (not yet written: an unfinished download?)")
     return None
