@@ -6,8 +6,8 @@ the index and every declared size are in place while ranges of media were never 
 Three ways to see it, all bounded:
 
 - the file system's own word: a range it holds no data for (a hole, or space reserved by
-  fallocate and never written: ext4 and tmpfs report both through SEEK_HOLE, measured;
-  xfs and btrfs answer through the same kernel code). One lseek. A file system that cannot
+  fallocate and never written: ext4, xfs, btrfs and tmpfs report both through SEEK_HOLE,
+  measured). One lseek. A file system that cannot
   tell (NFS before 4.2, some FUSE) answers "no hole";
 - a few positioned reads of media the framing says must be there (walkers note them in
   Reader.media: each track's last chunk and chunks spread over the file), which must not be
