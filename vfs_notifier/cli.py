@@ -1,5 +1,5 @@
-"""The command line: run, scan, list, pending, resync, release, check-config, init-db; and the exit codes
-they promise.
+"""The command line: run, scan, list, pending, resync, release, check-config, init-db; and the
+exit codes they promise.
 
 0 after a clean stop, 78 (EX_CONFIG) for any configuration error, with one line naming
 the setting and where it came from, and 1 for anything else.
@@ -46,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.files and args.command != "release":
+        parser.error(f"{args.command} takes no files (only release does)")
     logs = Logs()
     if args.command == "release":
         return release(args.files)

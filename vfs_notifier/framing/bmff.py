@@ -1,6 +1,8 @@
-"""ISO BMFF (mp4, m4v, mov): the top-level boxes tile the file exactly; a `moov` and an
-`mdat` are present; the last chunk of every track lies inside an mdat. Fragmented files
-(moof/mvex) are complete only with their closing `mfra` index; otherwise the framing cannot tell.
+"""ISO BMFF (mp4, m4v, mov): the top-level boxes tile the file exactly (or up to stray bytes
+that start no box: reader.Trailing); a `moov` is present, and an `mdat` if a track has
+samples; the last chunk of every track lies inside an mdat. A moov listing no samples is
+complete too: it is written when the writer finishes. Fragmented files (moof/mvex) are
+complete only with their closing `mfra` index; otherwise the framing cannot tell.
 """
 
 from __future__ import annotations
@@ -8,9 +10,9 @@ from __future__ import annotations
 import struct
 from typing import Optional
 
+from . import written
 from .bmff_boxes import BOX_HEAD, LARGE_SIZE, TOP_LEVEL_BOXES, Box, printable_type, read, walk
 from .bmff_tracks import track_extent
-from . import written
 from .reader import Decided, Framing, Reader, Trailing, incomplete, n
 
 _MFRO = struct.Struct(">I4sII")

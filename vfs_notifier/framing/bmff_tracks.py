@@ -2,7 +2,8 @@
 
 Only the chunk at the highest offset of each track is located (its offset, plus its
 samples' sizes where the tables allow it cheaply): the file is complete only if it lies
-inside an mdat.
+inside an mdat. That chunk, and chunks spread over the table, are noted as media that must
+not be zeros (written.unwritten_media), for video and sound that is never zeros when written.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Matroska (mkv, webm): the EBML header, then a Segment whose declared size ends at the end
 of the file, its children tiling it. A Segment of unknown size (live muxers) is walked to the
-end: an element cut short proves it incomplete, otherwise the framing cannot tell.
+end: an element cut short proves it incomplete, otherwise the framing cannot tell. After a
+whole Segment, bytes that start no top-level element are stray (reader.Trailing). Where no
+track is PCM or uncompressed, the Clusters' pages at the split points of multi-stream
+downloads are noted as media that must not be zeros (written.note_split_points).
 
 An element is read as (id, header length, size or None for unknown), from the whole file
 when it was read at once (a small file), else from a 12-byte read at its offset.
@@ -101,7 +104,8 @@ def check(reader: Reader) -> Framing:
                 return _unknown_size_segment(reader, data, offset + header, [MAX_ELEMENTS])
             end = _fits(reader, ident, offset, header, size, reader.size)
             clusters: list[tuple[int, int]] = []
-            stopped = _walk_segment(reader, data, offset + header, end, [MAX_SEGMENT_CHILDREN], clusters)
+            stopped = _walk_segment(reader, data, offset + header, end, [MAX_SEGMENT_CHILDREN],
+                                    clusters)
             if stopped < end:
                 walked_all = False
                 clusters.append((stopped, end))     # not walked: Clusters, as a rule
