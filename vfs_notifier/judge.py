@@ -225,9 +225,10 @@ class Judge:
         a control file (NAME.aria2, NAME.lftp-pget-status) is beside it, if the caller knows
         (a listing of the directory, or events since one); None: looked for here. In a
         directory a writer is filling, that lookup of a name that is not there waits for the
-        writer's creates (a quarter of the loop's time in a 20,000-file burst). `look`: the file read a moment ago elsewhere (the
-        looker); it stands for reading the file now only if the file is the very one `st`
-        shows, unchanged (the same size, mtime, inode, device and ctime)."""
+        writer's creates (a quarter of the loop's time in a 20,000-file burst). `look`: the
+        file read a moment ago elsewhere (the looker); it stands for reading the file now
+        only if the file is the very one `st` shows, unchanged (the same size, mtime, inode,
+        device and ctime)."""
         if st is None:
             try:
                 st = os.lstat(path)
@@ -275,7 +276,8 @@ class Judge:
             if look.complete is False:
                 if released(path, st):
                     self.forget(path)
-                    return Verdict(FINISHED, f"released by the operator as it is ({look.reason})", st)
+                    return Verdict(FINISHED, f"released by the operator as it is ({look.reason})",
+                                   st)
                 return self._hold(path, look.reason + RELEASE_HINT, st)
             if look.complete is True:
                 return self._finish_unless_writing(path, st, look.writer, look.reason)
