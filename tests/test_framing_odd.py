@@ -234,3 +234,12 @@ def test_a_released_stray_mark_is_not_needed_for_stray_bytes(films, tmp_path):
     judge = Judge(Names(["avi"]))
     verdict = judge.judge(str(path), "stray.avi", closed=True)
     assert verdict.state == FINISHED and "stray bytes" in verdict.reason, verdict
+
+
+def test_split_points_are_where_lftp_and_rclone_split_a_file():
+    """lftp pget -n 4 split 1,762,024 bytes at 440,506 (its status file said 1.pos=440506);
+    rclone 1.60 splits in parts rounded up to 64 KiB (its log: "2 parts of size 896Ki")."""
+    points = written.split_points(1_762_024)
+    assert {440_506, 881_012, 1_321_518, 1_762_024} <= set(points)
+    assert 896 * 1024 in points
+    assert all(0 < point <= 1_762_024 for point in points) and list(points) == sorted(points)
