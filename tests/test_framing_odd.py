@@ -243,3 +243,15 @@ def test_split_points_are_where_lftp_and_rclone_split_a_file():
     assert {440_506, 881_012, 1_321_518, 1_762_024} <= set(points)
     assert 896 * 1024 in points
     assert all(0 < point <= 1_762_024 for point in points) and list(points) == sorted(points)
+
+
+def test_a_codec_that_pads_frames_with_zeros_is_not_taken_for_unwritten(tmp_path):
+    """DNxHD pads each frame to a constant size with zeros: black frames are mostly pages of
+    zeros (1,500 of 2,300 here). Its sample entry (AVdn) turns the zero probes off."""
+    path = tmp_path / "black.mov"
+    _ffmpeg("-f", "lavfi", "-i", "color=black:size=1920x1080:rate=25", "-t", "1", "-c:v", "dnxhd",
+            "-b:v", "36M", "-pix_fmt", "yuv422p", str(path))
+    data = path.read_bytes()
+    assert sum(data[at:at + 4096].count(0) == 4096 for at in range(0, len(data) - 4096, 4096)) > 100
+    result, _ = _check(path, "mov")
+    assert result.complete is True, result

@@ -99,8 +99,11 @@ def _riff_children(reader: Reader, data: Optional[bytes], start: int, end: int,
 
 
 # Sound formats (WAVEFORMATEX wFormatTag) whose silence is zeros: PCM, IEEE float, and the
-# extensible header that usually wraps them; video stored uncompressed (biCompression 0).
+# extensible header that usually wraps them; video stored uncompressed (biCompression 0) or
+# in a constant-rate codec that pads frames with zeros (DNxHD, MPEG-2).
 _ZERO_SILENCE_FORMATS = frozenset({0x0001, 0x0003, 0xFFFE})
+_ZERO_PADDED_VIDEO = frozenset({0, *(int.from_bytes(code, "little") for code in (
+    b"AVdn", b"AVdh", b"mpg2", b"MPG2", b"mpg1", b"MPG1", b"mx5p", b"mx3p"))})
 MAX_HEADER_BYTES = 1 << 16
 
 
@@ -120,7 +123,7 @@ def _zeros_may_be_media(reader: Reader, data: Optional[bytes], start: int, end: 
                     if struct.unpack_from("<H", body, place)[0] in _ZERO_SILENCE_FORMATS:
                         return True
                 elif inner == b"strf" and kind == b"vids" and size >= 20:
-                    if struct.unpack_from("<I", body, place + 16)[0] == 0:
+                    if struct.unpack_from("<I", body, place + 16)[0] in _ZERO_PADDED_VIDEO:
                         return True
     return False
 
