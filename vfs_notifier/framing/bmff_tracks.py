@@ -55,8 +55,8 @@ def _table(reader: Reader, data: Optional[bytes], base: int, offset: int, count:
 _TO_STBL = (("trak", b"mdia"), ("mdia", b"minf"), ("minf", b"stbl"))
 # Media probed for zeros (written.unwritten_media): video and sound, but not the sample
 # formats whose written media may be all zeros: PCM silence, uncompressed black, and the
-# constant-rate intra codecs that pad each frame with zeros (DNxHD/DNxHR, MPEG-2 IMX, XDCAM,
-# HDV).
+# codecs whose frames ffmpeg was seen to pad with zeros (DNxHD/DNxHR, Motion JPEG, MPEG-2:
+# IMX, XDCAM, HDV).
 _PROBED_HANDLERS = frozenset({b"vide", b"soun"})
 _ZEROS_MAY_BE_MEDIA = frozenset({
     b"lpcm", b"sowt", b"twos", b"raw ", b"NONE", b"in24", b"in32", b"fl32", b"fl64", b"ipcm",
@@ -64,7 +64,7 @@ _ZEROS_MAY_BE_MEDIA = frozenset({
     b"mp2v", b"xdv1", b"xdv2", b"xdv3", b"xdv4", b"xdv5", b"xdv6", b"xdv7", b"xdv8", b"xdv9",
     b"xdva", b"xdvb", b"xdvc", b"xdvd", b"xdve", b"xdvf", b"xd51", b"xd54", b"xd55", b"xd59",
     b"xd5a", b"xd5b", b"xd5c", b"xd5d", b"xd5e", b"xd5f", b"hdv1", b"hdv2", b"hdv3", b"hdv4",
-    b"hdv5", b"hdv6", b"hdv7", b"hdv8", b"hdv9", b"hdva"})
+    b"hdv5", b"hdv6", b"hdv7", b"hdv8", b"hdv9", b"hdva", b"jpeg", b"mjpa", b"mjpb", b"AVDJ"})
 SPREAD = 8              # chunk starts probed per track, spread over its chunk table
 CHUNK_PROBE = 64        # bytes probed at a chunk start whose length the tables do not give
 

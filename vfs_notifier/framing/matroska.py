@@ -25,7 +25,8 @@ MAX_SEGMENT_CHILDREN = 64
 EBML_HEADER, SEGMENT, CLUSTER, VOID, CRC32 = 0x1A45DFA3, 0x18538067, 0x1F43B675, 0xEC, 0xBF
 TRACKS = 0x1654AE6B
 MAX_TRACKS_BYTES = 1 << 16
-_ZEROS_MAY_BE_MEDIA = (b"A_PCM/", b"V_UNCOMPRESSED", b"V_MPEG1", b"V_MPEG2", b"AVdn", b"AVdh")
+_ZEROS_MAY_BE_MEDIA = (b"A_PCM/", b"V_UNCOMPRESSED", b"V_MPEG1", b"V_MPEG2", b"V_MJPEG", b"AVdn",
+                       b"AVdh", b"MJPG")
 SEGMENT_CHILDREN = {0x114D9B74: "SeekHead", 0x1549A966: "Info", 0x1654AE6B: "Tracks",
                     0x1C53BB6B: "Cues", 0x1941A469: "Attachments", 0x1043A770: "Chapters",
                     0x1254C367: "Tags", CLUSTER: "Cluster", VOID: "Void", CRC32: "CRC-32"}

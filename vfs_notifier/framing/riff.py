@@ -100,10 +100,10 @@ def _riff_children(reader: Reader, data: Optional[bytes], start: int, end: int,
 
 # Sound formats (WAVEFORMATEX wFormatTag) whose silence is zeros: PCM, IEEE float, and the
 # extensible header that usually wraps them; video stored uncompressed (biCompression 0) or
-# in a constant-rate codec that pads frames with zeros (DNxHD, MPEG-2).
+# in a codec whose frames ffmpeg was seen to pad with zeros (DNxHD, Motion JPEG, MPEG-2).
 _ZERO_SILENCE_FORMATS = frozenset({0x0001, 0x0003, 0xFFFE})
 _ZERO_PADDED_VIDEO = frozenset({0, *(int.from_bytes(code, "little") for code in (
-    b"AVdn", b"AVdh", b"mpg2", b"MPG2", b"mpg1", b"MPG1", b"mx5p", b"mx3p"))})
+    b"AVdn", b"AVdh", b"mpg2", b"MPG2", b"mpg1", b"MPG1", b"mx5p", b"mx3p", b"MJPG", b"mjpg"))})
 MAX_HEADER_BYTES = 1 << 16
 
 
