@@ -429,6 +429,27 @@ def test_a_write_whose_lease_was_taken_over_commits_nothing(backend: Backend) ->
     assert len(first.insert([video("/srv/b/1.mp4")], {})) == 1  # the connection goes on
 
 
+def test_a_holder_stopped_between_its_fence_and_its_commit_does_not_block_a_takeover(mysql: Backend) -> None:
+    """The fence's row lock is held to the commit: a holder stopped there (SIGSTOP) would make
+    a takeover on this server wait for as long as it stays stopped. The server ends such an
+    idle write after half a lease (2 s at least)."""
+    database = Database(**{**mysql.database.__dict__, "lease_seconds": 2})
+    stalled, other = open_store(database), mysql.store()
+    stalled.open()
+    token = stalled.lease("/srv/a", 0, 1).token
+    with stalled._conn.cursor() as cursor:                   # a write's fence, its commit never sent
+        cursor.execute("UPDATE vfs_notifier_leases SET writes = writes + 1 WHERE root = %s", ("/srv/a",))
+    time.sleep(1.1)                                          # its lease lapses
+    waited = time.monotonic()
+    while not other.lease("/srv/a", 0, 15).token:            # each try waits 1 s for the row lock
+        assert time.monotonic() - waited < 8, "the stalled write still blocks the takeover"
+        time.sleep(0.2)
+    print(f"\ntakeover {time.monotonic() - waited:.1f} s after the lease lapsed, past a stalled write")
+    with pytest.raises((StoreUnavailable, LeaseLost)):      # the stalled holder: nothing commits
+        stalled.insert([video("/srv/a/x.mp4")], {"/srv/a": token})
+    assert list(other.videos()) == []
+
+
 def test_a_root_a_version_1_1_instance_claims_is_left_to_it(mysql: Backend) -> None:
     from vfs_notifier.store_mysql import old_lock_name
     old = mysql.mariadb.connect(mysql.database.name)       # 1.1 claimed a root by GET_LOCK alone

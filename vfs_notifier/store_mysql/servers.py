@@ -4,6 +4,7 @@ component, or ready (then reads wait for the cluster: wsrep_sync_wait)."""
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import pymysql
@@ -72,6 +73,21 @@ def galera_ready(cursor) -> bool:
         raise StoreUnavailable("Galera node not ready (wsrep_ready is OFF: not in the primary component)")
     cursor.execute("SET SESSION wsrep_sync_wait = 1")
     return True
+
+
+def bound_idle_writes(cursor, lease_seconds: float) -> None:
+    """A transaction of ours that has written and then waits (its process stopped by SIGSTOP
+    or a stall between a write's fence and its commit) would hold the lease row's lock, and a
+    takeover on this server would wait on it for as long as the process stays stopped: the
+    server ends such a transaction (and its connection) after half a lease. Ours never idle
+    between statements otherwise. MySQL has no such variable: there a stop inside that
+    window of milliseconds delays the takeover until the server drops the connection."""
+    try:
+        cursor.execute("SET SESSION idle_write_transaction_timeout = %s", (max(2, math.ceil(lease_seconds / 2)),))
+    except pymysql.MySQLError as err:
+        if code(err) >= 2000:
+            raise
+        # 1193: unknown variable (MySQL, MariaDB before 10.3)
 
 
 def quietly_rollback(conn: pymysql.connections.Connection) -> None:

@@ -25,8 +25,8 @@ from ..store import (FILES_TABLE, LEASES_TABLE, Fence, Lease, LeaseLost, NewVide
 from . import leases, statements
 from .errors import CONFLICT, DENIED, code, data_error, reason
 from .schema import CREATE_FILES, CREATE_LEASES, CREATE_TABLE, FILE_COLUMNS, like_below
-from .servers import (IO_TIMEOUT, LEASE_IO_TIMEOUT, connect, galera_ready, quietly_close, quietly_rollback,
-                      servers, where)
+from .servers import (IO_TIMEOUT, LEASE_IO_TIMEOUT, bound_idle_writes, connect, galera_ready, quietly_close,
+                      quietly_rollback, servers, where)
 from .statements import IN_LIST, consecutive_id_step, marks
 
 log = logging.getLogger("vfs_notifier")
@@ -88,6 +88,7 @@ class MySQLStore:
         self._conn = self._connect(node, autocommit=False)
         with self._guard() as cursor:
             galera = galera_ready(cursor)
+            bound_idle_writes(cursor, self._db.lease_seconds)
             for table, ddl in (("videos", CREATE_TABLE), (FILES_TABLE, CREATE_FILES),
                                (LEASES_TABLE, CREATE_LEASES)):
                 cursor.execute("SHOW TABLES LIKE %s", (table,))
@@ -111,6 +112,7 @@ class MySQLStore:
                 # A takeover must not wait on the holder's fence (a row lock held to its
                 # commit): it fails within a second and is tried again at the next poll.
                 cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+                bound_idle_writes(cursor, self._db.lease_seconds)
                 if galera:
                     cursor.execute("SET SESSION wsrep_sync_wait = 1")
         except (pymysql.MySQLError, OSError) as err:
