@@ -1,21 +1,20 @@
-"""Real video containers for the whole suite, made by ffmpeg once and reused.
+"""Real video containers for the whole suite: small files made by ffmpeg once and committed.
 
 The service registers only finished videos, judged by their container framing, so fixtures
-must be real containers (never random bytes named .mp4). Each kind is made once per test
-session by ffmpeg (a one-second 64x48 test pattern, a few KB) and cached in this process and
-on disk (keyed by the ffmpeg version and the command line), so that a burst of 20,000 files
-costs one ffmpeg run and 20,000 plain writes.
+must be real containers (never random bytes named .mp4). Each kind is a file under
+tests/media/ (a one-second 64x48 test pattern, a few KB), made by Debian 12's ffmpeg with
+tests/media/regenerate and read from there: no test runs ffmpeg to get one, so the tests the
+package runs at build time need nothing beyond its Build-Depends. A burst of 20,000 files
+costs one read and 20,000 plain writes. Only killed_ffmpeg() runs ffmpeg itself (what a
+killed writer leaves cannot be committed as one file); without ffmpeg its tests skip.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import shutil
 import struct
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional, Union
@@ -23,73 +22,44 @@ from typing import Optional, Union
 # The containers the service knows; m4v and friends are MP4 inside.
 CONTAINERS = ("mp4", "mov", "mkv", "avi")
 ALIASES = {"m4v": "mp4", "3gp": "mp4", "m4a": "mp4", "webm": "mkv", "qt": "mov"}
-# Variants: name -> (container, extra ffmpeg output options). "streamed-mkv" is written to a
-# pipe, as a live muxer writes: its Segment has no size.
-VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "mp4": ("mp4", ()),
-    "mov": ("mov", ()),
-    "mkv": ("matroska", ()),
-    "avi": ("avi", ()),
-    "faststart": ("mp4", ("-movflags", "+faststart")),
-    "fragmented": ("mp4", ("-movflags", "+frag_keyframe+empty_moov", "-g", "3")),
-    "streamed-mkv": ("matroska", ()),
+MEDIA = Path(__file__).resolve().parent.parent / "media"
+# Kind -> its file in MEDIA (tests/media/regenerate says how each was made). "faststart" has
+# moov before mdat, "fragmented" is a fragmented MP4, "streamed-mkv" was written to a pipe
+# as a live muxer writes: its Segment has no size.
+FILES = {
+    "mp4": "clip.mp4",
+    "mov": "clip.mov",
+    "mkv": "clip.mkv",
+    "avi": "clip.avi",
+    "faststart": "faststart.mp4",
+    "fragmented": "fragmented.mp4",
+    "streamed-mkv": "streamed.mkv",
 }
-PIPED = {"streamed-mkv"}
-SOURCE = ("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "1", "-pix_fmt", "yuv420p")
 TEXT = b"not a video: a plain text file\n"
 
-_made: dict[str, bytes] = {}
+_read: dict[str, bytes] = {}
 
 
 def _ffmpeg() -> str:
     path = shutil.which("ffmpeg")
     if not path:
-        raise RuntimeError("ffmpeg is not installed: the test fixtures are real videos made by it "
-                           "(scripts/test installs it as root; or: apt-get install ffmpeg)")
+        import pytest
+        pytest.skip("ffmpeg is not installed: this test runs and kills a real ffmpeg "
+                    "(scripts/test installs it as root; or: apt-get install ffmpeg)")
     return path
-
-
-@functools.lru_cache(maxsize=1)
-def _cache_dir() -> Path:
-    version = subprocess.run([_ffmpeg(), "-version"], capture_output=True, check=True).stdout
-    key = hashlib.sha1(version + repr((SOURCE, VARIANTS)).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"vfs-notifier-test-media-{os.geteuid()}" / key
 
 
 def video_bytes(kind: str) -> bytes:
     """A small, complete, real container: `kind` is an extension (mp4, mov, mkv, avi, m4v ...,
-    any case, with or without a dot) or a variant ("faststart", "fragmented" MP4)."""
+    any case, with or without a dot) or a variant ("faststart", "fragmented" MP4,
+    "streamed-mkv")."""
     kind = kind.lower().lstrip(".")
     kind = ALIASES.get(kind, kind)
-    if kind in _made:
-        return _made[kind]
-    if kind not in VARIANTS:
-        raise ValueError(f"no video fixture for {kind!r}: one of {', '.join(VARIANTS)}")
-    directory = _cache_dir()
-    cached = directory / f"{kind}.bin"
-    try:
-        data = cached.read_bytes()
-    except FileNotFoundError:
-        data = _make(kind, directory)
-    _made[kind] = data
-    return data
-
-
-def _make(kind: str, directory: Path) -> bytes:
-    directory.mkdir(parents=True, exist_ok=True)
-    muxer, options = VARIANTS[kind]
-    # Written beside the cache under a private name, then renamed: concurrent sessions
-    # never read half a file.
-    temp = directory / f".{kind}.{os.getpid()}.{time.monotonic_ns()}"
-    command = [_ffmpeg(), "-nostdin", "-loglevel", "error", "-y", *SOURCE, *options, "-f", muxer]
-    if kind in PIPED:
-        data = subprocess.run([*command, "pipe:1"], check=True, timeout=60, capture_output=True).stdout
-        temp.write_bytes(data)
-    else:
-        subprocess.run([*command, str(temp)], check=True, timeout=60)
-        data = temp.read_bytes()
-    os.replace(temp, directory / f"{kind}.bin")
-    return data
+    if kind not in _read:
+        if kind not in FILES:
+            raise ValueError(f"no video fixture for {kind!r}: one of {', '.join(FILES)}")
+        _read[kind] = (MEDIA / FILES[kind]).read_bytes()
+    return _read[kind]
 
 
 def container_of(name: str) -> Optional[str]:
