@@ -67,3 +67,34 @@ mirrors() {  # mirrors DIR ROWDIR
 }
 
 doubles() { sql "SELECT des_video_path FROM videos GROUP BY des_video_path HAVING COUNT(*) > 1"; }
+
+# The sandbox the running service got, namespace by namespace. A container may withhold
+# some (systemd then runs the service without them, by design): each missing one is printed
+# as "absent here: ..." and named in ABSENT. Where systemd holds CAP_SYS_ADMIN (a machine, a
+# privileged container) nothing may be missing.
+ABSENT=
+sandbox_namespaces() {
+    local pid ns feature
+    pid=$(prop MainPID)
+    [ "$pid" -gt 0 ] || fail "no main process"
+    ABSENT=
+    for ns in user:PrivateUsers= mnt:ProtectSystem=/ProtectHome=/PrivateTmp=/PrivateDevices= \
+              ipc:PrivateIPC= uts:ProtectHostname=; do
+        feature=${ns#*:}; ns=${ns%%:*}
+        if [ "$(readlink "/proc/$pid/ns/$ns")" = "$(readlink "/proc/1/ns/$ns")" ]; then
+            echo "absent here: $ns namespace ($feature not applied by this container's systemd)"
+            ABSENT="$ABSENT $ns"
+        fi
+    done
+    if [ -n "$ABSENT" ] && systemd_is_privileged; then
+        fail "systemd holds CAP_SYS_ADMIN, yet the service has no namespace of its own for:$ABSENT"
+    fi
+    echo "the service's own namespaces checked (missing:${ABSENT:- none})"
+}
+
+# Whether PID 1 holds CAP_SYS_ADMIN (bit 21): false in an unprivileged container.
+systemd_is_privileged() {
+    local eff
+    eff=$(awk '/^CapEff:/ {print $2}' /proc/1/status)
+    [ $(( 0x$eff >> 21 & 1 )) -eq 1 ]
+}
