@@ -68,20 +68,21 @@ mirrors() {  # mirrors DIR ROWDIR
 
 doubles() { sql "SELECT des_video_path FROM videos GROUP BY des_video_path HAVING COUNT(*) > 1"; }
 
-# The sandbox the running service got, namespace by namespace. A container may withhold
-# some (systemd then runs the service without them, by design): each missing one is printed
-# as "absent here: ..." and named in ABSENT. Where systemd holds CAP_SYS_ADMIN (a machine, a
-# privileged container) nothing may be missing.
+# The sandbox the service got, namespace by namespace, from the "sandbox-ns NAME ID" lines
+# its own main process printed (root in an unprivileged container may not read another
+# user's /proc/PID/ns). A container may withhold some (systemd then runs the service
+# without them, by design): each missing one is printed as "absent here: ..." and named in
+# ABSENT. Where systemd holds CAP_SYS_ADMIN (a machine, a privileged container) none may be.
 ABSENT=
-sandbox_namespaces() {
-    local pid ns feature
-    pid=$(prop MainPID)
-    [ "$pid" -gt 0 ] || fail "no main process"
+sandbox_namespaces() {  # sandbox_namespaces "sandbox-ns lines"
+    local ns feature seen
     ABSENT=
     for ns in user:PrivateUsers= mnt:ProtectSystem=/ProtectHome=/PrivateTmp=/PrivateDevices= \
               ipc:PrivateIPC= uts:ProtectHostname=; do
         feature=${ns#*:}; ns=${ns%%:*}
-        if [ "$(readlink "/proc/$pid/ns/$ns")" = "$(readlink "/proc/1/ns/$ns")" ]; then
+        seen=$(awk -v n="$ns" '$1 == "sandbox-ns" && $2 == n {print $3}' <<<"$1" | tail -n 1)
+        [ -n "$seen" ] || fail "the service did not report its $ns namespace: $1"
+        if [ "$seen" = "$(readlink "/proc/1/ns/$ns")" ]; then
             echo "absent here: $ns namespace ($feature not applied by this container's systemd)"
             ABSENT="$ABSENT $ns"
         fi
@@ -97,4 +98,21 @@ systemd_is_privileged() {
     local eff
     eff=$(awk '/^CapEff:/ {print $2}' /proc/1/status)
     [ $(( 0x$eff >> 21 & 1 )) -eq 1 ]
+}
+
+# A container that refuses user namespaces altogether (Docker's default seccomp profile, LXC
+# without nesting) fails PrivateUsers=yes with 217/USER: systemd 252 has no best-effort
+# for it. The drop-in docs/PACKAGING.md gives, applied here, and said.
+CONTAINER_DROPIN=
+without_user_namespaces() {
+    [ "$(prop ExecMainStatus)" = 217 ] || return 0
+    ! systemd_is_privileged || fail "217/USER although systemd holds CAP_SYS_ADMIN"
+    echo "absent here: user namespaces (the container refuses them; the service failed 217/USER)," \
+         "so the drop-in PrivateUsers=no from docs/PACKAGING.md is applied"
+    CONTAINER_DROPIN=/run/systemd/system/$UNIT.service.d/container.conf
+    mkdir -p "$(dirname "$CONTAINER_DROPIN")"
+    printf '[Service]\nPrivateUsers=no\n' > "$CONTAINER_DROPIN"
+    systemctl daemon-reload
+    systemctl reset-failed "$UNIT"
+    systemctl restart "$UNIT"
 }
