@@ -19,7 +19,7 @@ from collections import deque
 from typing import Iterator, Optional
 
 from .copy_mode import CopyRegistration
-from .judge import FINISHED, HELD, Judge, Verdict, download_target
+from .judge import FINISHED, HELD, HELD_SETTLING, Judge, Verdict, download_target, whole_on_creation
 from .looker import Looker
 from .registrar import Registrar, version_of
 from .rows import RowMaker, Unstorable, printable
@@ -231,12 +231,8 @@ class Gate:
         self._clean.add(directory)
 
     def _file_linked(self, change: Change) -> None:
-        """Created: only a hard link (more than one name) can be complete already."""
         self._note_control_file(change.path)
-        try:
-            if os.lstat(change.path).st_nlink < 2:
-                return
-        except OSError:
+        if not whole_on_creation(change.path):
             return
         self._judge_and_offer(change.path, closed=False, announce=True)
 
@@ -457,13 +453,14 @@ class Gate:
             self._skip(path, str(err))
             return
         was_held = self.judge.held.get(path)
+        was_kind = self.judge.kind_of(path)
         if control is None and directory in self._clean:
             control = False
         look = self.looker.take(path) if self.looker is not None else None
         verdict = self.judge.judge_file(path, relative, closed, st, control, look)
         if verdict.state == HELD:
             if was_held != verdict.reason:
-                self._tell_held(path, verdict, was_held)
+                self._tell_held(path, verdict, was_kind)
             return
         if verdict.state != FINISHED:
             if self.mirror and self.registrar.has_row(row.path):
@@ -488,11 +485,12 @@ class Gate:
             self.counts.already += 1
 
     def _tell_held(self, path: str, verdict: Verdict, before: Optional[str]) -> None:
+        """`before`: the kind the path was held as, None if it was not held."""
         # Settling is the normal way of a file without proof in its framing: said quietly.
         # A file the judge found incomplete is said once, loud, with the reason in words.
-        if verdict.reason.startswith("settling"):
+        if verdict.kind == HELD_SETTLING:
             log.debug("holding %s: %s", printable(path), verdict.reason)
-        elif before is None or before.startswith("settling"):
+        elif before is None or before == HELD_SETTLING:
             log.warning("holding %s as incomplete: %s", printable(path), verdict.reason,
                         extra={"VIDEO_PATH": path})
 

@@ -41,6 +41,10 @@ from typing import Callable, Iterable, NamedTuple, Optional
 from . import framing
 
 FINISHED, HELD, NOT_CANDIDATE, GONE = "finished", "held", "not a candidate", "gone"
+# A verdict's kind: its state, with HELD told apart by what ends the wait. A file SETTLING
+# is on its way to FINISHED by the clock alone (said quietly); one HELD_INCOMPLETE waits for
+# evidence (its framing, its writer's close, a download tool's control file going: said loud).
+HELD_SETTLING, HELD_INCOMPLETE = "held settling", "held incomplete"
 
 # Endings that name a download or copy in progress. "a.mp4.part" is not a video by its
 # ending anyway; the suffix gives the better reason. "a.part.mp4" IS a candidate: its name
@@ -71,10 +75,27 @@ SETTLING = "settling"
 LEASED = "open by another program holding a lease"
 
 
-class Verdict(NamedTuple):
+class _Facts(NamedTuple):
     state: str                          # FINISHED, HELD, NOT_CANDIDATE or GONE
     reason: str                         # in words, for logs, STATUS and `pending`
     stat: Optional[os.stat_result]      # of the file judged (None when gone or not a candidate)
+
+
+class Verdict(_Facts):
+    """The judge's answer: (state, reason, stat), and its kind beside them: the state, or for
+    HELD what ends the wait (HELD_SETTLING, HELD_INCOMPLETE). The kind is no tuple field, so a
+    verdict still equals its (state, reason, stat)."""
+
+    kind: str
+
+    def __new__(cls, state: str, reason: str, stat: Optional[os.stat_result], kind: str) -> "Verdict":
+        verdict = super().__new__(cls, state, reason, stat)
+        verdict.kind = kind
+        return verdict
+
+    @property
+    def settling(self) -> bool:
+        return self.kind == HELD_SETTLING
 
 
 class Names:
@@ -122,6 +143,15 @@ def control_file(path: str) -> Optional[str]:
         if _exists(path + suffix):
             return suffix
     return None
+
+
+def whole_on_creation(path: str) -> bool:
+    """Can a file just created be finished already? Only as a hard link to one that is (more
+    than one name): any other new file is being written, and its close or move tells."""
+    try:
+        return os.lstat(path).st_nlink >= 2
+    except OSError:
+        return False
 
 
 def open_writer(fd: int) -> Optional[bool]:
@@ -199,6 +229,7 @@ class Judge:
         self.settle_seconds = settle_seconds
         self.clock = clock
         self.held: dict[str, str] = {}          # path -> reason, for STATUS and `pending`
+        self.settling: set[str] = set()         # the held paths whose kind is HELD_SETTLING
         self._seen: dict[str, _Seen] = {}       # path -> what the service saw, and since when
         self._due: dict[str, float] = {}        # path -> when to judge it again
         # The same times in a heap, so that a turn finds what is due without scanning every
@@ -214,7 +245,7 @@ class Judge:
         why_not = self.names.not_candidate(relative)
         if why_not:
             self.forget(path)
-            return Verdict(NOT_CANDIDATE, why_not, None)
+            return Verdict(NOT_CANDIDATE, why_not, None, NOT_CANDIDATE)
         return self.judge_file(path, relative, closed)
 
     def judge_file(self, path: str, relative: str, closed: bool,
@@ -234,12 +265,12 @@ class Judge:
                 st = os.lstat(path)
             except (FileNotFoundError, NotADirectoryError):
                 self.forget(path)
-                return Verdict(GONE, "gone", None)
+                return Verdict(GONE, "gone", None, GONE)
             except OSError as err:
                 return self._hold(path, f"cannot look at it: {err.strerror}", None)
         if not stat.S_ISREG(st.st_mode):
             self.forget(path)
-            return Verdict(NOT_CANDIDATE, "not a regular file", None)
+            return Verdict(NOT_CANDIDATE, "not a regular file", None, NOT_CANDIDATE)
         if control is None or control:
             suffix = control_file(path)
             if suffix is not None:
@@ -252,7 +283,7 @@ class Judge:
 
         fd = _open(path)
         if isinstance(fd, Verdict):
-            if fd.reason == LEASED:
+            if fd.state == HELD and fd.reason == LEASED:
                 # Our open asked the holder to give its lease up (the kernel sends it a
                 # break); the next attempt, a moment later, normally gets in.
                 return self._hold(path, LEASED, st, due=self.clock() + WRITER_RECHECK_SECONDS)
@@ -264,7 +295,7 @@ class Judge:
             st = os.fstat(fd)              # the file we read, whatever happened to the name
             if not stat.S_ISREG(st.st_mode):
                 self.forget(path)
-                return Verdict(NOT_CANDIDATE, "not a regular file", None)
+                return Verdict(NOT_CANDIDATE, "not a regular file", None, NOT_CANDIDATE)
             extension = relative.rpartition(".")[2].lower()
             return self._decide(path, st, look_at(fd, st, extension, self.check_structure), closed)
         finally:
@@ -277,7 +308,7 @@ class Judge:
                 if released(path, st):
                     self.forget(path)
                     return Verdict(FINISHED, f"released by the operator as it is ({look.reason})",
-                                   st)
+                                   st, FINISHED)
                 return self._hold(path, look.reason + RELEASE_HINT, st)
             if look.complete is True:
                 return self._finish_unless_writing(path, st, look.writer, look.reason)
@@ -294,7 +325,7 @@ class Judge:
             return self._hold(path, OPEN_FOR_WRITING, st,
                               due=self.clock() + max(self.settle_seconds, WRITER_RECHECK_SECONDS))
         self.forget(path)
-        return Verdict(FINISHED, reason, st)
+        return Verdict(FINISHED, reason, st, FINISHED)
 
     def _settle(self, path: str, st: os.stat_result, writer: Optional[bool], why: str) -> Verdict:
         """Stability as the service saw it: unchanged for settle_seconds on its own clock.
@@ -308,24 +339,34 @@ class Judge:
         detail = f" ({why})" if why else ""
         if waited < self.settle_seconds:
             return self._hold(path, f"{SETTLING}{detail}: waiting until it stays unchanged for "
-                              f"{self.settle_seconds:g} s", st, due=seen.since + self.settle_seconds)
+                              f"{self.settle_seconds:g} s", st, due=seen.since + self.settle_seconds,
+                              kind=HELD_SETTLING)
         if writer:
             return self._hold(path, OPEN_FOR_WRITING, st,
                               due=now + max(self.settle_seconds, WRITER_RECHECK_SECONDS))
         self.forget(path)
-        return Verdict(FINISHED, f"unchanged for {waited:,.1f} s{detail}", st)
+        return Verdict(FINISHED, f"unchanged for {waited:,.1f} s{detail}", st, FINISHED)
 
     def _hold(self, path: str, reason: str, st: Optional[os.stat_result],
-              due: Optional[float] = None) -> Verdict:
+              due: Optional[float] = None, kind: str = HELD_INCOMPLETE) -> Verdict:
         self.held[path] = reason
         if due is None:
             self._due.pop(path, None)
         elif self._due.get(path) != due:
             self._due[path] = due
             heapq.heappush(self._due_order, (due, path))
-        if not reason.startswith(SETTLING):
+        if kind == HELD_SETTLING:
+            self.settling.add(path)
+        else:
+            self.settling.discard(path)
             self._seen.pop(path, None)
-        return Verdict(HELD, reason, st)
+        return Verdict(HELD, reason, st, kind)
+
+    def kind_of(self, path: str) -> Optional[str]:
+        """HELD_SETTLING or HELD_INCOMPLETE for a held path; None for any other."""
+        if path not in self.held:
+            return None
+        return HELD_SETTLING if path in self.settling else HELD_INCOMPLETE
 
     # --- the loop's side ----------------------------------------------------------------
 
@@ -353,6 +394,7 @@ class Judge:
     def forget(self, path: str) -> None:
         """The path was registered, is gone, or was renamed away."""
         self.held.pop(path, None)
+        self.settling.discard(path)
         self._seen.pop(path, None)
         self._due.pop(path, None)
 
@@ -361,6 +403,7 @@ class Judge:
         for table in (self.held, self._seen, self._due):
             for path in [p for p in table if p.startswith(prefix)]:
                 del table[path]
+        self.settling = {p for p in self.settling if not p.startswith(prefix)}
 
 
 def _exists(path: str) -> bool:
@@ -377,11 +420,12 @@ def _open(path: str) -> "int | Verdict":
     try:
         return os.open(path, OPEN_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
-        return Verdict(GONE, "gone", None)
+        return Verdict(GONE, "gone", None, GONE)
     except OSError as err:
         if err.errno == errno.ELOOP:
-            return Verdict(NOT_CANDIDATE, "not a regular file", None)
+            return Verdict(NOT_CANDIDATE, "not a regular file", None, NOT_CANDIDATE)
         if err.errno == errno.EWOULDBLOCK:
             # Another program holds a write lease (Samba's kernel oplocks): it has the file open.
-            return Verdict(HELD, LEASED, None)
-        return Verdict(HELD, f"cannot read it to check its framing: {err.strerror}", None)
+            return Verdict(HELD, LEASED, None, HELD_INCOMPLETE)
+        return Verdict(HELD, f"cannot read it to check its framing: {err.strerror}", None,
+                       HELD_INCOMPLETE)

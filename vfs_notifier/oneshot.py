@@ -64,8 +64,7 @@ def _run(registrar: Registrar, judge: Judge, gate: Gate, wait_settling: bool) ->
         if copying is not None and copying.pending:
             time.sleep(0.05)   # copies run in their threads; rows follow as they finish
             continue
-        settling = [p for p, why in judge.held.items() if why.startswith("settling")]
-        if not wait_settling or not settling or time.monotonic() > deadline:
+        if not wait_settling or not judge.settling or time.monotonic() > deadline:
             return
         time.sleep(0.1)
 

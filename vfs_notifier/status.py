@@ -25,8 +25,8 @@ def describe(service: Service) -> str:
         parts.append(f"database unavailable ({registrar.problem or 'connecting'}), retrying")
     if registrar.pending:
         parts.append(f"{registrar.pending:,} changes waiting")
-    held = sum(1 for reason in service.judge.held.values() if not reason.startswith("settling"))
-    settling = len(service.judge.held) - held
+    settling = len(service.judge.settling)
+    held = len(service.judge.held) - settling
     if held:
         parts.append(f"{held:,} held as incomplete")
     if settling:
