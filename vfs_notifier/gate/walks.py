@@ -1,0 +1,185 @@
+"""The gate's walks: reconcile jobs over walker.walk, each a resumable generator charged to
+the turn's budget; what a walk finds goes through the same routing as a kernel event."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections import deque
+from typing import TYPE_CHECKING, Iterator, Optional
+
+from ..budget import Budget
+from ..registrar import version_of
+from ..rows import RowMaker, Unstorable, printable
+from ..settings import Root
+from ..walker import Found, WalkProblem, walk
+from .read_ahead import LOOK_AHEAD
+
+if TYPE_CHECKING:
+    from ..judge import Judge
+    from ..looker import Looker
+    from ..registrar import Registrar
+    from ..watcher import Change, Watcher
+    from .routing import Counts
+
+log = logging.getLogger("vfs_notifier")
+
+CLEAN_DIRECTORIES_MAX = 4096
+
+
+class _Job:
+    """One walk in progress."""
+
+    __slots__ = ("root", "maker", "located", "full", "files", "problems", "started", "ahead")
+
+    def __init__(self, root: Root, maker: RowMaker, full: bool, files: Iterator[Found],
+                 problems: list[WalkProblem]) -> None:
+        self.root, self.maker, self.files, self.problems = root, maker, files, problems
+        self.located = (root, maker)    # where every file the walk finds is, for the gate
+        self.full = full    # a whole-root reconcile: rows it does not meet are checked
+        self.started = False
+        # Files found and asked of the looker, judged LOOK_AHEAD files later: across turns,
+        # so that the looker stays ahead of the judge. Walked already; not yet judged.
+        self.ahead: deque[tuple[str, os.stat_result, bool, int]] = deque()
+
+
+
+class Walks:
+    """Walks in progress, oldest first (a mixin of Gate)."""
+
+    judge: "Judge"
+    registrar: "Registrar"
+    watcher: "Optional[Watcher]"
+    looker: "Optional[Looker]"
+    extensions: frozenset[str]
+    makers: list[tuple[Root, RowMaker]]
+    jobs: deque[_Job]
+    changes: "deque[Change]"
+    closed_ahead: deque[str]
+    counts: "Counts"
+    unreadable: set[str]
+    steps: int
+    _clean: set[str]
+
+    def _listed(self, directory: str, controls: bool) -> None:
+        if controls:
+            self._clean.discard(directory)
+            return
+        if len(self._clean) >= CLEAN_DIRECTORIES_MAX:
+            self._clean.clear()
+        self._clean.add(directory)
+
+    def reconcile(self, root: Root) -> None:
+        """Queue a full walk of a root, unless one is queued and not started yet."""
+        if not self.registrar.may_write(root.path) or any(job.full and job.root == root and not job.started for job in self.jobs):
+            return
+        maker = next(m for r, m in self.makers if r == root)
+        self.jobs.append(self._job(root, maker, root.watch_path, full=True))
+
+    def reconcile_all(self) -> None:
+        for root, _ in self.makers:
+            self.reconcile(root)
+
+    def drop_root(self, root: Root) -> None:
+        """Another instance holds the root now: stop everything under way there (the
+        registrar's may_write, which every walk and verdict asks, keeps it stopped)."""
+        self.jobs = deque(job for job in self.jobs if job.root != root)
+        self.closed_ahead = deque(p for p in self.closed_ahead if not p.startswith(root.watch_path + "/"))
+        self.judge.forget_below(root.watch_path)
+        self.changes = deque(c for c in self.changes if self._root_of(c.path) is None
+                             or self._root_of(c.path)[0] != root)
+
+    def _job(self, root: Root, maker: RowMaker, directory: str, full: bool) -> _Job:
+        problems: list[WalkProblem] = []
+        files = walk(directory, self.extensions, self._watch, problems, self._listed)
+        return _Job(root, maker, full, files, problems)
+
+    def _watch(self, directory: str) -> Optional[str]:
+        if self.watcher is None:
+            return None
+        problem = self.watcher.watch(directory)
+        if problem is None or problem in (errno.ENOENT, errno.EACCES, errno.ENOTDIR, errno.ENOSPC):
+            return None   # the listing that follows reports the first three; the limit is the watcher's
+        return f"cannot watch: {os.strerror(problem)}"
+
+    @property
+    def walking(self) -> bool:
+        return bool(self.jobs)
+
+    def _walk(self, budget: Budget) -> None:
+        job = self.jobs[0]
+        registrar = self.registrar
+        if not job.started:
+            job.started = True
+            if job.full:
+                # Counted now, not when queued: the memory may have been read meanwhile.
+                registrar.begin_reconcile(job.root)
+        looker, ahead = self.looker, job.ahead
+        for found in job.files:
+            self.counts.found += 1
+            path = found.directory + "/" + found.name
+            try:
+                stored = job.maker.stored_path(found.directory, found.name)
+                st = os.lstat(path)
+            except Unstorable as err:
+                self._skip(path, str(err))
+            except OSError:
+                pass   # gone since the listing
+            else:
+                version = version_of(st)
+                if registrar.is_current(stored, version):
+                    # Most files of a warm restart: registered as this very version.
+                    self.counts.already += 1
+                    if job.full and registrar.remembered_as(stored, version):
+                        registrar.found_registered(job.root)
+                elif looker is not None and looker.backlog < LOOK_AHEAD and looker.ask(path):
+                    ahead.append((path, st, found.beside_control, self.steps))
+                else:
+                    # The looker is LOOK_AHEAD files behind (or absent): this one is read by
+                    # the judge here, so that both CPUs read and neither waits on the other.
+                    self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
+                                          control=found.beside_control, located=job.located)
+                # The files the looker has read by now (or, past LOOK_AHEAD, the oldest anyway).
+                while ahead and (len(ahead) > LOOK_AHEAD or looker.answered(ahead[0][0])):
+                    self._judge_ahead(job, *ahead.popleft())
+            if not budget.spend() or not self.accepting:
+                if looker is not None:
+                    looker.send()   # the looker reads on while the loop does the rest of the turn
+                return
+        while ahead:
+            # The walk's last files: the looker has them under way, the walk nothing else to
+            # do. Charged to the turn like the rest: up to LOOK_AHEAD files may be waiting.
+            if not budget.spend():
+                return
+            looker.wait_for(ahead[0][0])
+            self._judge_ahead(job, *ahead.popleft())
+        self.jobs.popleft()
+        for problem in job.problems:
+            if problem.problem.startswith("cannot read"):
+                self.unreadable.add(problem.path)
+            log.warning("%s: %s", printable(problem.path), problem.problem)
+        if job.full:
+            registrar.end_reconcile(job.root, complete=_proves_absence(job.root.watch_path))
+
+    def _judge_ahead(self, job: _Job, path: str, st: os.stat_result, beside_control: bool,
+                     step: int) -> None:
+        """Judge a file walked a moment ago. Walked in an earlier step, events were handled
+        since: its lstat is taken again, and a control file that came since is looked for,
+        not assumed absent."""
+        if step == self.steps:
+            self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
+                                  control=beside_control, located=job.located)
+        else:
+            self._judge_and_offer(path, closed=False, announce=not job.full,
+                                  control=True if beside_control else None, located=job.located)
+
+
+def _proves_absence(directory: str) -> bool:
+    """A vanished root, or an empty one (an unmounted mount point), is no proof that files went."""
+    try:
+        with os.scandir(directory) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
+
