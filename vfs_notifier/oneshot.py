@@ -11,9 +11,10 @@ import os
 import time
 from typing import TextIO
 
+from .budget import Budget
 from .copier import Copier
 from .copy_mode import CopyRegistration
-from .gate import Budget, Gate
+from .gate import Gate
 from .judge import Judge, Names
 from .registrar import Registrar
 from .rows import printable

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import time
+
+from .budget import Budget
 from .copier import Copier
 from .copy_mode import CopyRegistration
-from .gate import Budget, Gate
+from .gate import Gate
 from .heap import release_freed_memory
 from .judge import Judge, Names
 from .logs import Logs
