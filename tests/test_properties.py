@@ -35,7 +35,7 @@ raw_segment = st.binary(min_size=1, max_size=40).filter(
 @given(dirs=st.lists(segment, max_size=4), name=segment)
 @example(dirs=["a b", "#?%"], name="%2F;x.mp4")
 def test_url_round_trips_to_the_relative_path(dirs, name):
-    directory = "/".join([ROOT.watch_path, *dirs])
+    directory = "/".join([ROOT.path, *dirs])
     try:
         row = RowMaker(ROOT).row(directory, name)
     except Unstorable as err:
@@ -53,7 +53,7 @@ def test_url_round_trips_to_the_relative_path(dirs, name):
 @given(dirs=st.lists(segment, max_size=3), name=segment)
 def test_url_never_holds_a_raw_reserved_character(dirs, name):
     try:
-        url = RowMaker(ROOT).row("/".join([ROOT.watch_path, *dirs]), name).url
+        url = RowMaker(ROOT).row("/".join([ROOT.path, *dirs]), name).url
     except Unstorable:
         return
     suffix = url[len(BASE_URL) + 1:]
@@ -69,7 +69,7 @@ def test_url_never_holds_a_raw_reserved_character(dirs, name):
 @PROFILE
 @given(dirs=st.lists(raw_segment, max_size=3), name=raw_segment)
 def test_any_bytes_give_a_correct_row_or_unstorable(dirs, name):
-    directory = "/".join([ROOT.watch_path, *dirs])
+    directory = "/".join([ROOT.path, *dirs])
     path = directory + "/" + name
     try:
         row = RowMaker(ROOT).row(directory, name)
@@ -88,7 +88,7 @@ def test_any_bytes_give_a_correct_row_or_unstorable(dirs, name):
 def test_length_limits_are_in_characters_and_never_truncate(depth, char, extra):
     """Paths around the column's 1024 characters: within it a row holds the exact path and
     URL; past it, Unstorable; never a shortened value."""
-    directory = ROOT.watch_path + "".join("/" + char * 100 for _ in range(depth))
+    directory = ROOT.path + "".join("/" + char * 100 for _ in range(depth))
     room = COLUMN_CHARS - len(directory) - 1 + extra
     assume(room >= 5)
     name = char * (room - 4) + ".mp4"

@@ -25,7 +25,7 @@ def test_environment_only_gives_embedded_store_and_defaults():
     s = settle()
     assert not s.database.uses_mysql
     assert s.database.port == 3306 and s.poll_interval == 5 and s.rescan_interval == 0
-    assert s.roots[0].path == "/srv/v/videos" and s.roots[0].watch_path == "/srv/v/videos"
+    assert s.roots[0].path == "/srv/v/videos"
     assert s.roots[0].base_url == "http://h/v"
     assert s.extensions == ("mp4", "avi", "mov", "mkv")
     assert s.provenance["database.port"] == ("3306", "default")
@@ -195,7 +195,7 @@ EARLIER_ENV = {**BASE_ENV, "CLIENT_VIDEO_DIR": "/srv/v/client", "INTERNAL_VIDEO_
 
 def test_client_video_dir_is_watched_and_internal_video_folder_path_unused_in_place():
     s = resolve({}, "/etc/vfs-notifier.toml", EARLIER_ENV)
-    assert s.roots[0].path == s.roots[0].watch_path == "/srv/v/client"
+    assert s.roots[0].path == "/srv/v/client"
     assert s.registration_mode == "in-place" and s.copy_to == ""
     (warning,) = s.warnings
     assert warning.startswith("INTERNAL_VIDEO_FOLDER_PATH is set (/srv/v/internal, from environment) "

@@ -91,7 +91,7 @@ class Loop:
             self.ready_sent = True
             self.notifier.ready(describe(service))
             log.info("watching %d directories below %s", service.watcher.watch_count(),
-                     ", ".join(r.watch_path for r in service.settings.roots))
+                     ", ".join(r.path for r in service.settings.roots))
         self.housekeeping.warn_watch_limit(service)
         self.housekeeping.run_if_due(service, time.monotonic())
         self.notifier.ping_if_due()

@@ -49,20 +49,20 @@ class Housekeeping:
 
     def _roots(self, service: Service) -> None:
         for root in list(service.missing):
-            if os.path.isdir(root.watch_path) and (service.registrar.may_write(root.path)
+            if os.path.isdir(root.path) and (service.registrar.may_write(root.path)
                                                    or not service.ever_connected):
                 service.adopt(root)
         for root, identity in list(service.root_ids.items()):
             # A file system mounted on a root (or a root replaced) sends no event to the
             # watch on what was there before: compare what the path is now.
             try:
-                st = os.stat(root.watch_path)
+                st = os.stat(root.path)
             except OSError:
                 continue
             if root in service.active and (st.st_dev, st.st_ino) != identity:
                 log.info("watched directory %s is another directory now (mounted or replaced): "
-                         "watching and reconciling it afresh", root.watch_path)
-                service.watcher.unwatch_tree(root.watch_path)
+                         "watching and reconciling it afresh", root.path)
+                service.watcher.unwatch_tree(root.path)
                 service.active.discard(root)
                 service.adopt(root)
 

@@ -41,8 +41,8 @@ def _pipeline(settings: Settings, connect: bool) -> tuple[Registrar, Judge, Gate
                if settings.registration_mode == "copy" and connect else None)
     gate = Gate(settings.roots, settings.extensions, judge, registrar, copying=copying)
     for root in settings.roots:
-        if not os.path.isdir(root.watch_path):
-            log.warning("watched directory %s does not exist", root.watch_path)
+        if not os.path.isdir(root.path):
+            log.warning("watched directory %s does not exist", root.path)
         elif connect and not registrar.may_write(root.path):
             log.warning("%s is registered by %s: left to it", root.path, registrar.standby.get(root.path))
         else:

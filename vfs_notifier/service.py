@@ -89,30 +89,30 @@ class Service:
             ours = registrar.may_write(root.path) or not self.ever_connected
             if root in self.active and not ours:
                 log.warning("%s: another instance registers it now; this one stands by", root.path)
-                self.watcher.unwatch_tree(root.watch_path)
+                self.watcher.unwatch_tree(root.path)
                 self.gate.drop_root(root)
                 self.active.discard(root)
             elif root not in self.active and ours:
                 self.adopt(root)
 
     def adopt(self, root: Root) -> None:
-        if not os.path.isdir(root.watch_path):
+        if not os.path.isdir(root.path):
             if root not in self.missing:
                 log.warning("watched directory %s does not exist (yet); checking again every %g s",
-                            root.watch_path, self.settings.poll_interval)
+                            root.path, self.settings.poll_interval)
             self.missing.add(root)
             return
         if root in self.missing:
-            log.info("watched directory %s appeared", root.watch_path)
+            log.info("watched directory %s appeared", root.path)
         self.missing.discard(root)
         try:
-            st = os.stat(root.watch_path)
+            st = os.stat(root.path)
             self.root_ids[root] = (st.st_dev, st.st_ino)
         except OSError:
             pass
-        problem = self.watcher.watch(root.watch_path, is_root=True)
+        problem = self.watcher.watch(root.path, is_root=True)
         if problem is not None and problem != 28:   # ENOSPC is the watcher's to report
-            log.warning("%s: cannot watch: %s", root.watch_path, os.strerror(problem))
+            log.warning("%s: cannot watch: %s", root.path, os.strerror(problem))
         self.active.add(root)
         self.gate.reconcile(root)
 
@@ -186,7 +186,7 @@ class Service:
         self.gate.accept(for_gate)
 
     def _root_changed(self, change: Change) -> None:
-        root = next((r for r in self.settings.roots if r.watch_path == change.path), None)
+        root = next((r for r in self.settings.roots if r.path == change.path), None)
         if root is None:
             return
         if change.kind == ROOT_GONE:

@@ -35,7 +35,7 @@ def describe(service: Service) -> str:
         parts.append("standing by for " + ", ".join(f"{root} (held by {holder})"
                                                   for root, holder in sorted(registrar.standby.items())))
     if service.missing:
-        parts.append("waiting for " + ", ".join(sorted(r.watch_path for r in service.missing)))
+        parts.append("waiting for " + ", ".join(sorted(r.path for r in service.missing)))
     if service.watcher.refused:
         parts.append(f"{len(service.watcher.refused):,} directories rescanned (watch limit)")
     return "; ".join(parts)

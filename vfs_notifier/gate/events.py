@@ -103,10 +103,8 @@ class Events:
     def directory_left(self, change: Change) -> None:
         path = change.path
         self.judge.forget_below(path)
-        found = self._root_of(path)
-        if found is not None and self.mirror:
-            root = found[0]
-            self.registrar.withdraw(root.path + path[len(root.watch_path):], is_dir=True)
+        if self.mirror and self._root_of(path) is not None:
+            self.registrar.withdraw(path, is_dir=True)
 
     def directory_arrived(self, change: Change) -> None:
         """A directory was created or moved in: walk it now, before other queued walks."""

@@ -60,7 +60,7 @@ class Routing:
             # this file there. Judging now would only let the loop fall behind a writer and
             # its unread events pile up in memory (an outage must leave memory flat).
             return
-        relative = path[len(root.watch_path) + 1:]
+        relative = path[len(root.path) + 1:]
         if self.judge.names.not_candidate(relative):
             return
         directory, _, name = path.rpartition("/")
@@ -134,7 +134,7 @@ class Routing:
 
     def _root_of(self, path: str) -> Optional[tuple[Root, RowMaker]]:
         for root, maker in self.makers:
-            if path == root.watch_path or path.startswith(root.watch_path + "/"):
+            if path == root.path or path.startswith(root.path + "/"):
                 return root, maker
         return None
 

@@ -75,7 +75,7 @@ class Walks:
         if not self.registrar.may_write(root.path) or any(job.full and job.root == root and not job.started for job in self.jobs):
             return
         maker = next(m for r, m in self.makers if r == root)
-        self.jobs.append(self._job(root, maker, root.watch_path, full=True))
+        self.jobs.append(self._job(root, maker, root.path, full=True))
 
     def reconcile_all(self) -> None:
         for root, _ in self.makers:
@@ -85,8 +85,8 @@ class Walks:
         """Another instance holds the root now: stop everything under way there (the
         registrar's may_write, which every walk and verdict asks, keeps it stopped)."""
         self.jobs = deque(job for job in self.jobs if job.root != root)
-        self.closed_ahead = deque(p for p in self.closed_ahead if not p.startswith(root.watch_path + "/"))
-        self.judge.forget_below(root.watch_path)
+        self.closed_ahead = deque(p for p in self.closed_ahead if not p.startswith(root.path + "/"))
+        self.judge.forget_below(root.path)
         self.changes = deque(c for c in self.changes if self._root_of(c.path) is None
                              or self._root_of(c.path)[0] != root)
 
@@ -160,7 +160,7 @@ class Walks:
                 self.unreadable.add(problem.path)
             log.warning("%s: %s", printable(problem.path), problem.problem)
         if job.full:
-            registrar.end_reconcile(job.root, complete=_proves_absence(job.root.watch_path))
+            registrar.end_reconcile(job.root, complete=_proves_absence(job.root.path))
 
     def _judge_ahead(self, job: _Job, path: str, st: os.stat_result, beside_control: bool,
                      step: int) -> None:

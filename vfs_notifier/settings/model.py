@@ -23,12 +23,6 @@ class Root:
     base_url: str
     base_path: str
 
-    @property
-    def watch_path(self) -> str:
-        """Where this process watches the root: `path` itself. A container mounts the
-        directory at the same path inside as outside, so no mapping is needed."""
-        return self.path
-
 
 @dataclass(frozen=True)
 class Database:

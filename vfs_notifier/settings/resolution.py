@@ -190,7 +190,7 @@ def _resolve_roots(res: Resolver, data: Mapping[str, Any], base_url: str, base_p
     if not roots:
         raise ConfigError("roots[0].path (CLIENT_VIDEO_DIR)",
                           f"required, set neither in {res.file_label} nor in the environment")
-    paths = [r.watch_path for r in roots]
+    paths = [r.path for r in roots]
     for later, b in enumerate(paths):
         for a in paths[:later]:
             # Named after the later of the two roots, with its own source: the variable
