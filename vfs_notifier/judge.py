@@ -39,6 +39,7 @@ from fnmatch import fnmatchcase
 from typing import Callable, Iterable, NamedTuple, Optional
 
 from . import framing
+from .store import Version
 
 FINISHED, HELD, NOT_CANDIDATE, GONE = "finished", "held", "not a candidate", "gone"
 # A verdict's kind: its state, with HELD told apart by what ends the wait. A file SETTLING
@@ -186,12 +187,14 @@ def released(path: str, st: os.stat_result) -> bool:
     return mark == str(st.st_size).encode()
 
 
-Identity = tuple[int, int, int, int, int]
+Identity = tuple[Version, int]
 
 
 def identity(st: os.stat_result) -> Identity:
-    """What must be unchanged for an earlier read of a file to still describe it."""
-    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns)
+    """What must be unchanged for an earlier read of a file to still describe it: its version
+    (the one rows are registered as) and its ctime, which a write that keeps size and mtime
+    (touch -r after writing) still moves."""
+    return (Version.of(st), st.st_ctime_ns)
 
 
 class Look(NamedTuple):

@@ -31,7 +31,10 @@ def look(path: str) -> Optional[tuple]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None
-        return tuple(look_at(fd, st, path.rpartition(".")[2].lower(), True))
+        found = look_at(fd, st, path.rpartition(".")[2].lower(), True)
+        version, ctime = found.identity
+        # marshal takes plain tuples only: equal, field by field, to (Version, ctime).
+        return ((tuple(version), ctime), *found[1:])
     except OSError:
         return None
     finally:

@@ -40,6 +40,11 @@ class Version(NamedTuple):
     size: int
     mtime_ns: int
 
+    @classmethod
+    def of(cls, st: os.stat_result) -> "Version":
+        """The version a stat result describes."""
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
 
 class Remembered(NamedTuple):
     """A companion entry: the row `video_id` was registered for this version of `path`."""
