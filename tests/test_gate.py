@@ -7,17 +7,15 @@ charged to the turn's budget, and that nothing reaches the store but through the
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.media import cut_video, video_bytes
+from tests.support.media import video_bytes
 from vfs_notifier.gate import Budget, Gate
 from vfs_notifier.judge import Judge, Names
-from vfs_notifier.looker import Looker
 from vfs_notifier.registrar import Registrar
 from vfs_notifier.settings import Root
 from vfs_notifier.store_sqlite import SQLiteStore
@@ -28,7 +26,7 @@ EXTENSIONS = ("mp4", "avi", "mov", "mkv")
 
 
 class World:
-    def __init__(self, tmp_path: Path, looker: bool = False) -> None:
+    def __init__(self, tmp_path: Path) -> None:
         base = tmp_path / "srv"
         self.root_dir = base / "videos"
         self.root_dir.mkdir(parents=True)
@@ -37,10 +35,7 @@ class World:
         self.registrar = Registrar(SQLiteStore(self.db), [self.root], forget_removed=True)
         assert self.registrar.connect()
         self.judge = Judge(Names(EXTENSIONS), settle_seconds=0.3)
-        # With a looker, every file the gate meets is read by the helper first (ask_from 1).
-        self.looker = Looker() if looker else None
-        self.gate = Gate((self.root,), EXTENSIONS, self.judge, self.registrar, looker=self.looker)
-        self.gate.ask_from = 1
+        self.gate = Gate((self.root,), EXTENSIONS, self.judge, self.registrar)
 
     def video(self, relative: str, kind: str = "mp4", data: bytes | None = None) -> Path:
         path = self.root_dir / relative
@@ -50,29 +45,20 @@ class World:
 
     def run(self, *changes: Change, turns: int = 50) -> None:
         self.gate.accept(list(changes))
-        deadline = time.monotonic() + 10     # files the looker reads take turns of their own
-        for turn in range(10 * turns):
+        for _ in range(turns):
             self.gate.step(Budget(0.05))
             self.registrar.flush()
-            if not self.gate.busy and not self.registrar.pending and not self.gate.reading:
+            if not self.gate.busy and not self.registrar.pending:
                 return
-            if turn >= turns and (not self.gate.reading or time.monotonic() > deadline):
-                return
-            if self.gate.reading:
-                time.sleep(0.001)
 
     def rows(self) -> dict[str, tuple[int, int]]:
         with sqlite3.connect(self.db) as conn:
             return {p: (i, s) for i, p, s in conn.execute("SELECT id, des_video_path, status FROM videos")}
 
 
-@pytest.fixture(params=["judge reads", "looker reads"])
-def world(tmp_path: Path, request) -> World:
-    made = World(tmp_path, looker=request.param == "looker reads")
-    yield made
-    if made.looker is not None:
-        assert not made.looker.broken
-        made.looker.close()
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
 
 
 def test_a_closed_complete_video_is_registered_in_one_turn(world):
@@ -261,73 +247,25 @@ def test_a_directory_arrived_is_walked_before_full_reconciles(world):
     assert str(new) in world.rows()
 
 
-# --- with a looker: files read ahead on another core -----------------------------------
+# --- bursts: each file judged as it is when its turn comes ---------------------------
 
-@pytest.fixture
-def looking(tmp_path: Path):
-    made = World(tmp_path, looker=True)
-    yield made
-    made.looker.close()
-
-
-def test_a_walk_has_its_files_read_ahead_by_the_looker(looking):
-    paths = [looking.video(f"new/{i:03d}.mp4") for i in range(150)]
-    looking.run(Change(DIR_ARRIVED, str(looking.root_dir / "new")))
-    assert sorted(looking.rows()) == sorted(map(str, paths))
-    # Read by the looker, or by the judge where the looker was behind: each file once.
-    assert looking.looker.taken > 0
-    assert looking.looker.taken + looking.looker.unused <= 150
-
-
-def test_a_walked_file_removed_before_its_judging_gets_no_row(looking):
-    """A walk's step ends with files asked and not judged; events handled before the next
-    step remove some. Their looks (true when read) must not make rows."""
-    paths = [looking.video(f"new/{i:03d}.mp4") for i in range(100)]
-    looking.gate.accept([Change(DIR_ARRIVED, str(looking.root_dir / "new"))])
-    looking.looker.ask(str(paths[-1]))
-    looking.looker.wait_for(str(paths[-1]))                  # the helper runs
-    looking.looker.take(str(paths[-1]))
-    os.kill(looking.looker.proc.pid, signal.SIGSTOP)         # and answers nothing for a while
-    try:
-        looking.gate.step(Budget(0))              # one step of 32 entries: asked, judged later
-    finally:
-        os.kill(looking.looker.proc.pid, signal.SIGCONT)
-    ahead = [item[0] for item in looking.gate.jobs[0].ahead]
-    assert len(ahead) >= 16
-    while looking.looker.backlog:
-        looking.looker._receive(block=True)                  # every Look in: true when read
-    gone = ahead[:8]
-    for path in gone:
-        os.unlink(path)
-    # Another removed, and a new upload started under its name: half written, not closed.
-    again = ahead[9]
-    os.unlink(again)
-    Path(again).write_bytes(cut_video("mp4"))
-    looking.run(*[Change(FILE_GONE, path) for path in gone + [again]])
-    assert sorted(looking.rows()) == sorted(str(p) for p in paths if str(p) not in gone + [again])
-    assert again in looking.judge.held
-
-
-def test_a_burst_file_cut_after_its_read_is_judged_as_it_is_now(looking):
+def test_a_burst_file_cut_after_its_close_is_judged_as_it_is_now(world):
     data = video_bytes("mp4")
-    paths = [looking.video(f"burst/{i:02d}.mp4", data=data) for i in range(40)]
-    looking.looker.ask(str(paths[5]))
-    looking.looker.wait_for(str(paths[5]))                     # read whole, then
+    paths = [world.video(f"burst/{i:02d}.mp4", data=data) for i in range(40)]
     paths[5].write_bytes(data[:len(data) // 2])                # rewritten, cut
-    looking.run(*[Change(FILE_DONE, str(p)) for p in paths])
-    assert str(paths[5]) not in looking.rows() and str(paths[5]) in looking.judge.held
-    assert len(looking.rows()) == 39
-    assert looking.looker.taken > 0
+    world.run(*[Change(FILE_DONE, str(p)) for p in paths])
+    assert str(paths[5]) not in world.rows() and str(paths[5]) in world.judge.held
+    assert len(world.rows()) == 39
 
 
-def test_a_burst_file_renamed_before_its_judging_is_registered_where_it_is(looking):
-    """Closed files of a burst are judged once read, after later changes were handled: each
-    is judged as it is then (an lstat taken then), never by what the looker read before."""
-    paths = [looking.video(f"burst/{i:02d}.mp4") for i in range(40)]
-    moved = looking.root_dir / "burst" / "renamed.mp4"
+def test_a_burst_file_renamed_before_its_judging_is_registered_where_it_is(world):
+    """Closed files of a burst are judged as they are when their turn comes (an lstat taken
+    then), after the disk moved on."""
+    paths = [world.video(f"burst/{i:02d}.mp4") for i in range(40)]
+    moved = world.root_dir / "burst" / "renamed.mp4"
     os.rename(paths[7], moved)
     os.unlink(paths[8])
-    looking.run(*[Change(FILE_DONE, str(p)) for p in paths],
+    world.run(*[Change(FILE_DONE, str(p)) for p in paths],
                 Change(FILE_MOVED, str(moved), str(paths[7])), Change(FILE_GONE, str(paths[8])))
     expected = {str(p) for p in paths} - {str(paths[7]), str(paths[8])} | {str(moved)}
-    assert set(looking.rows()) == expected
+    assert set(world.rows()) == expected

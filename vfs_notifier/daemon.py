@@ -25,8 +25,8 @@ from .systemd_notify import SystemdNotifier
 
 log = logging.getLogger("vfs_notifier")
 
-# While a write's commit is under way, or the looker reads a burst's files, the loop looks
-# again this soon (not at once: that would spin a core the database or the looker needs).
+# While a write's commit is under way the loop looks again this soon (not at once: that
+# would spin a core the database needs).
 COMMIT_POLL_SECONDS = 0.002
 
 
@@ -110,13 +110,12 @@ class Loop:
         judged_next = service.judge.next_due()
         if judged_next is not None:
             deadlines.append(judged_next)
-        looker_stop = service.looker.stop_due() if service.looker is not None else None
-        if looker_stop is not None:
-            deadlines.append(looker_stop)
+        if service.heap.due is not None:
+            deadlines.append(service.heap.due)
         registrar = service.registrar
         if not registrar.connected:
             deadlines.append(registrar.retry_at)
-        if registrar.committing or service.gate.reading:
+        if registrar.committing:
             deadlines.append(now + COMMIT_POLL_SECONDS)
         watchdog = self.notifier.watchdog_due_in()
         if watchdog is not None:

@@ -28,3 +28,24 @@ def release_freed_memory() -> bool:
         return False
     _MALLOC_TRIM(0)
     return True
+
+
+class ReleaseWhenIdle:
+    """Release the freed heap once, `seconds` after the last work (a walk or a burst over):
+    not after every turn, where malloc_trim would cost more than it gives back."""
+
+    def __init__(self, seconds: float, release: Callable[[], bool] = release_freed_memory) -> None:
+        self.seconds = seconds
+        self.release = release
+        self.due: Optional[float] = None     # monotonic time of the release; None: nothing to give
+
+    def worked(self, now: float) -> None:
+        self.due = now + self.seconds
+
+    def idle(self, now: float) -> bool:
+        """Release if the time has come; True when it did."""
+        if self.due is None or now < self.due:
+            return False
+        self.due = None
+        self.release()
+        return True

@@ -191,15 +191,14 @@ Identity = tuple[Version, int]
 
 
 def identity(st: os.stat_result) -> Identity:
-    """What must be unchanged for an earlier read of a file to still describe it: its version
-    (the one rows are registered as) and its ctime, which a write that keeps size and mtime
-    (touch -r after writing) still moves."""
+    """What must stay unchanged while a file settles: its version (the one rows are
+    registered as) and its ctime, which a write that keeps size and mtime (touch -r after
+    writing) still moves."""
     return (Version.of(st), st.st_ctime_ns)
 
 
 class Look(NamedTuple):
     """What one read of a file found: the facts, not the verdict (the judge's to give)."""
-    identity: Identity          # of the file read (its fstat)
     complete: Optional[bool]    # its framing: proven complete, proven incomplete, cannot tell
     reason: str                 # the framing's words
     writer: Optional[bool]      # open for writing by anyone when read (None: cannot tell)
@@ -210,10 +209,10 @@ def look_at(fd: int, st: os.stat_result, extension: str, check_structure: bool) 
     whether anyone has it open for writing (not asked of a file proven incomplete: it is
     held whoever has it open)."""
     if not check_structure:
-        return Look(identity(st), None, "", open_writer(fd))
+        return Look(None, "", open_writer(fd))
     found = framing.check(fd, st.st_size, extension)
     writer = None if found.complete is False else open_writer(fd)
-    return Look(identity(st), found.complete, found.reason, writer)
+    return Look(found.complete, found.reason, writer)
 
 
 class _Seen(NamedTuple):
@@ -252,17 +251,13 @@ class Judge:
         return self.judge_file(path, relative, closed)
 
     def judge_file(self, path: str, relative: str, closed: bool,
-                   st: Optional[os.stat_result] = None, control: Optional[bool] = None,
-                   look: Optional[Look] = None) -> Verdict:
+                   st: Optional[os.stat_result] = None, control: Optional[bool] = None) -> Verdict:
         """judge() for a path whose name the caller found a candidate already (by `names`);
         `st`: its lstat just taken, if the caller has one (a walk does). `control`: whether
         a control file (NAME.aria2, NAME.lftp-pget-status) is beside it, if the caller knows
         (a listing of the directory, or events since one); None: looked for here. In a
         directory a writer is filling, that lookup of a name that is not there waits for the
-        writer's creates (a quarter of the loop's time in a 20,000-file burst). `look`: the
-        file read a moment ago elsewhere (the looker); it stands for reading the file now
-        only if the file is the very one `st` shows, unchanged (the same size, mtime, inode,
-        device and ctime)."""
+        writer's creates (a quarter of the loop's time in a 20,000-file burst)."""
         if st is None:
             try:
                 st = os.lstat(path)
@@ -281,9 +276,6 @@ class Judge:
                                   f"({os.path.basename(path)}{suffix} beside it)", st)
         if st.st_size == 0:
             return self._hold(path, EMPTY, st)
-        if look is not None and look.identity == identity(st):
-            return self._decide(path, st, look, closed)
-
         fd = _open(path)
         if isinstance(fd, Verdict):
             if fd.state == HELD and fd.reason == LEASED:

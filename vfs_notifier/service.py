@@ -17,10 +17,9 @@ from .budget import Budget
 from .copier import Copier
 from .copy_mode import CopyRegistration
 from .gate import Gate
-from .heap import release_freed_memory
+from .heap import ReleaseWhenIdle
 from .judge import Judge, Names
 from .logs import Logs
-from .looker import Looker, worth_using
 from .registrar import BATCH, Registrar
 from .settings import Root, Settings
 from .store_factory import open_store
@@ -36,6 +35,8 @@ TURN_SECONDS = 0.035
 ROWS_PER_TURN = BATCH       # one write: walks pause while that many rows wait
 CHANGES_HELD_MAX = 20000     # parsed changes waiting for the gate; past it the kernel side buffers
 STOP_FLUSH_SECONDS = 5.0
+# Idle this long after a walk or a burst, the freed heap goes back to the system (once).
+RELEASE_AFTER_IDLE_SECONDS = 2.0
 # A failing turn (a bug) is said with its traceback once per distinct error in this long, and
 # answered by a walk of every root at most this often: a bug met every turn must not fill
 # the journal or keep the service walking.
@@ -57,14 +58,13 @@ class Service:
         # Copy mode: copies run beside the loop; a finished file's row is offered once its copy is in place.
         self.copying = (CopyRegistration(Copier(clean_below=settings.copy_to), self.registrar, settings.copy_to)
                         if settings.registration_mode == "copy" else None)
-        # Files are read on a second core when there is one (the looker; started on first use).
-        self.looker = Looker() if worth_using(settings.check_structure) else None
         self.gate = Gate(settings.roots, settings.extensions, self.judge, self.registrar, self.watcher,
-                         self.copying, self.looker)
+                         self.copying)
         self.active: set[Root] = set()        # watched and fed to the gate
         self.missing: set[Root] = set()       # not there (yet)
         self.root_ids: dict[Root, tuple[int, int]] = {}   # (st_dev, st_ino) each root was watched as
         self.ever_connected = False
+        self.heap = ReleaseWhenIdle(RELEASE_AFTER_IDLE_SECONDS)
         self.started_at = time.monotonic()
         self.turn_errors = 0
         self._error_said: dict[str, float] = {}   # an error's text -> when its traceback was logged
@@ -163,8 +163,10 @@ class Service:
             self.apply(self.watcher.read())
         gate.step(budget)
         registrar.flush(ROWS_PER_TURN, time_left=budget.remaining)
-        if self.looker is not None and self.looker.stop_if_idle(time.monotonic()):
-            release_freed_memory()      # a walk or a burst is over: its heap goes back too
+        if gate.busy or gate.walking or registrar.pending:
+            self.heap.worked(time.monotonic())
+        else:
+            self.heap.idle(time.monotonic())    # a walk or a burst is over: its heap goes back
         if registrar.reconcile_needed and registrar.connected and not registrar.queue:
             registrar.reconcile_needed = False
             log.info("reconciling every root: changes were set aside while the database was away")
@@ -211,7 +213,6 @@ class Service:
         deadline = time.monotonic() + STOP_FLUSH_SECONDS
         if self.copying is not None:
             self.copying.turn()   # copies already in place get their rows now
-        self.gate.finish_reading()
         while self.registrar.connected and self.registrar.pending and time.monotonic() < deadline:
             self.registrar.flush(wait=True)
 
@@ -220,8 +221,6 @@ class Service:
             self.copying.close()
         self.registrar.close()
         self.watcher.close()
-        if self.looker is not None:
-            self.looker.close()
 
 
 def read_sysctl(name: str) -> str:

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 
 class Events:
-    """One handler per kind of change (a mixin of Gate: the walks, routing and read-ahead
-    parts give _job, _judge_and_offer, _judge_closed and _root_of)."""
+    """One handler per kind of change (a mixin of Gate: the walks and routing parts give
+    _job, _judge_and_offer and _root_of)."""
 
     judge: "Judge"
     registrar: "Registrar"
@@ -25,9 +25,9 @@ class Events:
     _clean: set[str]
 
     def _file_done(self, change: Change) -> None:
-        """Closed after writing: judge it now, or soon, read by the looker."""
+        """Closed after writing: judge it now."""
         self._note_control_file(change.path)
-        self._judge_closed(change.path)
+        self._judge_and_offer(change.path, closed=True, announce=True)
 
     def _file_attrib(self, change: Change) -> None:
         if change.path in self.judge.held:
@@ -66,7 +66,7 @@ class Events:
         self._note_control_file(change.path)
         self.judge.forget(change.source)
         self._move_rows(change.source, change.path, is_dir=False)
-        self._judge_closed(change.path)
+        self._judge_and_offer(change.path, closed=True, announce=True)
 
     def _directory_moved(self, change: Change) -> None:
         self.judge.forget_below(change.source)

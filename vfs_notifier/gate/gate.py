@@ -9,7 +9,7 @@ is charged to the turn's budget, so that a walk of any size is resumable and the
 stays responsive.
 
 Its parts, one job each: events.py (the kernel's changes), walks.py (reconcile jobs),
-read_ahead.py (the looker's part), routing.py (a verdict to the registrar or the copier).
+routing.py (a verdict to the registrar or the copier).
 """
 
 from __future__ import annotations
@@ -20,22 +20,20 @@ from typing import Optional
 from ..budget import Budget
 from ..copy_mode import CopyRegistration
 from ..judge import Judge
-from ..looker import Looker
 from ..registrar import Registrar
 from ..rows import RowMaker
 from ..settings import Root
 from ..watcher import (DIR_ARRIVED, DIR_ATTRIB, DIR_LEFT, DIR_MOVED, FILE_ATTRIB, FILE_DONE, FILE_GONE,
                        FILE_LINKED, FILE_MOVED, Change, Watcher)
 from .events import Events
-from .read_ahead import ASK_FROM, ReadAhead
 from .routing import Counts, Routing
 from .walks import Walks, _Job
 
 
-class Gate(Events, Walks, ReadAhead, Routing):
+class Gate(Events, Walks, Routing):
     def __init__(self, roots: tuple[Root, ...], extensions: tuple[str, ...], judge: Judge,
                  registrar: Registrar, watcher: Optional[Watcher] = None,
-                 copying: Optional[CopyRegistration] = None, looker: Optional[Looker] = None) -> None:
+                 copying: Optional[CopyRegistration] = None) -> None:
         # Copy mode: rows name the copies, which the service owns: a rename or a deletion
         # in the watched tree leaves them (and their rows) alone, and a renamed file is new.
         self.copying = copying
@@ -45,11 +43,6 @@ class Gate(Events, Walks, ReadAhead, Routing):
         self.judge = judge
         self.registrar = registrar
         self.watcher = watcher
-        self.looker = looker        # reads files on another core, ahead of their judging
-        self.ask_from = ASK_FROM
-        self.steps = 0              # step() calls: tells a walk what happened since it looked
-        # Closed files of a burst asked of the looker, to judge once read (lstat taken then).
-        self.closed_ahead: deque[str] = deque()
         self.changes: deque[Change] = deque()
         self.rejudge: deque[str] = deque()     # held files the judge wants to look at again
         self.jobs: deque[_Job] = deque()
@@ -84,19 +77,12 @@ class Gate(Events, Walks, ReadAhead, Routing):
 
     def step(self, budget: Budget) -> None:
         """Handle queued changes, re-judge what is due, advance walks: as the budget allows."""
-        self.steps += 1
-        changes, closed_ahead = self.changes, self.closed_ahead
+        changes = self.changes
         while changes and budget.spend():
             change = changes.popleft()
             handler = self._handlers.get(change.kind)
             if handler is not None:
                 handler(change)
-            self._judge_read_closed()
-        if closed_ahead:
-            # Sent now, judged when read: a later turn (the loop looks again within
-            # milliseconds, see `reading`), so that the loop reads new events meanwhile.
-            self.looker.send()
-            self._judge_read_closed()
         rejudge = self.rejudge
         rejudge.extend(self.judge.due())
         while rejudge and budget.spend():

@@ -15,7 +15,6 @@ from ..settings import Root
 
 if TYPE_CHECKING:
     from ..copy_mode import CopyRegistration
-    from ..looker import Looker
     from ..registrar import Registrar
 
 log = logging.getLogger("vfs_notifier")
@@ -35,7 +34,6 @@ class Routing:
     judge: Judge
     registrar: "Registrar"
     copying: "Optional[CopyRegistration]"
-    looker: "Optional[Looker]"
     mirror: bool
     makers: list[tuple[Root, RowMaker]]
     counts: Counts
@@ -84,8 +82,7 @@ class Routing:
         was_kind = self.judge.kind_of(path)
         if control is None and directory in self._clean:
             control = False
-        look = self.looker.take(path) if self.looker is not None else None
-        verdict = self.judge.judge_file(path, relative, closed, st, control, look)
+        verdict = self.judge.judge_file(path, relative, closed, st, control)
         if verdict.state == HELD:
             if was_held != verdict.reason:
                 self._tell_held(path, verdict, was_kind)

@@ -14,11 +14,9 @@ from ..registrar import version_of
 from ..rows import RowMaker, Unstorable, printable
 from ..settings import Root
 from ..walker import Found, WalkProblem, walk
-from .read_ahead import LOOK_AHEAD
 
 if TYPE_CHECKING:
     from ..judge import Judge
-    from ..looker import Looker
     from ..registrar import Registrar
     from ..watcher import Change, Watcher
     from .routing import Counts
@@ -31,7 +29,7 @@ CLEAN_DIRECTORIES_MAX = 4096
 class _Job:
     """One walk in progress."""
 
-    __slots__ = ("root", "maker", "located", "full", "files", "problems", "started", "ahead")
+    __slots__ = ("root", "maker", "located", "full", "files", "problems", "started")
 
     def __init__(self, root: Root, maker: RowMaker, full: bool, files: Iterator[Found],
                  problems: list[WalkProblem]) -> None:
@@ -39,9 +37,6 @@ class _Job:
         self.located = (root, maker)    # where every file the walk finds is, for the gate
         self.full = full    # a whole-root reconcile: rows it does not meet are checked
         self.started = False
-        # Files found and asked of the looker, judged LOOK_AHEAD files later: across turns,
-        # so that the looker stays ahead of the judge. Walked already; not yet judged.
-        self.ahead: deque[tuple[str, os.stat_result, bool, int]] = deque()
 
 
 
@@ -51,15 +46,12 @@ class Walks:
     judge: "Judge"
     registrar: "Registrar"
     watcher: "Optional[Watcher]"
-    looker: "Optional[Looker]"
     extensions: frozenset[str]
     makers: list[tuple[Root, RowMaker]]
     jobs: deque[_Job]
     changes: "deque[Change]"
-    closed_ahead: deque[str]
     counts: "Counts"
     unreadable: set[str]
-    steps: int
     _clean: set[str]
 
     def _listed(self, directory: str, controls: bool) -> None:
@@ -85,7 +77,6 @@ class Walks:
         """Another instance holds the root now: stop everything under way there (the
         registrar's may_write, which every walk and verdict asks, keeps it stopped)."""
         self.jobs = deque(job for job in self.jobs if job.root != root)
-        self.closed_ahead = deque(p for p in self.closed_ahead if not p.startswith(root.path + "/"))
         self.judge.forget_below(root.path)
         self.changes = deque(c for c in self.changes if self._root_of(c.path) is None
                              or self._root_of(c.path)[0] != root)
@@ -115,7 +106,6 @@ class Walks:
             if job.full:
                 # Counted now, not when queued: the memory may have been read meanwhile.
                 registrar.begin_reconcile(job.root)
-        looker, ahead = self.looker, job.ahead
         for found in job.files:
             self.counts.found += 1
             path = found.directory + "/" + found.name
@@ -133,27 +123,11 @@ class Walks:
                     self.counts.already += 1
                     if job.full and registrar.remembered_as(stored, version):
                         registrar.found_registered(job.root)
-                elif looker is not None and looker.backlog < LOOK_AHEAD and looker.ask(path):
-                    ahead.append((path, st, found.beside_control, self.steps))
                 else:
-                    # The looker is LOOK_AHEAD files behind (or absent): this one is read by
-                    # the judge here, so that both CPUs read and neither waits on the other.
                     self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
                                           control=found.beside_control, located=job.located)
-                # The files the looker has read by now (or, past LOOK_AHEAD, the oldest anyway).
-                while ahead and (len(ahead) > LOOK_AHEAD or looker.answered(ahead[0][0])):
-                    self._judge_ahead(job, *ahead.popleft())
             if not budget.spend() or not self.accepting:
-                if looker is not None:
-                    looker.send()   # the looker reads on while the loop does the rest of the turn
                 return
-        while ahead:
-            # The walk's last files: the looker has them under way, the walk nothing else to
-            # do. Charged to the turn like the rest: up to LOOK_AHEAD files may be waiting.
-            if not budget.spend():
-                return
-            looker.wait_for(ahead[0][0])
-            self._judge_ahead(job, *ahead.popleft())
         self.jobs.popleft()
         for problem in job.problems:
             if problem.problem.startswith("cannot read"):
@@ -161,18 +135,6 @@ class Walks:
             log.warning("%s: %s", printable(problem.path), problem.problem)
         if job.full:
             registrar.end_reconcile(job.root, complete=_proves_absence(job.root.path))
-
-    def _judge_ahead(self, job: _Job, path: str, st: os.stat_result, beside_control: bool,
-                     step: int) -> None:
-        """Judge a file walked a moment ago. Walked in an earlier step, events were handled
-        since: its lstat is taken again, and a control file that came since is looked for,
-        not assumed absent."""
-        if step == self.steps:
-            self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
-                                  control=beside_control, located=job.located)
-        else:
-            self._judge_and_offer(path, closed=False, announce=not job.full,
-                                  control=True if beside_control else None, located=job.located)
 
 
 def _proves_absence(directory: str) -> bool:
