@@ -3,9 +3,9 @@
 A row tells the platform "this video is complete, play it", and neither inotify events nor
 timestamps can tell a finished upload from an interrupted one. The judge combines, in order:
 
-1. Names (pure): hidden files and anything below a hidden directory (rsync's `.~tmp~`,
-   `.rsync-partial`, macOS `._` forks, `.Trash-1000`), partial-download suffixes, endings that
-   are not videos, and the operator's `ignore` globs are not candidates.
+1. Names (pure, judge_names.py): hidden files and anything below a hidden directory (rsync's
+   `.~tmp~`, `.rsync-partial`, macOS `._` forks, `.Trash-1000`), partial-download suffixes,
+   endings that are not videos, and the operator's `ignore` globs are not candidates.
 2. The file: gone, not a regular file, a download tool's control file beside it
    (`NAME.aria2` of aria2c, `NAME.lftp-pget-status` of `lftp pget`: both make the file its
    full size first and fill it from several places), empty.
@@ -35,27 +35,22 @@ import heapq
 import os
 import stat
 import time
-from fnmatch import fnmatchcase
-from typing import Callable, Iterable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 from . import framing
+from .judge_names import CONTROL_FILES, PARTIAL_SUFFIXES, Names, control_file, download_target
 from .store import Version
+
+__all__ = ["CONTROL_FILES", "FINISHED", "GONE", "HELD", "HELD_INCOMPLETE", "HELD_SETTLING",
+           "NOT_CANDIDATE", "PARTIAL_SUFFIXES", "RELEASE_HINT", "RELEASE_XATTR", "Judge", "Names",
+           "Verdict", "control_file", "download_target", "identity", "open_writer", "release",
+           "released", "whole_on_creation"]
 
 FINISHED, HELD, NOT_CANDIDATE, GONE = "finished", "held", "not a candidate", "gone"
 # A verdict's kind: its state, with HELD told apart by what ends the wait. A file SETTLING
 # is on its way to FINISHED by the clock alone (said quietly); one HELD_INCOMPLETE waits for
 # evidence (its framing, its writer's close, a download tool's control file going: said loud).
 HELD_SETTLING, HELD_INCOMPLETE = "held settling", "held incomplete"
-
-# Endings that name a download or copy in progress. "a.mp4.part" is not a video by its
-# ending anyway; the suffix gives the better reason. "a.part.mp4" IS a candidate: its name
-# ends in a video ending, and its framing decides (yt-dlp's "x.temp.mp4" is a real MP4).
-PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download",
-                    ".opdownload", ".aria2", ".lftp-pget-status", ".filepart", ".!qb", ".!ut",
-                    ".bc!", ".swp", "~")
-# Control files a download tool keeps beside NAME while it fills NAME, and removes when NAME is
-# whole; the tool, for the reason given while one is there.
-CONTROL_FILES = {".aria2": "aria2c", ".lftp-pget-status": "lftp pget"}
 
 F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
 F_RDLCK = getattr(fcntl, "F_RDLCK", 0)
@@ -89,7 +84,8 @@ class Verdict(_Facts):
 
     kind: str
 
-    def __new__(cls, state: str, reason: str, stat: Optional[os.stat_result], kind: str) -> "Verdict":
+    def __new__(cls, state: str, reason: str, stat: Optional[os.stat_result],
+                kind: str) -> "Verdict":
         verdict = super().__new__(cls, state, reason, stat)
         verdict.kind = kind
         return verdict
@@ -97,53 +93,6 @@ class Verdict(_Facts):
     @property
     def settling(self) -> bool:
         return self.kind == HELD_SETTLING
-
-
-class Names:
-    """Which relative paths are candidates at all: a pure rule on names."""
-
-    def __init__(self, extensions: Iterable[str], ignore: Iterable[str] = ()) -> None:
-        self.extensions = frozenset(e.lower().lstrip(".") for e in extensions)
-        self.ignore = tuple(ignore)
-
-    def not_candidate(self, relative: str) -> Optional[str]:
-        """None for a candidate; else why not. `relative` is the path below the watched root."""
-        directory, _, name = relative.rpartition("/")
-        if name.startswith("."):
-            return "a hidden file"
-        if directory.startswith(".") or "/." in directory:   # a cheap test first: asked per file
-            for part in directory.split("/"):
-                if part.startswith(".") and part not in (".", ".."):
-                    return f"inside the hidden directory {part}"
-        lower = name.lower()
-        if lower.endswith(PARTIAL_SUFFIXES):
-            suffix = next(s for s in PARTIAL_SUFFIXES if lower.endswith(s))
-            return f"a partial download's name ({suffix})"
-        dot = lower.rfind(".")
-        if dot < 0 or lower[dot + 1:] not in self.extensions:
-            return "not a video file name"
-        for pattern in self.ignore:
-            if fnmatchcase(relative, pattern) or fnmatchcase(name, pattern):
-                return f"ignored by the pattern {pattern!r}"
-        return None
-
-
-def download_target(path: str) -> Optional[str]:
-    """The download a tool's control file belongs to ("a.mp4.aria2" -> "a.mp4",
-    "a.mp4.lftp-pget-status" -> "a.mp4"), None for any other name or path: when the control
-    file goes, that file is judged again."""
-    for suffix in CONTROL_FILES:
-        if path.endswith(suffix) and len(path) > len(suffix) and path[-len(suffix) - 1] != "/":
-            return path[:-len(suffix)]
-    return None
-
-
-def control_file(path: str) -> Optional[str]:
-    """The suffix of a download tool's control file beside `path`, None when there is none."""
-    for suffix in CONTROL_FILES:
-        if _exists(path + suffix):
-            return suffix
-    return None
 
 
 def whole_on_creation(path: str) -> bool:
@@ -334,8 +283,8 @@ class Judge:
         detail = f" ({why})" if why else ""
         if waited < self.settle_seconds:
             return self._hold(path, f"{SETTLING}{detail}: waiting until it stays unchanged for "
-                              f"{self.settle_seconds:g} s", st, due=seen.since + self.settle_seconds,
-                              kind=HELD_SETTLING)
+                              f"{self.settle_seconds:g} s", st,
+                              due=seen.since + self.settle_seconds, kind=HELD_SETTLING)
         if writer:
             return self._hold(path, OPEN_FOR_WRITING, st,
                               due=now + max(self.settle_seconds, WRITER_RECHECK_SECONDS))
@@ -399,14 +348,6 @@ class Judge:
             for path in [p for p in table if p.startswith(prefix)]:
                 del table[path]
         self.settling = {p for p in self.settling if not p.startswith(prefix)}
-
-
-def _exists(path: str) -> bool:
-    try:
-        os.lstat(path)
-    except OSError:
-        return False
-    return True
 
 
 def _open(path: str) -> "int | Verdict":
