@@ -16,3 +16,9 @@ deb:
 .PHONY: bench
 bench:
 	./scripts/bench
+
+# The service through a Galera node beside one server (issue 22): the Galera section of
+# docs/PERFORMANCE.md.
+.PHONY: bench-galera
+bench-galera:
+	./scripts/bench-galera --docs docs

@@ -11,6 +11,8 @@ import sys
 from . import stress_report
 from .contenders import DAEMON, LIMIT, NAIVE, SHELL
 
+# The section `python3 -m bench.galera` writes into PERFORMANCE.md, kept when this rewrites it.
+GALERA_BEGIN, GALERA_END = "<!-- galera: python3 -m bench.galera -->", "<!-- /galera -->"
 COMMAND = "make bench   # = sudo scripts/bench; about 6 minutes"
 NA = "—"
 
@@ -344,9 +346,24 @@ def write(r: dict, docs: str) -> None:
     if "stress" in r:   # before "## Machine and versions"
         head, sep, tail = text.partition("## Machine and versions")
         text = head + "\n".join(stress_report.markdown(r["stress"])) + "\n" + sep + tail
+    text = _keep_galera(os.path.join(docs, "PERFORMANCE.md"), text)
     with open(os.path.join(docs, "PERFORMANCE.md"), "w") as f:
         f.write(text)
     chart(r, os.path.join(docs, "performance.png"))
+
+
+def _keep_galera(path: str, text: str) -> str:
+    """The section `python3 -m bench.galera` wrote stays: this run did not measure it."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        return text
+    if GALERA_BEGIN not in old or GALERA_END not in old:
+        return text
+    section = GALERA_BEGIN + old.partition(GALERA_BEGIN)[2].partition(GALERA_END)[0] + GALERA_END + "\n"
+    head, sep, tail = text.partition("## Machine and versions")
+    return head + section + "\n" + sep + tail if sep else text + "\n" + section
 
 
 def _int_keys(r: dict) -> dict:

@@ -89,8 +89,8 @@ class Node:
 
     def command(self, new_cluster: bool) -> list[str]:
         peers = ",".join(f"{self.host}:{n.gcomm}" for n in self.cluster.nodes)
-        options = (f"gmcast.listen_addr=tcp://{self.host}:{self.gcomm};ist.recv_addr={self.host}:{self.ist};"
-                   f"gcache.size={GCACHE};{EVS}")
+        provider_options = (f"gmcast.listen_addr=tcp://{self.host}:{self.gcomm};"
+                            f"ist.recv_addr={self.host}:{self.ist};gcache.size={self.cluster.gcache};{EVS}")
         cmd = [shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults",
                f"--datadir={self.datadir}", f"--socket={self.dir / 'sock'}", f"--port={self.port}",
                f"--bind-address={self.host}", f"--pid-file={self.dir / 'pid'}", f"--log-error={self.log}",
@@ -103,8 +103,9 @@ class Node:
                f"--wsrep-node-name={self.name}", f"--wsrep-node-address={self.host}:{self.gcomm}",
                f"--wsrep-node-incoming-address={self.host}:{self.port}",
                f"--wsrep-sst-receive-address={self.host}:{self.sst}",
-               f"--wsrep-provider-options={options}", "--wsrep-sst-method=rsync",
+               f"--wsrep-provider-options={provider_options}", "--wsrep-sst-method=rsync",
                "--binlog-format=ROW", "--default-storage-engine=InnoDB", "--innodb-autoinc-lock-mode=2"]
+        cmd.extend(self.cluster.options)   # later options win: the caller's override the above
         if self.cluster.as_user:
             cmd.append(f"--user={self.cluster.as_user}")
         if new_cluster:
@@ -185,8 +186,12 @@ class Node:
 class Galera:
     """Three nodes; start() bootstraps them, close() stops them and removes every file."""
 
-    def __init__(self, base: Optional[Path] = None) -> None:
+    def __init__(self, base: Optional[Path] = None, options: tuple[str, ...] = (), gcache: str = GCACHE) -> None:
+        """`base`: the directory to make the cluster's own below (default /tmp); `options`:
+        more mariadbd options for every node (the benchmark asks for durable commits)."""
         self.provider = provider()
+        self.options = options
+        self.gcache = gcache
         self.as_user = USER if os.geteuid() == 0 else None
         # Below /tmp, not pytest's 0700 temp directory: the mysql user must enter it.
         self.base = Path(tempfile.mkdtemp(prefix="vfs-galera-", dir=base))
