@@ -66,7 +66,8 @@ def wait_holder(servers: Servers, instances: Instances, root: Path, among: Seque
             return pids.get(holder_of(servers, root)[0])
         except AssertionError:
             return None
-    return wait_until(named, timeout, f"a live lease on {root} held by one of {sorted(pids)} on {servers}", lambda: f"leases {servers.leases()}\n{instances.logs()}")
+    return wait_until(named, timeout, f"a live lease on {root} held by one of {sorted(pids)} on {servers}",
+                      lambda: f"leases {servers.leases()}\n{instances.logs()}")
 
 
 def exactly_one_writer(servers: Servers, instances: Instances, root: Path, among: Sequence[Daemon],

@@ -55,11 +55,14 @@ def provider() -> str:
 
 
 def _tail(path: Path, lines: int = 25) -> str:
+    """The end of a node's error log, its errors first: the cause is often a few screens up,
+    above the shutdown's own lines."""
     try:
-        text = path.read_text(errors="replace")
+        said = path.read_text(errors="replace").splitlines()
     except OSError:
         return f"(no error log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
+    errors = [line for line in said[:-lines] if "[ERROR]" in line][-10:]
+    return "\n".join(errors + (["..."] if errors else []) + said[-lines:])
 
 
 class Node:
@@ -94,6 +97,7 @@ class Node:
         cmd = [shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults",
                f"--datadir={self.datadir}", f"--socket={self.dir / 'sock'}", f"--port={self.port}",
                f"--bind-address={self.host}", f"--pid-file={self.dir / 'pid'}", f"--log-error={self.log}",
+               f"--tmpdir={self.dir / 'tmp'}",
                "--skip-name-resolve", "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M",
                # Tests need correctness, not durability against power loss (a SIGKILL keeps the
                # page cache): as the single test server.
@@ -186,7 +190,8 @@ class Node:
 class Galera:
     """Three nodes; start() bootstraps them, close() stops them and removes every file."""
 
-    def __init__(self, base: Optional[Path] = None, options: tuple[str, ...] = (), gcache: str = GCACHE) -> None:
+    def __init__(self, base: Optional[Path] = None, options: tuple[str, ...] = (),
+                 gcache: str = GCACHE) -> None:
         """`base`: the directory to make the cluster's own below (default /tmp); `options`:
         more mariadbd options for every node (the benchmark asks for durable commits)."""
         self.provider = provider()
@@ -204,16 +209,21 @@ class Galera:
         node 1's state by SST anyway; the copy only saves two installs)."""
         first = self.nodes[0]
         for node in self.nodes:
-            node.dir.mkdir()
+            # Its own temporary directory: whatever cleans /tmp meanwhile must not take the
+            # server's temporary tables (an install failed so, on a shared machine).
+            (node.dir / "tmp").mkdir(parents=True)
             self._own(node.dir)
         cmd = ["mariadb-install-db", "--no-defaults", f"--datadir={first.datadir}",
-               "--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-log-file-size=16M"]
+               f"--tmpdir={first.dir / 'tmp'}", "--auth-root-authentication-method=normal", "--skip-test-db",
+               "--innodb-log-file-size=16M"]
         if self.as_user:
             cmd.append(f"--user={self.as_user}")
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
         if done.returncode != 0:
+            said = (done.stdout + done.stderr).splitlines()
+            errors = [line for line in said if "ERROR" in line or "Warning" in line]
             raise RuntimeError(f"mariadb-install-db failed ({done.returncode}):\n"
-                               + "\n".join((done.stdout + done.stderr).splitlines()[-25:]))
+                               + "\n".join(errors[-15:] or said[-25:]))
         for node in self.nodes[1:]:
             shutil.copytree(first.datadir, node.datadir, symlinks=True)
             self._own(node.datadir)
