@@ -10,22 +10,23 @@ import time
 from tests.ha.checks import exactly_one_writer, one_row_each, wait_holder, write_videos
 
 
-def test_standby_and_holder_reconnect_without_doubles(tree, servers, instances):
-    """The reconnect catch-up is a walk of every root: the standby's must write nothing,
-    the holder's must not write twice what it wrote before the outage."""
+def test_the_standby_reconnects_and_writes_nothing(tree, servers, instances):
+    """The reconnect catch-up is a walk of every root: the standby's must write nothing. (On
+    one server both instances lose it and reconnect; the holder's own reconnect on Galera is
+    the next test's.)"""
     first = instances.start(via=0)
     second = instances.start(via=1)
     files = write_videos(tree.root, 6, "a")
     one_row_each(servers, instances, files, hold=0.5)
     holder = exactly_one_writer(servers, instances, tree.root, [first, second])
     standby = second if holder is first else first
-    for target, prefix in ((standby, "b"), (holder, "c")):
-        via = instances.vias[instances.started.index(target)]
-        servers.kill(via)
-        files += write_videos(tree.root / prefix, 6, prefix, pause=0.1)
-        time.sleep(1.0)                     # the instance notices and retries meanwhile
-        servers.restart(via)
-        one_row_each(servers, instances, files, timeout=40, hold=1.0)
+    via = instances.vias[instances.started.index(standby)]
+    servers.kill(via)
+    files += write_videos(tree.root / "b", 6, "b", pause=0.1)
+    time.sleep(1.0)                         # the standby notices and retries meanwhile
+    servers.restart(via)
+    files += write_videos(tree.root / "c", 6, "c")
+    one_row_each(servers, instances, files, timeout=40, hold=2.0)
     exactly_one_writer(servers, instances, tree.root, [first, second], timeout=30)
 
 
