@@ -76,3 +76,51 @@ def test_sigstop_the_holder_past_its_lease_it_writes_nothing_after_sigcont(tree,
     assert pid == standby.pid and new_token > token, (servers.leases(), instances.logs())
     assert holder.proc.poll() is None, f"the woken holder exited\n{instances.logs()}"
     exactly_one_writer(servers, instances, tree.root, [first, second])
+
+
+def _waiting_fence(node) -> bool:
+    """Whether a write's fence (the UPDATE of the lease row that ends every write) is under
+    way on `node`: while the test holds the row, it waits there."""
+    with node.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT INFO FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query'")
+        return any("SET `writes`" in (query or "") for (query,) in cur.fetchall())
+
+
+def test_a_holder_stopped_inside_a_write_commits_nothing(tree, servers, instances, capsys):
+    """Fencing itself: the holder is stopped between the rows of a write and its commit, and
+    wakes after a takeover. Its transaction must commit nothing: the rows it inserted would
+    double the new holder's. (The test holds the lease row for a moment so that the write is
+    caught with its rows inserted and its fence waiting; then lets go.)"""
+    first = instances.start(via=0)
+    second = instances.start(via=1)
+    files = write_videos(tree.root, 3, "a")
+    one_row_each(servers, instances, files, hold=0.5)
+    holder = exactly_one_writer(servers, instances, tree.root, [first, second])
+    standby = second if holder is first else first
+    node = servers.node(instances.vias[instances.started.index(holder)])
+
+    blocker = node.connect(servers.database["MYSQL_DB_NAME"])
+    blocker.autocommit(False)
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("SELECT token FROM vfs_notifier_leases WHERE root = %s FOR UPDATE", (str(tree.root),))
+        caught = write_videos(tree.root, 4, "caught")
+        wait_until(lambda: _waiting_fence(node), 10, "the holder's write to wait at its fence", instances.logs)
+        holder.signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+    finally:
+        try:
+            blocker.rollback()      # on Galera a takeover through another node may have aborted it
+        finally:
+            blocker.close()
+    try:
+        wait_holder(servers, instances, tree.root, [standby], timeout=LEASE + POLL + 10)
+        took = time.monotonic() - stopped
+        one_row_each(servers, instances, files + caught, hold=0.5)
+    finally:
+        holder.signal(signal.SIGCONT)
+    _report(capsys, servers, "takeover from a holder stopped inside a write", took)
+    assert took <= LEASE + POLL + SLACK, f"takeover took {took:.2f} s\n{instances.logs()}"
+    wait_until(lambda: standing_by(holder), 10, "the woken holder to say it is standing by", instances.logs)
+    one_row_each(servers, instances, files + caught, hold=2.0)
+    assert holder_of(servers, tree.root)[0] == standby.pid, (servers.leases(), instances.logs())
