@@ -41,6 +41,9 @@ sys.path.insert(0, REPO)
 from tests.support.galera import Galera  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-pw"
+# Takeover after a SIGKILL: (lease, poll) — the tests' short setting, and the defaults (one run:
+# each takes the lease plus a poll, 20 s).
+TAKEOVERS = ((2.0, 0.5), (15.0, 5.0))
 # As the main benchmark's single server: Debian's durable default, a 128 MB buffer pool, the
 # default redo log size.
 DURABLE = ("--innodb-flush-log-at-trx-commit=1", "--innodb-buffer-pool-size=128M",
@@ -61,6 +64,10 @@ class OneServer:
         """(what the service is given, what the row counter reads through, extra settings)."""
         params = self.server.fresh_database(label)
         return params, params, {}
+
+    def second(self, params: DbParams) -> tuple[DbParams, dict[str, str]]:
+        """How a second instance (the standby) reaches the same database."""
+        return params, {}
 
     def drop(self, params: DbParams) -> None:
         self.server.drop(params)
@@ -97,6 +104,12 @@ class Cluster:
         through = [DbParams(n.host, n.port, USER, PASSWORD, name) for n in (first, second)]
         nodes = {"VFS_NOTIFIER_DATABASE_NODES": f"{second.address},{third.address}"}
         return through[0], through[1], nodes
+
+    def second(self, params: DbParams) -> tuple[DbParams, dict[str, str]]:
+        """The standby through node 2, then nodes 3 and 1: the two hosts use two nodes."""
+        first, second, third = self.cluster.nodes
+        return (DbParams(second.host, second.port, USER, PASSWORD, params.database),
+                {"VFS_NOTIFIER_DATABASE_NODES": f"{third.address},{first.address}"})
 
     def drop(self, params: DbParams) -> None:
         with self.cluster.nodes[0].connect() as conn, conn.cursor() as cur:
@@ -164,6 +177,75 @@ class Run:
         return res
 
 
+    def takeover(self, backend, lease: float, poll: float, rep: int) -> dict:
+        """Two instances on one directory (on Galera through two nodes); the holder is killed
+        with SIGKILL: how long until the lease names the standby, and until a file written
+        just after the kill has its row."""
+        params, counted, extra = backend.fresh_database(f"takeover{rep}")
+        label = f"{type(backend).__name__.lower()}-takeover-{lease:g}-{rep}"
+        root = os.path.join(self.setup.base_path, label)
+        os.makedirs(root)
+        timing = {"VFS_NOTIFIER_LEASE_SECONDS": f"{lease:g}", "FOLDER_POLL_INTERVAL": f"{poll:g}"}
+        watcher = RowWatcher(counted)
+        res: dict = {"lease": lease, "poll": poll}
+        procs = []
+        try:
+            mark = self.setup.notify.mark()
+            holder = start_daemon(self.setup, params, root, label + "-a", extra_env={**extra, **timing})
+            procs.append(holder)
+            if self.setup.notify.ready_at(mark, holder.alive, 60) is None:
+                raise RuntimeError(f"the first instance is not ready; log {holder.log_path}")
+            other, other_extra = backend.second(params)
+            mark = self.setup.notify.mark()
+            standby = start_daemon(self.setup, other, root, label + "-b", extra_env={**other_extra, **timing})
+            procs.append(standby)
+            if self.setup.notify.ready_at(mark, standby.alive, 60) is None:
+                raise RuntimeError(f"the second instance is not ready; log {standby.log_path}")
+            tree.write_file(os.path.join(root, "before.mp4"))
+            if not watcher.wait_for(1, 30) or self._holder(watcher) != holder.pid:
+                raise RuntimeError(f"the first instance does not hold the lease: {self._holder(watcher)}")
+            time.sleep(poll)
+            killed = time.time()
+            holder.popen.kill()
+            tree.write_file(os.path.join(root, "after.mp4"))
+            deadline = time.monotonic() + lease + poll + 30
+            while self._holder(watcher) != standby.pid and time.monotonic() < deadline:
+                time.sleep(0.02)
+            took = time.time() - killed
+            t_row = watcher.wait_for(2, max(1.0, deadline - time.monotonic()))
+            if self._holder(watcher) == standby.pid:
+                res["seconds"] = took
+            if t_row:
+                res["row_s"] = t_row - killed
+            res["rows"], res["distinct"] = watcher.totals()
+        except (RuntimeError, OSError) as err:
+            res["error"] = str(err)
+            res["rows"], res["distinct"] = watcher.totals()
+        finally:
+            for proc in procs:
+                proc.stop()
+            watcher.close()
+            backend.drop(params)
+            shutil.rmtree(root, ignore_errors=True)
+        self.say(f"takeover {backend.label:18s} lease {lease:g} s, poll {poll:g} s: "
+                 + (f"{res['seconds']:.2f} s, the next file's row after {res.get('row_s', float('nan')):.2f} s"
+                    if "seconds" in res else res.get("error", "no takeover"))
+                 + f", {res['rows']} rows, {res['distinct']} distinct")
+        return res
+
+    @staticmethod
+    def _holder(watcher: RowWatcher) -> int | None:
+        """The pid the lease names ("host pid 1234"); None without a lease table or row."""
+        with watcher.conn.cursor() as cur:
+            cur.execute("SHOW TABLES LIKE 'vfs_notifier_leases'")
+            if not cur.fetchone():
+                return None
+            cur.execute("SELECT holder FROM vfs_notifier_leases")
+            found = cur.fetchone()
+        pid = found[0].rsplit("pid ", 1)[-1].split()[0] if found and "pid " in found[0] else ""
+        return int(pid) if pid.isdigit() else None
+
+
 def median_of(runs: list[dict], key: str) -> float | None:
     values = [r[key] for r in runs if r.get(key) is not None]
     return statistics.median(values) if len(values) == len(runs) else None
@@ -184,9 +266,21 @@ def summary(results: dict) -> list[tuple[str, str, str]]:
         writer = median_of(results[key]["burst"], "writer_files_per_s")
         cells.append("—" if rate is None else f"**{rate:,.0f}/s**, lag {lag:.3f} s (writer {writer:,.0f}/s)")
     rows.append((f"burst of {burst:,} files from a writer process, into 20 dirs", *cells))
+    for setting in results["one"]["takeover"]:
+        lease, poll = setting.split("/")
+        cells = []
+        for key in ("one", "galera"):
+            runs = results[key]["takeover"][setting]
+            took, row = median_of(runs, "seconds"), median_of(runs, "row_s")
+            cells.append("—" if took is None else f"{took:.2f} s; the next file's row after {row:.2f} s"
+                         if row is not None else f"{took:.2f} s")
+        count = len(results["one"]["takeover"][setting])
+        rows.append((f"takeover after SIGKILL of the holder, lease {lease} s, poll {poll} s "
+                     f"({'median of ' + str(count) if count > 1 else 'one run'})", *cells))
     cells = []
     for key in ("one", "galera"):
-        runs = results[key]["cold"] + results[key]["burst"]
+        runs = results[key]["cold"] + results[key]["burst"] + [
+            r for runs in results[key]["takeover"].values() for r in runs]
         wrong = sum(1 for r in runs if r["rows"] != r["distinct"])
         cells.append(f"{len(runs)} runs, {wrong} with a doubled row")
     rows.append(("rows = distinct paths after every run", *cells))
@@ -209,6 +303,9 @@ def markdown(results: dict) -> str:
               "round trip per commit instead, and has three times the CPU.",
               "- Rows are counted through node 2, not the node the service writes to: the figures include "
               "the time a row takes to be applied on another node, as a consumer elsewhere sees it.",
+              "- Takeover: two instances on one directory (on Galera the standby through node 2); the time "
+              "from the holder's SIGKILL until the lease names the standby, and until a file written just "
+              "after the kill has its row. The bound is the lease plus one poll.",
               f"- Load average at the start and the end of the run: {results['loadavg'][0]:.2f}, "
               f"{results['loadavg'][1]:.2f} (the machine is shared).", END]
     return "\n".join(lines) + "\n"
@@ -268,13 +365,20 @@ def main(argv: list[str]) -> int:
         say(f"tree of {args.files:,} files in {dirs:,} dirs written in {time.monotonic() - started:.1f} s")
         time.sleep(3)   # older than the service's settling wait: a cold start meets old files
         run = Run(args, setup, say)
-        results: dict = {"one": {"cold": [], "burst": []}, "galera": {"cold": [], "burst": []}}
+        results: dict = {key: {"cold": [], "burst": [], "takeover": {f"{lease:g}/{poll:g}": []
+                                                                  for lease, poll in TAKEOVERS}}
+                         for key in backends}
         for rep in range(args.repeat):
             order = list(backends) if rep % 2 == 0 else list(backends)[::-1]
             for key in order:
                 results[key]["cold"].append(run.cold(backends[key], root, rep))
             for key in order:
                 results[key]["burst"].append(run.burst(backends[key], rep))
+            for lease, poll in TAKEOVERS:
+                if rep == 0 or lease < 10:     # the defaults' takeover once: 20 s each
+                    for key in order:
+                        results[key]["takeover"][f"{lease:g}/{poll:g}"].append(
+                            run.takeover(backends[key], lease, poll, rep))
     finally:
         for backend in backends.values():
             backend.stop()
@@ -287,10 +391,11 @@ def main(argv: list[str]) -> int:
                     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "command": " ".join(["python3 -m bench.galera", *argv]), "runtime_s": time.time() - t0,
                     "loadavg": [load, os.getloadavg()[0]]})
-    width = max(len(r[0]) for r in summary(results))
-    print(f"\n{'':{width}}  {'one MariaDB server':40s}  Galera, 3 nodes")
-    for what, one, galera in summary(results):
-        print(f"{what:{width}}  {one.replace('**', ''):40s}  {galera.replace('**', '')}")
+    table = [(what, one.replace("**", ""), galera.replace("**", "")) for what, one, galera in summary(results)]
+    width, middle = max(len(r[0]) for r in table), max(len(r[1]) for r in table)
+    print(f"\n{'':{width}}  {'one MariaDB server':{middle}}  Galera, 3 nodes")
+    for what, one, galera in table:
+        print(f"{what:{width}}  {one:{middle}}  {galera}")
     if args.docs:
         put_section(args.docs, markdown(results))
         say(f"wrote the Galera section of {args.docs}/PERFORMANCE.md")
