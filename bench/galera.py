@@ -1,6 +1,6 @@
 """`python3 -m bench.galera [--files N] [--burst N] [--repeat N] [--docs DIR] [--daemon-rev REV]`:
-the cold start and a burst through a node of a 3-node MariaDB Galera cluster, beside the same on
-one MariaDB server, in one run (issue 22).
+the cold start, a burst and a takeover through nodes of a 3-node MariaDB Galera cluster, beside
+the same on one MariaDB server, in one run (issue 22).
 
 Both backends run on this machine with durable commits (innodb_flush_log_at_trx_commit=1, the
 main benchmark's single server as Debian ships it). The service reaches the cluster as a user
