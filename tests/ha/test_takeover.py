@@ -1,6 +1,7 @@
-"""The holder goes away (SIGKILL) or stalls past its lease (SIGSTOP): the standby takes over
-within the lease plus one poll; a stalled holder that wakes up commits nothing and stands by
-(issue 22). On one MariaDB server and on Galera, the two instances through two nodes."""
+"""The holder goes away (SIGKILL) or stalls past its lease (SIGSTOP, also in the middle of a
+write): the standby takes over within the lease plus one poll; a stalled holder that wakes up
+commits nothing and stands by (issue 22). On one MariaDB server and on Galera, the two
+instances through two nodes. The takeover times are printed ("[ha] ...")."""
 
 from __future__ import annotations
 
