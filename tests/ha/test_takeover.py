@@ -16,9 +16,9 @@ from tests.ha.checks import exactly_one_writer, holder_of, one_row_each, wait_ho
 SLACK = 1.5
 
 
-def _report(capsys, servers, what: str, seconds: float) -> None:
+def _report(capsys, servers, what: str, seconds: float, lease: float = LEASE) -> None:
     with capsys.disabled():
-        print(f"\n[ha] {servers}: {what} {seconds:.2f} s (lease {LEASE:g} s, poll {POLL:g} s)")
+        print(f"\n[ha] {servers}: {what} {seconds:.2f} s (lease {lease:g} s, poll {POLL:g} s)")
 
 
 def test_sigkill_the_holder_the_standby_takes_over_within_lease_and_poll(tree, servers, instances, capsys):
@@ -43,6 +43,26 @@ def test_sigkill_the_holder_the_standby_takes_over_within_lease_and_poll(tree, s
     assert holder_of(servers, tree.root)[1] > token, "a takeover must raise the token"
     wait_until(lambda: not standing_by(standby), 5, "the new holder's STATUS to stop saying standing by",
                instances.logs)
+
+
+def test_a_clean_stop_hands_the_root_over_within_a_poll(tree, servers, instances, capsys):
+    """SIGTERM releases the lease at once: the standby need not wait it out. (A longer lease
+    here, so that waiting it out could not pass for a release.)"""
+    lease = {"VFS_NOTIFIER_LEASE_SECONDS": "5"}
+    first = instances.start(via=0, **lease)
+    second = instances.start(via=1, **lease)
+    files = write_videos(tree.root, 3, "a")
+    one_row_each(servers, instances, files, hold=0.5)
+    holder = exactly_one_writer(servers, instances, tree.root, [first, second])
+    standby = second if holder is first else first
+    stopped = time.monotonic()
+    assert holder.stop() == 0, instances.logs()
+    wait_holder(servers, instances, tree.root, [standby], timeout=5 + POLL + 10)
+    took = time.monotonic() - stopped
+    _report(capsys, servers, "takeover after a clean stop (SIGTERM) of the holder", took, lease=5)
+    assert took <= POLL + SLACK, f"takeover took {took:.2f} s: the lease was not released\n{instances.logs()}"
+    later = write_videos(tree.root, 3, "b")
+    one_row_each(servers, instances, files + later, hold=0.5)
 
 
 def test_sigstop_the_holder_past_its_lease_it_writes_nothing_after_sigcont(tree, servers, instances, capsys):
