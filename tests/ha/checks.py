@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from tests.ha.backends import Instances, Servers, holder_pid, standing_by, wait_until
+from tests.ha.backends import LEASE, POLL, Instances, Servers, holder_pid, standing_by, wait_until
 from tests.support.daemon import Daemon
 from tests.support.media import write_video
 
@@ -26,7 +26,7 @@ def write_videos(directory: Path, count: int, prefix: str, pause: float = 0.0) -
 
 
 def one_row_each(servers: Servers, instances: Instances, files: Iterable[Path], timeout: float = 30,
-                 hold: float = 2.0) -> None:
+                 hold: float = 1.0) -> None:
     """Every file gets its row within `timeout`, and `hold` seconds later the table still holds
     each exactly once and nothing else (a double written late, by a rescan or a stale holder,
     shows up in that time)."""
@@ -80,3 +80,9 @@ def exactly_one_writer(servers: Servers, instances: Instances, root: Path, among
                f"{len(others)} instance(s) standing by and the holder (pid {holder.pid}) writing on {servers}",
                instances.logs)
     return holder
+
+
+def report_seconds(capsys, servers: Servers, what: str, seconds: float, lease: float = LEASE) -> None:
+    """A measured time, printed in the test run's output whatever pytest captures."""
+    with capsys.disabled():
+        print(f"\n[ha] {servers}: {what} {seconds:.2f} s (lease {lease:g} s, poll {POLL:g} s)")
