@@ -5,8 +5,11 @@ instances through two nodes. The takeover times are printed ("[ha] ...")."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
+
+import pymysql
 
 from tests.ha.backends import LEASE, POLL, SLACK, standing_by, wait_until
 from tests.ha.checks import (exactly_one_writer, holder_of, one_row_each, report_seconds, wait_holder,
@@ -72,6 +75,14 @@ def test_sigstop_the_holder_past_its_lease_it_writes_nothing_after_sigcont(tree,
     exactly_one_writer(servers, instances, tree.root, [first, second])
 
 
+def _statements(node) -> list[str]:
+    """What the server is running for clients now (state, statement): why a takeover waits."""
+    with node.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT ID, TIME, STATE, LEFT(INFO, 110) FROM information_schema.PROCESSLIST "
+                    "WHERE COMMAND = 'Query' AND USER LIKE 'u\\_%%'")
+        return [f"connection {cid}, {seconds} s {state!r}: {info}" for cid, seconds, state, info in cur.fetchall()]
+
+
 def _waiting_fence(node) -> bool:
     """Whether a write's fence (the UPDATE of the lease row that ends every write) is under
     way on `node`: while the test holds the row, it waits there."""
@@ -103,12 +114,16 @@ def test_a_holder_stopped_inside_a_write_commits_nothing(tree, servers, instance
         holder.signal(signal.SIGSTOP)
         stopped = time.monotonic()
     finally:
-        try:
+        with contextlib.suppress(pymysql.MySQLError):
             blocker.rollback()      # on Galera a takeover through another node may have aborted it
-        finally:
-            blocker.close()
+        blocker.close()
     try:
-        wait_holder(servers, instances, tree.root, [standby], timeout=LEASE + POLL + 10)
+        try:
+            wait_holder(servers, instances, tree.root, [standby], timeout=LEASE + POLL + 10)
+        except AssertionError as error:
+            waiting = "\n".join(_statements(servers.node(instances.vias[instances.started.index(standby)])))
+            raise AssertionError(f"{error}\nstatements under way on the standby's server, the holder "
+                                 f"still stopped:\n{waiting}") from None
         took = time.monotonic() - stopped
         one_row_each(servers, instances, files + caught, hold=0.5)
     finally:
