@@ -13,10 +13,11 @@ from tests.support.galera import Galera
 from tests.support.mariadb import MariaDB
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def galera() -> Iterator[Galera]:
-    """One 3-node cluster for the session. Failing to start it fails the tests (with the
-    failing node's own error log), never a skip."""
+    """One 3-node cluster for the tests of this directory, stopped and removed after the last
+    of them (the rest of the suite does not pay for three idle servers). Failing to start it
+    fails the tests (with the failing node's own error log), never a skip."""
     cluster = Galera()
     try:
         cluster.start()
