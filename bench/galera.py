@@ -307,7 +307,8 @@ def markdown(results: dict) -> str:
               "from the holder's SIGKILL until the lease names the standby, and until a file written just "
               "after the kill has its row. The bound is the lease plus one poll.",
               f"- Load average at the start and the end of the run: {results['loadavg'][0]:.2f}, "
-              f"{results['loadavg'][1]:.2f} (the machine is shared).", END]
+              f"{results['loadavg'][1]:.2f} (the machine is shared"
+              + (f"; the run at niceness {results['nice']}" if results.get("nice") else "") + ").", END]
     return "\n".join(lines) + "\n"
 
 
@@ -390,7 +391,7 @@ def main(argv: list[str]) -> int:
                     "galera_version": backends["galera"].version,
                     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "command": " ".join(["python3 -m bench.galera", *argv]), "runtime_s": time.time() - t0,
-                    "loadavg": [load, os.getloadavg()[0]]})
+                    "loadavg": [load, os.getloadavg()[0]], "nice": os.nice(0)})
     table = [(what, one.replace("**", ""), galera.replace("**", "")) for what, one, galera in summary(results)]
     width, middle = max(len(r[0]) for r in table), max(len(r[1]) for r in table)
     print(f"\n{'':{width}}  {'one MariaDB server':{middle}}  Galera, 3 nodes")
