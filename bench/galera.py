@@ -251,6 +251,13 @@ def median_of(runs: list[dict], key: str) -> float | None:
     return statistics.median(values) if len(values) == len(runs) else None
 
 
+def _runs(runs: list[dict], key: str, form: str) -> str:
+    """"; runs a, b, c": every run's figure beside the median, when there are several."""
+    if len(runs) < 2:
+        return ""
+    return "; runs " + ", ".join("—" if r.get(key) is None else form.format(r[key]) for r in runs)
+
+
 def summary(results: dict) -> list[tuple[str, str, str]]:
     """(what, one server, Galera) rows of the table."""
     files, burst = results["files"], results["burst"]
@@ -258,13 +265,16 @@ def summary(results: dict) -> list[tuple[str, str, str]]:
     cells = []
     for key in ("one", "galera"):
         s = median_of(results[key]["cold"], "seconds")
-        cells.append("—" if s is None else f"{s:.2f} s ({files / s:,.0f} files/s)")
+        each = _runs(results[key]["cold"], "seconds", "{:.2f}")
+        cells.append("—" if s is None else f"{s:.2f} s ({files / s:,.0f} files/s{each and each + ' s'})")
     rows.append((f"cold start, {files:,} files / {results['dirs']:,} dirs, empty table", *cells))
     cells = []
     for key in ("one", "galera"):
         rate, lag = median_of(results[key]["burst"], "files_per_s"), median_of(results[key]["burst"], "lag_s")
         writer = median_of(results[key]["burst"], "writer_files_per_s")
-        cells.append("—" if rate is None else f"**{rate:,.0f}/s**, lag {lag:.3f} s (writer {writer:,.0f}/s)")
+        each = _runs(results[key]["burst"], "files_per_s", "{:,.0f}")
+        cells.append("—" if rate is None else
+                     f"**{rate:,.0f}/s**, lag {lag:.3f} s (writer {writer:,.0f}/s{each and each + '/s'})")
     rows.append((f"burst of {burst:,} files from a writer process, into 20 dirs", *cells))
     for setting in results["one"]["takeover"]:
         lease, poll = setting.split("/")
@@ -303,9 +313,13 @@ def markdown(results: dict) -> str:
               "round trip per commit instead, and has three times the CPU.",
               "- Rows are counted through node 2, not the node the service writes to: the figures include "
               "the time a row takes to be applied on another node, as a consumer elsewhere sees it.",
+              "- A burst is measured against its writer: where the writer's own rate (in each cell) is close "
+              "to the burst's, the writer set the pace, not the service.",
               "- Takeover: two instances on one directory (on Galera the standby through node 2); the time "
               "from the holder's SIGKILL until the lease names the standby, and until a file written just "
               "after the kill has its row. The bound is the lease plus one poll.",
+              "- Compare within this table: the other figures of this page come from other runs, at "
+              "other loads.",
               f"- Load average at the start and the end of the run: {results['loadavg'][0]:.2f}, "
               f"{results['loadavg'][1]:.2f} (the machine is shared"
               + (f"; the run at niceness {results['nice']}" if results.get("nice") else "") + ").", END]
@@ -343,7 +357,8 @@ def main(argv: list[str]) -> int:
     os.chmod(workdir, 0o755)     # the cluster's nodes run as `mysql` below it
     say(f"scratch directory {workdir}")
     media.use(os.path.join(workdir, "media"))
-    daemon_path, source = REPO, "working tree"
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    daemon_path, source = REPO, f"working tree at {head.stdout.strip() or 'an unknown commit'}"
     if args.daemon_rev:
         daemon_path = os.path.join(workdir, "daemon-src")
         source = "commit " + export_daemon(REPO, args.daemon_rev, daemon_path)
