@@ -6,6 +6,9 @@
         the service's own statements write them. What the database must do for a cold start of
         1.1.0, with no judging at all: the floor of the service's cold start.
     warm: the reference for a restart: a bare walk plus one read of every registered path.
+    warm-kept: the floor of the service's warm restart (issue 24): a walk that lstats every
+        video file, and one SELECT of every companion entry (vfs_notifier_files: the versions the
+        service remembers), read whole. What a restart must do at least to know nothing changed.
 
 Run as a process (`python3 -m bench.limit cold|warm`) with the service's environment variables,
 so it is started and timed exactly like the daemon.
@@ -61,12 +64,28 @@ def warm(root: str, params: DbParams) -> dict:
             "total_s": time.perf_counter() - t0}
 
 
+def warm_kept(root: str, params: DbParams) -> dict:
+    from vfs_notifier.store_mysql.schema import FILE_COLUMNS
+    t0 = time.perf_counter()
+    stats = {path: os.lstat(path) for path in video_files(root)}
+    t_walk = time.perf_counter() - t0
+    conn = connect(params)
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {FILE_COLUMNS} FROM vfs_notifier_files")
+        remembered = cur.fetchall()
+    conn.close()
+    return {"files": len(stats), "remembered": len(remembered), "walk_s": t_walk,
+            "total_s": time.perf_counter() - t0}
+
+
 def main(argv: list[str]) -> int:
     e = os.environ
     root, base_path, base_url = e["CLIENT_VIDEO_DIR"], e["BASE_PATH"], e["NGINX_BASE_URL"]
     params = DbParams.from_env()
     if argv[0] in ("cold", "cold-kept"):
         result = cold(root, base_path, base_url, params, kept=argv[0] == "cold-kept")
+    elif argv[0] == "warm-kept":
+        result = warm_kept(root, params)
     else:
         result = warm(root, params)
     print(json.dumps(result))

@@ -14,11 +14,14 @@ root are kept here.
 
 from __future__ import annotations
 
+import os
 from array import array
 from bisect import bisect_left
+from itertools import compress, repeat
+from operator import itemgetter, mul, ne, not_
 from typing import Iterable, NamedTuple, Optional
 
-from .store import Version
+from .store import Columns, Version
 
 _MASK = (1 << 63) - 1
 # Changes are merged into the arrays once there are an eighth as many as entries (so an
@@ -33,6 +36,7 @@ _MERGE_MAX = 8192
 # 17 probes (128 KB; past a million files nearly every bit is set and it answers nothing).
 _BITS = 1 << 20
 _BYTE_OF = (_BITS >> 3) - 1
+_masked = _MASK.__and__
 
 
 def content_of(version: Version) -> int:
@@ -80,6 +84,13 @@ class VersionMemory:
             return Entry(self._content[at], self._identity[at], self._ids[at])
         return None
 
+    def holds(self, path: str, st: os.stat_result) -> bool:
+        """The entry of `path` is this very version (`st`: its lstat). A walk asks it of every
+        file: no Version or Entry made."""
+        entry = self.get(path)
+        return (entry is not None and entry.content == hash((st.st_size, st.st_mtime_ns)) & _MASK
+                and entry.identity == hash((st.st_dev, st.st_ino)) & _MASK)
+
     def put(self, path: str, version: Version, video_id: int) -> None:
         self.put_entry(path, Entry(content_of(version), identity_of(version), video_id))
 
@@ -111,6 +122,54 @@ class VersionMemory:
         else:
             self._delta[key] = None
         self._maybe_merge()
+
+    def fill(self, batches: Iterable[Columns]) -> None:
+        """Every entry at once, into an empty memory: a restart's read of the store. The
+        arrays are built in one go and sorted once, the hashing done column by column in C:
+        put() costs a Python call per entry and merges the arrays again every few thousand
+        (at a million entries, a hundred copies of the whole). A path given twice keeps its
+        last entry, as with put()."""
+        if self._size or self._delta:
+            raise ValueError("fill() is for an empty memory")
+        keys, content, identity, ids = array("q"), array("q"), array("q"), array("q")
+        # Per entry, which root it is below: the weight of its root (the first root counts
+        # most, as _count() takes the first that matches), 0 for none.
+        where = bytearray()
+        weights = range(len(self._prefixes), 0, -1)
+        for video_ids, paths, devs, inos, sizes, mtimes in batches:
+            keys.extend(map(_masked, map(hash, paths)))
+            content.extend(map(_masked, map(hash, zip(sizes, mtimes))))
+            identity.extend(map(_masked, map(hash, zip(devs, inos))))
+            ids.extend(video_ids)
+            found = bytes(len(paths))
+            for prefix, weight in zip(self._prefixes, weights):
+                hits = map(mul, map(str.startswith, paths, repeat(prefix)), repeat(weight))
+                found = bytes(map(max, found, hits))
+            where += found
+        # Stable: of the entries sharing a key, the last given ends its run.
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        keys = _gather(keys, order)
+        if len(keys) > 1:
+            last = list(map(ne, keys[:-1], keys[1:]))
+            last.append(True)
+            if not all(last):
+                for dropped in compress(order, map(not_, last)):
+                    where[dropped] = 0      # counted once, with the entry kept
+                order = list(compress(order, last))
+                keys = array("q", compress(keys, last))
+        for prefix, weight in zip(self._prefixes, weights):
+            self.below[prefix] = where.count(weight)
+        del where
+        self._keys = keys
+        self._content = _gather(content, order)
+        del content
+        self._identity = _gather(identity, order)
+        del identity
+        self._ids = _gather(ids, order)
+        self._size = len(keys)
+        merged = self._merged
+        for key in keys:
+            merged[(key >> 3) & _BYTE_OF] |= 1 << (key & 7)
 
     def count_below(self, root: str) -> int:
         return self.below.get(root.rstrip("/") + "/", 0)
@@ -155,3 +214,11 @@ class VersionMemory:
         ids.extend(old_ids[i:])
         self._keys, self._content, self._identity, self._ids = keys, content, identity, ids
         self._delta = {}
+
+
+def _gather(values: array, order: list[int]) -> array:
+    """values[i] for every i of order, as a new array (through a list: an array's own
+    indexing makes an int object per element, and took half again as long)."""
+    if not order:
+        return array("q")
+    return array("q", itemgetter(*order)(values.tolist()) if len(order) > 1 else [values[order[0]]])

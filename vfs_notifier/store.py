@@ -46,6 +46,12 @@ class Version(NamedTuple):
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+# Companion entries in columns, one batch of a restart's read: video ids, paths, devices,
+# inodes, sizes, modification times, the same index in each for one entry. No object per
+# entry: at a million files, a Remembered each cost more than the reading.
+Columns = tuple[Sequence[int], Sequence[str], Sequence[int], Sequence[int], Sequence[int], Sequence[int]]
+
+
 class Remembered(NamedTuple):
     """A companion entry: the row `video_id` was registered for this version of `path`."""
     video_id: int
@@ -122,6 +128,9 @@ class Store(Protocol):
 
     def remembered(self) -> Iterator[Remembered]:
         """Every companion entry, streamed."""
+
+    def remembered_columns(self) -> Iterator[Columns]:
+        """Every companion entry, streamed in batches of columns (what a restart reads)."""
 
     def unremembered(self) -> Iterator[tuple[int, str]]:
         """(id, des_video_path) of the videos rows with no companion entry (rows of 1.0)."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+from itertools import islice
 from typing import Callable, Iterator, Optional, Sequence
 
-from .store import (FILES_TABLE, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
+from .store import (FILES_TABLE, Columns, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
                     StoreUnavailable, Version, VideoRow, chunks, holder, last_per_key, root_digest)
 
 CREATE_TABLE = f"""\
@@ -85,6 +86,16 @@ class SQLiteStore:
     def remembered(self) -> Iterator[Remembered]:
         for row in self._stream(f"SELECT {FILE_COLUMNS} FROM {FILES_TABLE}", ()):
             yield _entry(row)
+
+    def remembered_columns(self) -> Iterator[Columns]:
+        rows = self._stream(f"SELECT {FILE_COLUMNS} FROM {FILES_TABLE}", ())
+        while True:
+            batch = [_entry(row) for row in islice(rows, 10000)]
+            if not batch:
+                return
+            video_ids, paths, versions = zip(*batch)
+            devs, inos, sizes, mtimes = zip(*versions)
+            yield video_ids, paths, devs, inos, sizes, mtimes
 
     def remembered_below(self, directory: str, after_id: int = 0, limit: int = 0) -> Iterator[Remembered]:
         page = " AND video_id > ? ORDER BY video_id LIMIT ?" if limit else ""

@@ -10,7 +10,6 @@ from collections import deque
 from typing import TYPE_CHECKING, Iterator, Optional
 
 from ..budget import Budget
-from ..registrar import version_of
 from ..rows import RowMaker, Unstorable, printable
 from ..settings import Root
 from ..walker import Found, WalkProblem, walk
@@ -117,12 +116,9 @@ class Walks:
             except OSError:
                 pass   # gone since the listing
             else:
-                version = version_of(st)
-                if registrar.is_current(stored, version):
+                if registrar.unchanged(stored, st, job.root if job.full else None):
                     # Most files of a warm restart: registered as this very version.
                     self.counts.already += 1
-                    if job.full and registrar.remembered_as(stored, version):
-                        registrar.found_registered(job.root)
                 else:
                     self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
                                           control=found.beside_control, located=job.located)

@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
-from itertools import islice
-from typing import Callable, Iterable, Optional, Sequence
+from itertools import compress, islice, repeat
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from ..memory import Entry, VersionMemory, content_of, identity_of
 from ..rows import Row
 from ..settings import Root
-from ..store import Fence, LeaseLost, Remembered, RowsRejected, Store, StoreUnavailable, Version, WriteConflict
-from .disk import NO_VERSION, version_on_disk
+from ..store import Columns, Fence, LeaseLost, Remembered, RowsRejected, Store, StoreUnavailable, Version, WriteConflict
+from .disk import NO_VERSION, version_of, version_on_disk
 from .lease import Leases
 from .link import Link
 from .moves import MoveWriter
@@ -142,6 +143,25 @@ class Registrar:
         entry = self.lookup(path)
         return (entry is not None and entry.content == content_of(version)
                 and entry.identity == identity_of(version))
+
+    def unchanged(self, path: str, st: os.stat_result, reconciling: Optional[Root] = None) -> bool:
+        """A walk's question for each file it meets: is this very version registered, or
+        queued (`st`: its lstat)? During a whole-root walk (`reconciling`), a remembered file
+        counts as met. The common case, nothing queued or renamed, costs one memory lookup:
+        a warm restart asks it of every file."""
+        waiting, memory = self.waiting, self.memory
+        if memory is not None and not (self.resync or waiting.moves or path in waiting.offers):
+            if not memory.holds(path, st):
+                return False
+            if reconciling is not None:
+                self.withdrawals.found_registered(reconciling.path)
+            return True
+        version = version_of(st)
+        if not self.is_current(path, version):
+            return False
+        if reconciling is not None and self.remembered_as(path, version):
+            self.found_registered(reconciling)
+        return True
 
     def offer(self, row: Row, version: Version, announce: bool = True) -> bool:
         """A finished file. True if it was queued (new, or a new version of a registered one)."""
@@ -283,9 +303,7 @@ class Registrar:
     def _read_memory(self) -> None:
         memory = VersionMemory(root.path for root in self.roots)
         prefixes = self.prefixes
-        for entry in self.store.remembered():
-            if entry.path.startswith(prefixes):
-                memory.put(entry.path, entry.version, entry.video_id)
+        memory.fill(_below(self.store.remembered_columns(), prefixes))
         # Rows an earlier version of the service wrote have no memory entry: adopt each
         # with the version on disk now, so that an upgrade neither doubles nor re-signals.
         # Only below the roots this instance holds: the others' holder adopts theirs.
@@ -430,3 +448,11 @@ class Registrar:
         self.store.close()
         self.rows.writing = None
         self.link.connected = False
+
+
+def _below(batches: Iterable[Columns], prefixes: tuple[str, ...]) -> Iterator[Columns]:
+    """The entries of paths below `prefixes` (another instance's rows share the table)."""
+    for batch in batches:
+        paths = batch[1]
+        keep = list(map(str.startswith, paths, repeat(prefixes, len(paths))))
+        yield batch if all(keep) else tuple(list(compress(column, keep)) for column in batch)  # type: ignore[misc]

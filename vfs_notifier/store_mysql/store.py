@@ -20,7 +20,7 @@ import pymysql.cursors
 from pymysql.constants import CLIENT
 
 from ..settings import Database
-from ..store import (FILES_TABLE, LEASES_TABLE, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
+from ..store import (FILES_TABLE, LEASES_TABLE, Columns, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
                      StoreUnavailable, Version, VideoRow, WriteConflict, chunks)
 from . import leases, statements
 from .errors import CONFLICT, DENIED, code, data_error, reason
@@ -30,6 +30,8 @@ from .servers import (IO_TIMEOUT, LEASE_IO_TIMEOUT, bound_idle_writes, connect, 
 from .statements import IN_LIST, consecutive_id_step, marks
 
 log = logging.getLogger("vfs_notifier")
+
+STREAM_BATCH = 10000    # rows of a streamed read held at once
 
 
 class MySQLStore:
@@ -124,6 +126,17 @@ class MySQLStore:
         for row in self._stream(f"SELECT {FILE_COLUMNS} FROM `{FILES_TABLE}`", ()):
             yield Remembered(row[0], row[1], Version(*row[2:]))
 
+    def remembered_columns(self) -> Iterator[Columns]:
+        # One column a row, split here: PyMySQL reads and converts every column of every
+        # row in Python, and six columns took twice as long as one (100,000 rows: 0.52 s
+        # against 0.28 s). The path comes last: it may hold spaces, never a NUL.
+        query = (f"SELECT CONCAT_WS(' ', `video_id`, `dev`, `ino`, `size`, `mtime_ns`, `path`) "
+                 f"FROM `{FILES_TABLE}`")
+        for batch in self._stream_batches(query, ()):
+            video_ids, devs, inos, sizes, mtimes, paths = zip(*[row[0].split(" ", 5) for row in batch])
+            yield (list(map(int, video_ids)), paths, list(map(int, devs)), list(map(int, inos)),
+                   list(map(int, sizes)), list(map(int, mtimes)))
+
     def remembered_below(self, directory: str, after_id: int = 0, limit: int = 0) -> Iterator[Remembered]:
         prefix = directory + "/"
         page = " AND `video_id` > %s ORDER BY `video_id` LIMIT %s" if limit else ""
@@ -155,6 +168,11 @@ class MySQLStore:
 
     def _stream(self, query: str, args: tuple) -> Iterator[tuple]:
         """Rows as the server sends them (SSCursor): 100,000 rows never sit in memory at once."""
+        for batch in self._stream_batches(query, args):
+            yield from batch
+
+    def _stream_batches(self, query: str, args: tuple) -> Iterator[tuple]:
+        """_stream()'s rows, a batch of up to STREAM_BATCH at a time."""
         with self._guard():
             assert self._conn is not None
             cursor = self._conn.cursor(pymysql.cursors.SSCursor)
@@ -162,10 +180,10 @@ class MySQLStore:
             try:
                 cursor.execute(query, args or None)
                 while True:
-                    batch = cursor.fetchmany(10000)
+                    batch = cursor.fetchmany(STREAM_BATCH)
                     if not batch:
                         break
-                    yield from batch
+                    yield batch
             finally:
                 self._streaming = False
                 cursor.close()
