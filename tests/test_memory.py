@@ -46,3 +46,54 @@ def test_agrees_with_a_dict_through_merges(merged_bits):
             assert entry is None
     assert memory.count_below("/r") == sum(1 for p in model if p.startswith("/r/"))
     assert memory.count_below("/s") == sum(1 for p in model if p.startswith("/s/"))
+
+
+def _columns(entries):
+    """(video_id, path, Version) entries as the store's batches of columns."""
+    video_ids, paths, versions = zip(*entries)
+    return (list(video_ids), list(paths), *map(list, zip(*versions)))
+
+
+def test_fill_builds_what_puts_build(merged_bits):
+    rng = random.Random(11)
+    # Two roots, paths of neither (a copy's), and paths given twice (the last one counts).
+    paths = [f"/{rng.choice(['r', 's', 'copies'])}/d{i % 31}/f {i}.mp4" for i in range(5000)]
+    entries = [(i, rng.choice(paths), Version(rng.randrange(2**63), rng.randrange(2**63), i * 3, 10**18 + i))
+               for i in range(9000)]
+    put = VersionMemory(["/r", "/s"])
+    for video_id, path, version in entries:
+        put.put(path, version, video_id)
+    put.merge()
+    filled = VersionMemory(["/r", "/s"])
+    filled.fill(_columns(entries[i:i + 1000]) for i in range(0, len(entries), 1000))
+    assert (filled._keys, filled._content, filled._identity, filled._ids) == (
+        put._keys, put._content, put._identity, put._ids)
+    assert len(filled) == len(put) == len({path for _, path, _ in entries})
+    assert filled.below == put.below and filled.count_below("/r") > 0
+    for path in paths:
+        assert filled.get(path) == put.get(path)
+    # And it goes on like any memory: a change is seen, then merged.
+    filled.put(paths[0], Version(1, 2, 3, 4), 77)
+    filled.merge()
+    assert filled.get(paths[0]) == (content_of(Version(1, 2, 3, 4)), identity_of(Version(1, 2, 3, 4)), 77)
+
+
+def test_fill_of_nothing_and_only_into_an_empty_memory():
+    memory = VersionMemory(["/r"])
+    memory.fill([])
+    assert len(memory) == 0 and memory.get("/r/a.mp4") is None
+    memory.put("/r/a.mp4", Version(1, 2, 3, 4), 1)
+    with pytest.raises(ValueError):
+        memory.fill([])
+
+
+def test_holds_says_whether_an_lstat_is_the_remembered_version(tmp_path):
+    path = tmp_path / "a.mp4"
+    path.write_bytes(b"video")
+    st = path.lstat()
+    memory = VersionMemory([str(tmp_path)])
+    memory.put(str(path), Version(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), 1)
+    assert memory.holds(str(path), st)
+    path.write_bytes(b"longer video")
+    assert not memory.holds(str(path), path.lstat())
+    assert not memory.holds(str(tmp_path / "b.mp4"), st)

@@ -322,3 +322,24 @@ def test_a_row_carried_by_a_stale_rename_to_where_its_file_never_was_is_withdraw
     for _ in range(3):
         reg.flush()
     assert fx.rows() == [] and reg.lookup(str(fx.root_dir / "renamed" / "a.mp4")) is None
+
+
+def test_unchanged_answers_as_is_current_and_counts_a_reconcile(fx):
+    reg = fx.registrar()
+    old, new, other = fx.file("old.mp4"), fx.file("new.mp4"), fx.file("other.mp4")
+    fx.offer(reg, old)
+    reg.flush(wait=True)
+    reg.begin_reconcile(fx.root)
+    assert reg.unchanged(str(old), os.lstat(old), fx.root)          # remembered: one lookup
+    assert reg.withdrawals.reconciles[fx.root.path].hits == 1
+    assert not reg.unchanged(str(new), os.lstat(new), fx.root)       # never registered
+    fx.offer(reg, new)
+    assert reg.unchanged(str(new), os.lstat(new), fx.root)           # queued as this version
+    assert reg.withdrawals.reconciles[fx.root.path].hits == 1        # queued is not remembered
+    os.utime(old, ns=(1, 1))
+    assert not reg.unchanged(str(old), os.lstat(old))                 # a new version
+    reg.resync = True
+    fx.offer(reg, other)
+    assert not reg.unchanged(str(old), os.lstat(old))
+    assert all(reg.unchanged(str(p), os.lstat(p)) == reg.is_current(str(p), version_of(os.lstat(p)))
+               for p in (old, new, other))

@@ -534,3 +534,25 @@ def test_renames_that_only_change_case_or_hold_like_wildcards(backend: Backend) 
     assert {v.id: v.path for v in store.videos()} == dict(zip(ids, [
         "/r/Dir/x.mp4", "/r/sale/y.mp4", "/r/sale/z/w.mp4", "/r/50x_off!/y.mp4", "/r/A.mp4"]))
     assert sorted(r.path for r in store.remembered_below("/r/sale")) == ["/r/sale/y.mp4", "/r/sale/z/w.mp4"]
+
+
+def test_remembered_columns_are_the_remembered_entries(backend: Backend) -> None:
+    store = backend.store()
+    names = ["a b.mp4", "Réunion d'équipe #1 100%.mkv", "会议 .avi", "x" * 900 + ".mp4", "\n.mp4"]
+    videos = [video(f"/r/{ino}{name}", ino) for ino, name in enumerate(names * 3, 1)]
+    store.insert(videos, {})
+    columns = [entry for batch in store.remembered_columns() for entry in zip(*batch)]
+    assert sorted(columns) == sorted((r.video_id, r.path, *r.version) for r in store.remembered())
+    assert len(columns) == len(videos)
+
+
+def test_remembered_columns_of_groups_too_long_are_read_entry_by_entry(mysql: Backend, monkeypatch) -> None:
+    """A group past group_concat_max_len comes back cut short: it is read again, whole."""
+    from vfs_notifier.store_mysql import store as mysql_store
+    monkeypatch.setattr(mysql_store, "GROUP", 4)
+    monkeypatch.setattr(mysql_store, "GROUP_BYTES", 1024)
+    store = mysql.store()
+    videos = [video(f"/r/{i:03d} " + "y" * (980 if i % 5 == 0 else 10) + ".mp4", i) for i in range(40)]
+    store.insert(videos, {})
+    columns = [entry for batch in store.remembered_columns() for entry in zip(*batch)]
+    assert sorted(columns) == sorted((r.video_id, r.path, *r.version) for r in store.remembered())
