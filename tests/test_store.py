@@ -538,6 +538,7 @@ def test_renames_that_only_change_case_or_hold_like_wildcards(backend: Backend) 
 
 def test_remembered_columns_are_the_remembered_entries(backend: Backend) -> None:
     store = backend.store()
+    assert list(store.remembered_columns()) == []
     names = ["a b.mp4", "Réunion d'équipe #1 100%.mkv", "会议 .avi", "x" * 900 + ".mp4", "\n.mp4"]
     videos = [video(f"/r/{ino}{name}", ino) for ino, name in enumerate(names * 3, 1)]
     store.insert(videos, {})
