@@ -93,7 +93,12 @@ def test_holds_says_whether_an_lstat_is_the_remembered_version(tmp_path):
     st = path.lstat()
     memory = VersionMemory([str(tmp_path)])
     memory.put(str(path), Version(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), 1)
-    assert memory.holds(str(path), st)
     path.write_bytes(b"longer video")
-    assert not memory.holds(str(path), path.lstat())
-    assert not memory.holds(str(tmp_path / "b.mp4"), st)
+    for merged in (False, True):   # a recent change, then one in the arrays
+        if merged:
+            memory.merge()
+        assert memory.holds(str(path), st)
+        assert not memory.holds(str(path), path.lstat())
+        assert not memory.holds(str(tmp_path / "b.mp4"), st)
+    memory.remove(str(path))
+    assert not memory.holds(str(path), st)

@@ -87,9 +87,17 @@ class VersionMemory:
     def holds(self, path: str, st: os.stat_result) -> bool:
         """The entry of `path` is this very version (`st`: its lstat). A walk asks it of every
         file: no Version or Entry made."""
-        entry = self.get(path)
-        return (entry is not None and entry.content == hash((st.st_size, st.st_mtime_ns)) & _MASK
-                and entry.identity == hash((st.st_dev, st.st_ino)) & _MASK)
+        key = hash(path) & _MASK
+        delta = self._delta
+        if key in delta:
+            entry = delta[key]
+            return (entry is not None and entry.content == hash((st.st_size, st.st_mtime_ns)) & _MASK
+                    and entry.identity == hash((st.st_dev, st.st_ino)) & _MASK)
+        keys = self._keys
+        at = bisect_left(keys, key)     # the bitmap would only say yes: most are registered
+        return (at < len(keys) and keys[at] == key
+                and self._content[at] == hash((st.st_size, st.st_mtime_ns)) & _MASK
+                and self._identity[at] == hash((st.st_dev, st.st_ino)) & _MASK)
 
     def put(self, path: str, version: Version, video_id: int) -> None:
         self.put_entry(path, Entry(content_of(version), identity_of(version), video_id))
