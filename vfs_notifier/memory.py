@@ -93,8 +93,10 @@ class VersionMemory:
             entry = delta[key]
             return (entry is not None and entry.content == hash((st.st_size, st.st_mtime_ns)) & _MASK
                     and entry.identity == hash((st.st_dev, st.st_ino)) & _MASK)
+        if not self._merged[(key >> 3) & _BYTE_OF] & (1 << (key & 7)):
+            return False    # a new file (a cold start's): no search
         keys = self._keys
-        at = bisect_left(keys, key)     # the bitmap would only say yes: most are registered
+        at = bisect_left(keys, key)
         return (at < len(keys) and keys[at] == key
                 and self._content[at] == hash((st.st_size, st.st_mtime_ns)) & _MASK
                 and self._identity[at] == hash((st.st_dev, st.st_ino)) & _MASK)
