@@ -383,8 +383,8 @@ def kept_section(path: str) -> str:
     at = old.find(KEPT)
     if at < 0:
         return ""
-    end = old.find("\n## ", at + len(KEPT))
-    return old[at:] if end < 0 else old[at:end + 1]
+    ends = [e for e in (old.find("\n## ", at + len(KEPT)), old.find("\n<!-- ", at)) if e >= 0]
+    return old[at:min(ends) + 1] if ends else old[at:]
 
 
 def _int_keys(r: dict) -> dict:
