@@ -20,7 +20,7 @@ from vfs_notifier.rows import RowMaker
 from vfs_notifier.settings import Database, Root
 from vfs_notifier.store_mysql import MySQLStore
 
-CALL_SITES = ["remembered", "unremembered", "remember", "start_insert", "existing", "resignal", "move",
+CALL_SITES = ["remembered_columns", "unremembered", "remember", "start_insert", "existing", "resignal", "move",
               "withdraw", "remembered_below", "lease"]
 
 
