@@ -102,3 +102,12 @@ def test_holds_says_whether_an_lstat_is_the_remembered_version(tmp_path):
         assert not memory.holds(str(tmp_path / "b.mp4"), st)
     memory.remove(str(path))
     assert not memory.holds(str(path), st)
+
+
+def test_only_below_keeps_the_entries_of_the_prefixes():
+    from vfs_notifier.memory import only_below
+    mine = ([1, 2], ["/r/a.mp4", "/c/b.mp4"], [5, 5], [7, 8], [9, 9], [3, 4])
+    all_mine = ([3], ["/r/c.mp4"], [5], [9], [9], [5])
+    assert list(only_below([mine, all_mine], ("/r/", "/c/"))) == [mine, all_mine]
+    assert list(only_below([mine, all_mine], ("/r/",))) == [([1], ["/r/a.mp4"], [5], [7], [9], [3]), all_mine]
+    assert list(only_below([all_mine], ("/s/",))) == [([], [], [], [], [], [])]

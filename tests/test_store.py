@@ -549,9 +549,9 @@ def test_remembered_columns_are_the_remembered_entries(backend: Backend) -> None
 
 def test_remembered_columns_of_groups_too_long_are_read_entry_by_entry(mysql: Backend, monkeypatch) -> None:
     """A group past group_concat_max_len comes back cut short: it is read again, whole."""
-    from vfs_notifier.store_mysql import store as mysql_store
-    monkeypatch.setattr(mysql_store, "GROUP", 4)
-    monkeypatch.setattr(mysql_store, "GROUP_BYTES", 1024)
+    from vfs_notifier.store_mysql import bulk_read
+    monkeypatch.setattr(bulk_read, "GROUP", 4)
+    monkeypatch.setattr(bulk_read, "GROUP_BYTES", 1024)
     store = mysql.store()
     videos = [video(f"/r/{i:03d} " + "y" * (980 if i % 5 == 0 else 10) + ".mp4", i) for i in range(40)]
     store.insert(videos, {})

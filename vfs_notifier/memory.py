@@ -19,7 +19,7 @@ from array import array
 from bisect import bisect_left
 from itertools import compress, repeat
 from operator import itemgetter, mul, ne, not_
-from typing import Iterable, NamedTuple, Optional
+from typing import Iterable, Iterator, NamedTuple, Optional
 
 from .store import Columns, Version
 
@@ -232,3 +232,11 @@ def _gather(values: array, order: list[int]) -> array:
     if not order:
         return array("q")
     return array("q", itemgetter(*order)(values.tolist()) if len(order) > 1 else [values[order[0]]])
+
+
+def only_below(batches: Iterable[Columns], prefixes: tuple[str, ...]) -> Iterator[Columns]:
+    """The entries of paths below `prefixes` (another instance's rows share the table)."""
+    for batch in batches:
+        paths = batch[1]
+        keep = list(map(str.startswith, paths, repeat(prefixes, len(paths))))
+        yield batch if all(keep) else tuple(list(compress(column, keep)) for column in batch)  # type: ignore[misc]

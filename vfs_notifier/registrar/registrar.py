@@ -28,13 +28,13 @@ import logging
 import math
 import os
 import time
-from itertools import compress, islice, repeat
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+from itertools import islice
+from typing import Callable, Iterable, Optional, Sequence
 
-from ..memory import Entry, VersionMemory, content_of, identity_of
+from ..memory import Entry, VersionMemory, content_of, identity_of, only_below
 from ..rows import Row
 from ..settings import Root
-from ..store import Columns, Fence, LeaseLost, Remembered, RowsRejected, Store, StoreUnavailable, Version, WriteConflict
+from ..store import Fence, LeaseLost, Remembered, RowsRejected, Store, StoreUnavailable, Version, WriteConflict
 from .disk import NO_VERSION, version_of, version_on_disk
 from .lease import Leases
 from .link import Link
@@ -303,7 +303,7 @@ class Registrar:
     def _read_memory(self) -> None:
         memory = VersionMemory(root.path for root in self.roots)
         prefixes = self.prefixes
-        memory.fill(_below(self.store.remembered_columns(), prefixes))
+        memory.fill(only_below(self.store.remembered_columns(), prefixes))
         # Rows an earlier version of the service wrote have no memory entry: adopt each
         # with the version on disk now, so that an upgrade neither doubles nor re-signals.
         # Only below the roots this instance holds: the others' holder adopts theirs.
@@ -448,11 +448,3 @@ class Registrar:
         self.store.close()
         self.rows.writing = None
         self.link.connected = False
-
-
-def _below(batches: Iterable[Columns], prefixes: tuple[str, ...]) -> Iterator[Columns]:
-    """The entries of paths below `prefixes` (another instance's rows share the table)."""
-    for batch in batches:
-        paths = batch[1]
-        keep = list(map(str.startswith, paths, repeat(prefixes, len(paths))))
-        yield batch if all(keep) else tuple(list(compress(column, keep)) for column in batch)  # type: ignore[misc]

@@ -22,7 +22,7 @@ from pymysql.constants import CLIENT
 from ..settings import Database
 from ..store import (FILES_TABLE, LEASES_TABLE, Columns, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
                      StoreUnavailable, Version, VideoRow, WriteConflict, chunks)
-from . import leases, statements
+from . import bulk_read, leases, statements
 from .errors import CONFLICT, DENIED, code, data_error, reason
 from .schema import CREATE_FILES, CREATE_LEASES, CREATE_TABLE, FILE_COLUMNS, like_below
 from .servers import (IO_TIMEOUT, LEASE_IO_TIMEOUT, bound_idle_writes, connect, galera_ready, quietly_close,
@@ -32,10 +32,6 @@ from .statements import IN_LIST, consecutive_id_step, marks
 log = logging.getLogger("vfs_notifier")
 
 STREAM_BATCH = 10000    # rows of a streamed read held at once
-# A restart reads the companion entries about GROUP to a row (a range of video ids); such a
-# row is some 200 KB, 3 MB at most (GROUP_BYTES, within any max_allowed_packet from 4 MB).
-GROUP = 2048
-GROUP_BYTES = 3 << 20
 
 
 class MySQLStore:
@@ -131,35 +127,8 @@ class MySQLStore:
             yield Remembered(row[0], row[1], Version(*row[2:]))
 
     def remembered_columns(self) -> Iterator[Columns]:
-        # About GROUP entries a row, each as one string, a query per range of video ids:
-        # PyMySQL reads a packet and converts every column of every row in Python (setting
-        # the socket's timeout twice a packet), and a GROUP BY makes the server sort. At
-        # 300,000 entries: six columns a row 2.6 s, GROUP BY 0.8 s, ranges 0.45 s. Fields are
-        # split by spaces, the path last (it may hold spaces), entries by NUL, which no path
-        # holds. A range longer than group_concat_max_len (ids unevenly spread, paths near
-        # the column's 1,024 characters) comes back cut short (its length says so) and is
-        # read again entry by entry. One transaction: one snapshot of the table.
-        entry = "CONCAT_WS(' ', `video_id`, `dev`, `ino`, `size`, `mtime_ns`, `path`)"
-        with self._guard() as cursor:
-            cursor.execute(f"SET SESSION group_concat_max_len = {GROUP_BYTES}")
-            cursor.execute(f"SELECT MIN(`video_id`), MAX(`video_id`), COUNT(*) FROM `{FILES_TABLE}`")
-            low, high, count = cursor.fetchone()
-            if not count:
-                return
-            width = max(1, GROUP * (high - low + 1) // count)
-            for start in range(low, high + 1, width):
-                span = (start, start + width)
-                cursor.execute(f"SELECT COUNT(*), SUM(CHAR_LENGTH({entry})), GROUP_CONCAT({entry} "
-                               f"SEPARATOR '\\0') FROM `{FILES_TABLE}` WHERE `video_id` >= %s "
-                               "AND `video_id` < %s", span)
-                count, length, entries = cursor.fetchone()
-                if not count:
-                    continue
-                if entries is None or len(entries) != length + count - 1:
-                    cursor.execute(f"SELECT {entry} FROM `{FILES_TABLE}` WHERE `video_id` >= %s "
-                                   "AND `video_id` < %s", span)
-                    entries = "\0".join(row[0] for row in cursor.fetchall())
-                yield _columns([e.split(" ", 5) for e in entries.split("\0")])
+        with self._guard() as cursor:     # one transaction: one snapshot of the table
+            yield from bulk_read.remembered_columns(cursor)
 
     def remembered_below(self, directory: str, after_id: int = 0, limit: int = 0) -> Iterator[Remembered]:
         prefix = directory + "/"
@@ -412,10 +381,3 @@ class _Transaction:
         except (pymysql.MySQLError, OSError):
             self.store._lost()
         return False
-
-
-def _columns(entries: list[list[str]]) -> Columns:
-    """Entries split into their six fields (video_id dev ino size mtime_ns path), as columns."""
-    video_ids, devs, inos, sizes, mtimes, paths = zip(*entries)
-    return (list(map(int, video_ids)), paths, list(map(int, devs)), list(map(int, inos)),
-            list(map(int, sizes)), list(map(int, mtimes)))
