@@ -1,5 +1,6 @@
 """The registrar: the only caller of the store (registrar.py, its one entry point being
-flush()), and its parts, one job each: what waits for a write (queue.py), the link to the
+flush()), and its parts, one job each: what the gate tells it and asks (intake.py), what
+waits for a write (queue.py), the link to the
 store (link.py), "may this instance write this root" (lease.py), rows written (writes.py),
 renames (moves.py), the one way a row goes (withdrawals.py), and what the disk says now of a
 stored path (disk.py)."""
