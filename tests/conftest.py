@@ -1,4 +1,5 @@
-"""Fixtures: a real MariaDB server for the session, real directories, the real service process."""
+"""Fixtures: a real MariaDB server for the session, real directories, the real service process;
+and the suite's housekeeping: what counts as slow, and temporary directories that do not pile up."""
 
 from __future__ import annotations
 
@@ -11,12 +12,72 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support import scratch  # noqa: E402
+from tests.support.capabilities import has_free_space, skip_unless  # noqa: E402
 from tests.support.daemon import Daemon  # noqa: E402
 from tests.support.mariadb import MariaDB  # noqa: E402
 from tests.support.media import write_video  # noqa: E402
 from tests.support.table import Table  # noqa: E402
 
 BASE_URL = "http://media.test/videos"
+
+# The layers that are slow by nature: whole scenarios against the real daemon, a real MariaDB,
+# real upload tools, containers. `./scripts/test --quick` (pytest -m "not slow") leaves them out.
+SLOW_DIRECTORIES = ("e2e", "faults", "uploads")
+# A test that starts the real service (and waits for READY) is an integration test wherever
+# it lives.
+SLOW_FIXTURES = ("start_service", "start_as_nobody", "watched")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        relative = item.path.resolve().relative_to(tests)
+        if relative.parts[0] in SLOW_DIRECTORIES or set(SLOW_FIXTURES) & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
+# --- temporary directories: removed as the run goes ---------------------------------------
+# pytest 7.2 (Debian 12) keeps every test's tmp_path, for three runs; the retention settings
+# that would stop that came in pytest 7.3. So: a test's directory goes when the test passed or
+# was skipped, a failed test's stays for a look, and a run that passed leaves nothing behind.
+# VFS_NOTIFIER_TEST_KEEP_TMP=1 keeps everything.
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    scratch.remember(item, outcome.get_result())
+
+
+@pytest.fixture
+def tmp_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """pytest's tmp_path, removed at the end of a test that did not fail."""
+    path = scratch.make(request, tmp_path_factory)
+    yield path
+    if not scratch.failed(request.node):
+        scratch.remove_test_dir(path)
+
+
+@pytest.hookimpl(trylast=True)   # after the session's fixtures (mariadbd) are torn down
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if exitstatus == 0:
+        scratch.remove_session_dirs(session.config)
+
+
+@pytest.fixture
+def room_for(tmp_path: Path) -> Iterator[Callable[..., None]]:
+    """For a test that writes hundreds of MB: `room_for(megabytes, *paths)` skips it, saying so,
+    unless tmp_path's file system has that much free; the paths it names are removed when the
+    test ends, passed or failed, so a failure never leaves GBs in /tmp."""
+    hogs: list[Path] = []
+
+    def need(megabytes: int, *paths: Path) -> None:
+        skip_unless(has_free_space(tmp_path, megabytes))
+        hogs.extend(paths)
+
+    yield need
+    for path in hogs:
+        scratch.remove(path)
 
 
 @pytest.fixture(scope="session")
@@ -30,11 +91,14 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
 
 
 @pytest.fixture
-def mysql_env(mariadb: MariaDB) -> dict[str, str]:
-    """MYSQL_* settings for a fresh database and user; the server is restarted if a test stopped it."""
+def mysql_env(mariadb: MariaDB) -> Iterator[dict[str, str]]:
+    """MYSQL_* settings for a fresh database and user; the server is restarted if a test stopped
+    it. The database goes with the test (the server's datadir would grow by every test's)."""
     if not mariadb.running:
         mariadb.start()
-    return mariadb.new_database()
+    env = mariadb.new_database()
+    yield env
+    mariadb.drop_database(env)
 
 
 @dataclass

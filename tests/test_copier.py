@@ -16,8 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.capabilities import as_root, can_mount_tmpfs, skip_unless
 from tests.support.video_files import large_video, small_video
 from vfs_notifier.copier import TEMP_PREFIX, Copier, SourceGone, copy_file, remove_stale_temporaries, temp_name
+
+
+# A 600 MB source (long enough a copy to interrupt) and its copy, with room to spare.
+BIG_AND_ITS_COPY_MB = 1300
 
 
 def temporaries(directory: Path) -> list[Path]:
@@ -144,7 +149,9 @@ def test_a_vanished_source_is_reported_failed_not_retried(tmp_path, copier_facto
     assert failed == [("t", "gone before it could be copied")] and copier.pending == 0
 
 
-def test_small_files_do_not_wait_behind_a_large_one(tmp_path, copier_factory):
+@pytest.mark.slow
+def test_small_files_do_not_wait_behind_a_large_one(tmp_path, room_for, copier_factory):
+    room_for(BIG_AND_ITS_COPY_MB, tmp_path / "in", tmp_path / "out")
     big = large_video(tmp_path / "in" / "big.mkv", 600)
     smalls = [small_video(tmp_path / "in" / f"s{i}.mp4") for i in range(3)]
     copier = copier_factory(small_bytes=8 * 1024 * 1024)
@@ -158,7 +165,9 @@ def test_small_files_do_not_wait_behind_a_large_one(tmp_path, copier_factory):
     assert filecmp.cmp(big, out / "big.mkv", shallow=False)
 
 
-def test_close_in_the_middle_of_a_copy_leaves_no_temporary(tmp_path):
+@pytest.mark.slow
+def test_close_in_the_middle_of_a_copy_leaves_no_temporary(tmp_path, room_for):
+    room_for(BIG_AND_ITS_COPY_MB, tmp_path / "in", tmp_path / "out")
     big = large_video(tmp_path / "in" / "big.mkv", 600)
     out = tmp_path / "out"
     copier = Copier()
@@ -172,6 +181,7 @@ def test_close_in_the_middle_of_a_copy_leaves_no_temporary(tmp_path):
     assert not (out / "big.mkv").exists() or filecmp.cmp(big, out / "big.mkv", shallow=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_logged_once_retried_and_does_not_block_others(tmp_path, copier_factory, caplog):
     full = tmp_path / "full"
     full.mkdir()
@@ -201,9 +211,9 @@ def test_a_full_disk_is_logged_once_retried_and_does_not_block_others(tmp_path, 
         subprocess.run(["umount", "-l", str(full)], check=False)
 
 
+@pytest.mark.slow
 def test_a_directory_that_refuses_writes_is_retried_until_it_accepts(tmp_path, copier_factory, caplog):
-    if os.geteuid() != 0:
-        pytest.skip("chattr +i needs root")
+    skip_unless(as_root("chattr +i"))
     out = tmp_path / "out"
     out.mkdir()
     if subprocess.run(["chattr", "+i", str(out)], capture_output=True).returncode != 0:
@@ -224,8 +234,7 @@ def test_a_directory_that_refuses_writes_is_retried_until_it_accepts(tmp_path, c
 
 
 def _mount_tmpfs(directory: Path, size: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs (a full disk) needs root")
+    skip_unless(can_mount_tmpfs())
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(directory)],
                           capture_output=True, text=True)
     if made.returncode != 0:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BASE_URL
+from tests.support.capabilities import can_mount_tmpfs, skip_unless
 from tests.support.video_files import large_video, small_video
 from vfs_notifier.copier import TEMP_PREFIX
 
@@ -131,10 +132,12 @@ def test_copy_mode_registers_byte_identical_copies_once(store_tree, start_servic
     assert len(tree.table.rows()) == 3 and copies[1].exists()
 
 
-def test_sigkill_in_the_middle_of_a_copy_registers_it_once_after_restart(store_tree, start_service):
+def test_sigkill_in_the_middle_of_a_copy_registers_it_once_after_restart(store_tree, room_for, start_service):
     tree = store_tree
     env = earlier_env(tree, VFS_NOTIFIER_REGISTRATION_MODE="copy")
     internal = Path(env["INTERNAL_VIDEO_FOLDER_PATH"])
+    # A 600 MB source (long enough a copy to SIGKILL it midway) and its copy.
+    room_for(1300, tree.work / "staging", tree.root / "big.mkv", internal)
     daemon = start_service()
     big = arrive(tree, tree.root / "big.mkv", lambda p: large_video(p, 600))
     deadline = time.monotonic() + 60
@@ -159,8 +162,7 @@ def test_a_full_destination_is_reported_and_recovers_when_space_returns(tree, st
     env = earlier_env(tree, VFS_NOTIFIER_REGISTRATION_MODE="copy")
     internal = Path(env["INTERNAL_VIDEO_FOLDER_PATH"])
     internal.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs (a full disk) needs root")
+    skip_unless(can_mount_tmpfs())
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(internal)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:

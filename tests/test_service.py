@@ -16,6 +16,9 @@ from tests.conftest import BASE_URL, write_file
 from tests.support.media import video_bytes
 from tests.support.capabilities import can_mount_tmpfs
 
+# Every test here runs the real service: the integration layer, not the quick lane.
+pytestmark = pytest.mark.slow
+
 
 def test_a_single_file_lands_in_milliseconds(store_tree, start_service):
     start_service()

@@ -108,3 +108,48 @@ def can_mount_tmpfs() -> Optional[str]:
             return f"cannot mount a tmpfs here ({said}): the container lacks CAP_SYS_ADMIN; {ON_A_HOST}"
         subprocess.run(["umount", target], capture_output=True)
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def can_limit_watches_in_user_namespace() -> Optional[str]:
+    """Whether a user namespace can be made and its own inotify watch limit set
+    (/proc/sys/user/max_inotify_watches, per namespace): the current value is written back from
+    inside one. It needs no root on a host, but /proc/sys is read-only in a container."""
+    if not shutil.which("unshare"):
+        return "unshare is missing (Debian package util-linux)"
+    write_back = ("p='/proc/sys/user/max_inotify_watches'; "
+                  "v=$(cat \"$p\") && echo \"$v\" > \"$p\"")
+    try:
+        proc = subprocess.run(["unshare", "--user", "--map-root-user", "sh", "-c", write_back],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "unshare --user did not finish within 30 s"
+    if proc.returncode != 0:
+        said = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        if "unshare" in said:
+            return f"no user namespace here ({said})"
+        return (f"cannot set user.max_inotify_watches in a user namespace ({said}): /proc/sys is "
+                f"read-only in this container; {ON_A_HOST}")
+    return None
+
+
+def has_free_space(path: Path, megabytes: int) -> Optional[str]:
+    """Whether the file system holding `path` has `megabytes` MB free (asked each time: it
+    changes as the run goes). /tmp may be a small tmpfs (systemd-nspawn's, Debian 13's)."""
+    try:
+        info = os.statvfs(path)
+    except OSError as err:
+        return f"cannot tell the free space at {path}: {err.strerror}"
+    free = info.f_bavail * info.f_frsize // (1024 * 1024)
+    if free < megabytes:
+        return (f"needs {megabytes} MB free at {path}, has {free} MB; give /tmp more room "
+                f"(or TMPDIR=/var/tmp ./scripts/test)")
+    return None
+
+
+def as_root(what: str) -> Optional[str]:
+    """Whether this run is root, for steps that need it in any case (running the service as
+    another user, chattr +i, a local sshd): None as root, else why `what` is skipped."""
+    if os.geteuid() != 0:
+        return f"{what} needs root; as root: ./scripts/test"
+    return None
