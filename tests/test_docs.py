@@ -194,6 +194,20 @@ def test_every_setting_and_variable_is_in_the_settings_table(readme, tmp_path, m
     assert sorted(documented_env - code_env) == [], "README's Settings table names variables the code never reads"
 
 
+def test_the_shipped_settings_file_names_every_setting(tmp_path, monkeypatch, capsys):
+    """etc/vfs-notifier.toml, which README calls "every setting commented", set or commented
+    out, in its section."""
+    shipped = (REPO / "etc" / "vfs-notifier.toml").read_text()
+    missing = []
+    for key in sorted(setting_keys(tmp_path, monkeypatch, capsys)):
+        table, _, name = key.partition(".")
+        table = re.sub(r"\[\d+\]", "", table)
+        header = re.search(rf"^#?\s*\[\[?{table}\]\]?\s*$", shipped, re.M)
+        if not header or not re.search(rf"^#?\s*{name}\s*=", shipped[header.end():], re.M):
+            missing.append(key)
+    assert missing == [], "settings etc/vfs-notifier.toml does not show (as `name = ...` or `# name = ...`)"
+
+
 def test_one_version_everywhere(readme):
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     assert vfs_notifier.__version__ == version, "vfs_notifier/__init__.py against pyproject.toml"
