@@ -26,6 +26,7 @@ import pytest
 
 from tests.support.daemon import Daemon, run_cli
 from tests.support.media import container_of, tagged_video
+from tests.support.servers import ServerFailed, last_lines
 from tests.support.table import Table
 from vfs_notifier.rows import url_for  # the URL rule the service registers by
 
@@ -111,7 +112,7 @@ class Nginx:
             self.stop()
             if "Address already in use" not in self.error_log():
                 break
-        raise RuntimeError(f"nginx did not start:\n{self.error_log()}")
+        raise ServerFailed(f"nginx did not start on port {self.port}", last_lines(self.prefix / "error.log"))
 
     def _conf(self) -> str:
         temp = self.prefix / "temp"

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from tests.support.servers import ServerFailed, last_lines
+
 
 def sshd_binary() -> Optional[str]:
     return shutil.which("sshd") or next((p for p in ("/usr/sbin/sshd",) if os.access(p, os.X_OK)), None)
@@ -70,7 +72,7 @@ class Sshd:
             if self._wait_usable(timeout):
                 return self
             self.stop()
-        raise AssertionError(f"local sshd did not start: {self.log.read_text(errors='replace')[-2000:]}")
+        raise ServerFailed(f"local sshd did not start (port {self.port})", last_lines(self.log))
 
     def _wait_usable(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
