@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import BASE_URL, write_file
 from tests.support.media import video_bytes
-from tests.support.capabilities import can_mount_tmpfs
+from tests.support.capabilities import can_mount_tmpfs, can_trace, skip_unless
 
 # Every test here runs the real service: the integration layer, not the quick lane.
 pytestmark = pytest.mark.slow
@@ -188,8 +188,7 @@ NOTIFY_WORDS = ("READY=1", "STATUS=", "WATCHDOG=1", "STOPPING=1", "RELOADING=1")
 def _traced_run(tree, env: dict) -> str:
     """Run the service under strace until one file is registered; every socket send it made."""
     from tests.support.daemon import PYTHON, REPO
-    if not shutil.which("strace"):
-        pytest.skip("strace is not installed (scripts/test installs it)")
+    skip_unless(can_trace())
     trace = tree.work / f"trace-{time.monotonic_ns()}.txt"
     proc = subprocess.Popen(["strace", "-f", "-qq", "--seccomp-bpf", "-s", "512", "-o", str(trace),
                              "-e", "trace=sendmsg,sendto,sendmmsg,connect",

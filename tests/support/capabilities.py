@@ -153,3 +153,21 @@ def as_root(what: str) -> Optional[str]:
     if os.geteuid() != 0:
         return f"{what} needs root; as root: ./scripts/test"
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def can_trace() -> Optional[str]:
+    """Whether strace can follow a program here (with the seccomp filter the tests use): a
+    container's seccomp profile or Yama's ptrace_scope may refuse ptrace even to root."""
+    if not shutil.which("strace"):
+        return "strace is not installed (Debian package strace; scripts/test installs it)"
+    try:
+        proc = subprocess.run(["strace", "-f", "-qq", "--seccomp-bpf", "-o", "/dev/null",
+                               "-e", "trace=sendto", "true"],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "strace did not finish tracing `true` within 30 s"
+    if proc.returncode != 0:
+        said = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"strace cannot trace here ({said}): ptrace is refused; {ON_A_HOST}"
+    return None
