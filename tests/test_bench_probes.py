@@ -35,6 +35,7 @@ def test_turn_verdict_is_decided_only_where_the_bounds_agree() -> None:
     assert turn({"longest_gap_ms": 5000, "ping_interval_ms": 50, "gap_open_ended": True})[1] == "FAIL"
 
 
+@pytest.mark.slow   # seconds of sampling, and timing-sensitive on a loaded machine
 def test_sampler_sees_a_busy_process_and_then_an_idle_one() -> None:
     busy = subprocess.Popen(["/usr/bin/python3", "-c",
                              "import time\nt=time.time()\nwhile time.time()-t<1.0: pass\n"
