@@ -23,7 +23,7 @@ BASE_URL = "http://media.test/videos"
 
 # The layers that are slow by nature: whole scenarios against the real daemon, a real MariaDB,
 # real upload tools, containers. `./scripts/test --quick` (pytest -m "not slow") leaves them out.
-SLOW_DIRECTORIES = ("e2e", "faults", "uploads")
+SLOW_DIRECTORIES = ("e2e", "faults", "ha", "uploads")
 # A test that starts the real service (and waits for READY) is an integration test wherever
 # it lives.
 SLOW_FIXTURES = ("start_service", "start_as_nobody", "watched")
