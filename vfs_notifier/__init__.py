@@ -1,3 +1,3 @@
 """vfs-notifier: registers finished video files under watched trees as rows of a `videos` table."""
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"
