@@ -55,6 +55,12 @@ class Entry(NamedTuple):
     video_id: int
 
 
+def is_version(entry: Optional[Entry], version: Version) -> bool:
+    """True when a remembered entry stands for this very version (same bytes, same file)."""
+    return (entry is not None and entry.content == content_of(version)
+            and entry.identity == identity_of(version))
+
+
 class VersionMemory:
     def __init__(self, roots: Iterable[str]) -> None:
         self._keys = array("q")

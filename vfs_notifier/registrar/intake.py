@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from ..memory import Entry, content_of, identity_of
+from ..memory import Entry, is_version
 from ..rows import Row
 from ..settings import Root
 from ..store import Version
@@ -52,9 +52,7 @@ class Intake:
         """True when the memory holds this very version (a queued row does not count)."""
         if self.resync:
             return False
-        entry = self.lookup(path)
-        return (entry is not None and entry.content == content_of(version)
-                and entry.identity == identity_of(version))
+        return is_version(self.lookup(path), version)
 
     def unchanged(self, path: str, st: os.stat_result, reconciling: Optional[Root] = None) -> bool:
         """A walk's question for each file it meets: is this very version registered, or

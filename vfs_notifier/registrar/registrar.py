@@ -31,7 +31,7 @@ import time
 from itertools import islice
 from typing import Callable, Iterable, Optional, Sequence
 
-from ..memory import VersionMemory, content_of, identity_of, only_below
+from ..memory import VersionMemory, is_version, only_below
 from ..settings import Root
 from ..store import Fence, LeaseLost, Remembered, RowsRejected, Store, StoreUnavailable, WriteConflict
 from .disk import NO_VERSION, version_on_disk
@@ -159,10 +159,7 @@ class Registrar(Intake):
             return False
         try:
             self.store.open()
-            gained: list[str] = []
-            if not self.dry_run:
-                gained, lost = self.leases.renew(self.store)
-                self._drop_work_of(lost)
+            gained = [] if self.dry_run else self._renew()[0]
             if self.memory is None or self.rows.uncertain or gained:
                 self._read_memory()    # after the leases: a takeover reads the last holder's rows
             self.link.up()
@@ -194,9 +191,7 @@ class Registrar(Intake):
         self.memory = memory
         self.rows.uncertain = False
         for path, offer in list(self.queue.items()):
-            entry = memory.get(path)   # a batch that did land before the connection broke
-            if (entry is not None and entry.content == content_of(offer.version)
-                    and entry.identity == identity_of(offer.version)):
+            if is_version(memory.get(path), offer.version):   # a batch that landed before the break
                 del self.queue[path]
 
     def renew_leases(self) -> tuple[list[str], list[str]]:
@@ -206,13 +201,18 @@ class Registrar(Intake):
         if not self.connected or self.dry_run:
             return [], []
         try:
-            gained, lost = self.leases.renew(self.store)
-            self._drop_work_of(lost)
+            gained, lost = self._renew()
             if gained:
                 self._read_memory()    # the last holder's rows
         except _REFUSED as err:
             self._failed(str(err))
             return [], []
+        return gained, lost
+
+    def _renew(self) -> tuple[list[str], list[str]]:
+        """Take or renew every lease; what waits for a root lost is dropped. (gained, lost)."""
+        gained, lost = self.leases.renew(self.store)
+        self._drop_work_of(lost)
         return gained, lost
 
     def _drop_work_of(self, roots: Sequence[str]) -> None:
@@ -285,8 +285,7 @@ class Registrar(Intake):
             log.warning("database %s refused a write (%s): nothing of it was committed; asking the "
                         "leases again before writing again", self.store.description, reason)
         try:
-            _, lost = self.leases.renew(self.store)
-            self._drop_work_of(lost)
+            self._renew()
         except _REFUSED as err:
             self._failed(str(err))
             return
