@@ -99,14 +99,17 @@ def aged_tree(root: Path, count: int, subdirs: int = 10, age: float = 3600) -> l
     return files
 
 
-def wait_until(predicate, timeout: float = 20, what: str = "condition", interval: float = 0.05):
+def wait_until(predicate, timeout: float = 20, what: str = "condition", explain=lambda: "",
+               interval: float = 0.05):
+    """`explain`: called on a time-out, for what to add to the failure (a daemon's log)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            said = explain()
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f"\n{said}" if said else ""))
         time.sleep(interval)
 
 

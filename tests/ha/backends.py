@@ -10,10 +10,9 @@ node `via`, the other nodes listed after it as database.nodes; on one server: th
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 from tests.conftest import Tree
 from tests.support.daemon import Daemon
@@ -146,15 +145,3 @@ def last_status(daemon: Daemon) -> str:
 
 def standing_by(daemon: Daemon) -> bool:
     return "standing by" in last_status(daemon)
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str,
-               explain: Callable[[], str] = lambda: "") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{explain()}")
-        time.sleep(0.05)

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from tests.ha.backends import LEASE, POLL, Instances, Servers, holder_pid, standing_by, wait_until
+from tests.faults.helpers import wait_until
+from tests.ha.backends import LEASE, POLL, Instances, Servers, holder_pid, standing_by
 from tests.support.daemon import Daemon
 from tests.support.media import write_video
 
@@ -86,3 +87,14 @@ def report_seconds(capsys, servers: Servers, what: str, seconds: float, lease: f
     """A measured time, printed in the test run's output whatever pytest captures."""
     with capsys.disabled():
         print(f"\n[ha] {servers}: {what} {seconds:.2f} s (lease {lease:g} s, poll {POLL:g} s)")
+
+
+def holder_and_standby(tree, servers: Servers, instances: Instances, files: int) -> tuple[Daemon, Daemon, list[Path]]:
+    """Two instances on `tree.root` through two servers (nodes 0 and 1), and `files` videos
+    registered once: (the holder, the standby, the files)."""
+    first = instances.start(via=0)
+    second = instances.start(via=1)
+    written = write_videos(tree.root, files, "a")
+    one_row_each(servers, instances, written, hold=0.5)
+    holder = exactly_one_writer(servers, instances, tree.root, [first, second])
+    return holder, (second if holder is first else first), written

@@ -7,19 +7,14 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.ha.checks import exactly_one_writer, one_row_each, wait_holder, write_videos
+from tests.ha.checks import exactly_one_writer, holder_and_standby, one_row_each, wait_holder, write_videos
 
 
 def test_the_standby_reconnects_and_writes_nothing(tree, servers, instances):
     """The reconnect catch-up is a walk of every root: the standby's must write nothing. (On
     one server both instances lose it and reconnect; the holder's own reconnect on Galera is
     the next test's.)"""
-    first = instances.start(via=0)
-    second = instances.start(via=1)
-    files = write_videos(tree.root, 6, "a")
-    one_row_each(servers, instances, files, hold=0.5)
-    holder = exactly_one_writer(servers, instances, tree.root, [first, second])
-    standby = second if holder is first else first
+    holder, standby, files = holder_and_standby(tree, servers, instances, 6)
     via = instances.vias[instances.started.index(standby)]
     servers.kill(via)
     files += write_videos(tree.root / "b", 6, "b", pause=0.1)
@@ -27,7 +22,7 @@ def test_the_standby_reconnects_and_writes_nothing(tree, servers, instances):
     servers.restart(via)
     files += write_videos(tree.root / "c", 6, "c")
     one_row_each(servers, instances, files, timeout=40, hold=2.0)
-    exactly_one_writer(servers, instances, tree.root, [first, second], timeout=30)
+    exactly_one_writer(servers, instances, tree.root, [holder, standby], timeout=30)
 
 
 def test_kill_the_holders_server_while_files_arrive(tree, servers, instances):

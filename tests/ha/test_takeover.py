@@ -11,19 +11,14 @@ import time
 
 import pymysql
 
-from tests.ha.backends import LEASE, POLL, SLACK, standing_by, wait_until
-from tests.ha.checks import (exactly_one_writer, holder_of, one_row_each, report_seconds, wait_holder,
-                             write_videos)
-
+from tests.faults.helpers import wait_until
+from tests.ha.backends import LEASE, POLL, SLACK, standing_by
+from tests.ha.checks import (exactly_one_writer, holder_and_standby, holder_of, one_row_each, report_seconds,
+                             wait_holder, write_videos)
 
 
 def test_sigkill_the_holder_the_standby_takes_over_within_lease_and_poll(tree, servers, instances, capsys):
-    first = instances.start(via=0)
-    second = instances.start(via=1)
-    files = write_videos(tree.root, 5, "a")
-    one_row_each(servers, instances, files, hold=0.5)
-    holder = exactly_one_writer(servers, instances, tree.root, [first, second])
-    standby = second if holder is first else first
+    holder, standby, files = holder_and_standby(tree, servers, instances, 5)
     _, token = holder_of(servers, tree.root)
 
     killed = time.monotonic()
@@ -42,12 +37,7 @@ def test_sigkill_the_holder_the_standby_takes_over_within_lease_and_poll(tree, s
 
 
 def test_sigstop_the_holder_past_its_lease_it_writes_nothing_after_sigcont(tree, servers, instances, capsys):
-    first = instances.start(via=0)
-    second = instances.start(via=1)
-    files = write_videos(tree.root, 5, "a")
-    one_row_each(servers, instances, files, hold=0.5)
-    holder = exactly_one_writer(servers, instances, tree.root, [first, second])
-    standby = second if holder is first else first
+    holder, standby, files = holder_and_standby(tree, servers, instances, 5)
     _, token = holder_of(servers, tree.root)
 
     stopped = time.monotonic()
@@ -72,7 +62,7 @@ def test_sigstop_the_holder_past_its_lease_it_writes_nothing_after_sigcont(tree,
     pid, new_token = holder_of(servers, tree.root)
     assert pid == standby.pid and new_token > token, (servers.leases(), instances.logs())
     assert holder.proc.poll() is None, f"the woken holder exited\n{instances.logs()}"
-    exactly_one_writer(servers, instances, tree.root, [first, second])
+    exactly_one_writer(servers, instances, tree.root, [holder, standby])
 
 
 def _statements(node) -> list[str]:
@@ -96,12 +86,7 @@ def test_a_holder_stopped_inside_a_write_commits_nothing(tree, servers, instance
     wakes after a takeover. Its transaction must commit nothing: the rows it inserted would
     double the new holder's. (The test holds the lease row for a moment so that the write is
     caught with its rows inserted and its fence waiting; then lets go.)"""
-    first = instances.start(via=0)
-    second = instances.start(via=1)
-    files = write_videos(tree.root, 3, "a")
-    one_row_each(servers, instances, files, hold=0.5)
-    holder = exactly_one_writer(servers, instances, tree.root, [first, second])
-    standby = second if holder is first else first
+    holder, standby, files = holder_and_standby(tree, servers, instances, 3)
     node = servers.node(instances.vias[instances.started.index(holder)])
 
     blocker = node.connect(servers.database["MYSQL_DB_NAME"])
