@@ -88,6 +88,8 @@ def main(argv: list[str]) -> int:
                                                        "(default: the working tree)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--keep-profiles", default=None, help="a directory to keep the raw py-spy "
+                                                          "profiles in (line by line, for a closer look)")
     ap.add_argument("--py-spy", default=None, help="also profile one more warm restart of the "
                                                    "\"after\" daemon with this py-spy; printed last")
     args = ap.parse_args(argv)
@@ -139,6 +141,8 @@ def main(argv: list[str]) -> int:
                 spy = [args.py_spy, "record", "--rate", "250", "--format", "raw", "-o", raw, "--"]
                 secs, _ = daemon_once(setup, params, root, variants[-1][2], "profiled", timeout, spy)
                 time.sleep(1)
+                if args.keep_profiles:
+                    shutil.copy(raw, args.keep_profiles)
                 profiles.append(summary(raw, f"Warm restart, {size:,} files, {variants[-1][1]}",
                                         secs or 0.0, top=25))
             inserted = count_rows(params) - registered

@@ -327,6 +327,23 @@ def test_upgrade_from_1_0_rows_are_unremembered_until_remembered(backend: Backen
     assert sorted(r.video_id for r in store.remembered()) == sorted([i for i, _ in old] + new)
 
 
+
+def test_unremembered_right_after_a_read_of_the_memory_answers_from_its_snapshot(mysql: Backend) -> None:
+    """remembered_columns() reads unremembered()'s ids ahead, in its own snapshot; a store call
+    between the two drops that read-ahead, and unremembered() asks the server again."""
+    mysql.sql(OLD_VIDEOS_DDL["mysql"])
+    mysql.sql("INSERT INTO videos (main_dir, des_video_path, des_url) VALUES ('/r', '/r/old.mp4', 'u')")
+    store = mysql.store()
+    ids = store.insert([video(f"/r/{n}.mp4", n) for n in range(3)], {})
+    assert sum(len(batch[0]) for batch in store.remembered_columns()) == 3
+    mysql.sql("INSERT INTO videos (main_dir, des_video_path, des_url) VALUES ('/r', '/r/later.mp4', 'u')")
+    assert [p for _, p in store.unremembered()] == ["/r/old.mp4"]     # the read's snapshot
+    assert [p for _, p in store.unremembered()] == ["/r/old.mp4", "/r/later.mp4"]
+    list(store.remembered_columns())
+    store.forget([ids[0]], {})                                       # a call between
+    assert [p for _, p in store.unremembered()] == ["/r/old.mp4", "/r/0.mp4", "/r/later.mp4"]
+
+
 # --- errors -----------------------------------------------------------------------------
 
 def test_a_data_error_rejects_the_whole_batch_and_the_store_goes_on(backend: Backend) -> None:
@@ -553,7 +570,10 @@ def test_remembered_columns_of_groups_too_long_are_read_entry_by_entry(mysql: Ba
     monkeypatch.setattr(bulk_read, "GROUP", 4)
     monkeypatch.setattr(bulk_read, "GROUP_BYTES", 1024)
     store = mysql.store()
-    videos = [video(f"/r/{i:03d} " + "y" * (980 if i % 5 == 0 else 10) + ".mp4", i) for i in range(40)]
+    # Cut at a byte count, on a character's boundary: long names of one byte a character and
+    # of three (a cut may fall short of the limit by up to a character).
+    long = {0: "y" * 980, 1: "€" * 330, 2: "😀" * 250}
+    videos = [video(f"/r/{i:03d} " + long.get(i % 5, "y" * 10) + ".mp4", i) for i in range(40)]
     store.insert(videos, {})
     columns = [entry for batch in store.remembered_columns() for entry in zip(*batch)]
     assert sorted(columns) == sorted((r.video_id, r.path, *r.version) for r in store.remembered())

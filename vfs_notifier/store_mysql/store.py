@@ -53,6 +53,9 @@ class MySQLStore:
         # loop. So does an insert's every statement: the loop judges the next files while
         # the server writes these. The connection is the thread's until sync().
         self._committer: Optional[ThreadPoolExecutor] = None
+        # Read ahead by remembered_columns(), for the unremembered() that follows it; any other
+        # call in between (_ready) drops it.
+        self._unremembered_ahead: Optional[list[int]] = None
         self._commit: Optional[Future] = None
         self.description = self._describe(0)
 
@@ -127,8 +130,13 @@ class MySQLStore:
             yield Remembered(row[0], row[1], Version(*row[2:]))
 
     def remembered_columns(self) -> Iterator[Columns]:
-        with self._guard() as cursor:     # one transaction: one snapshot of the table
-            yield from bulk_read.remembered_columns(cursor)
+        # One transaction: one snapshot of the table. The question a restart asks next,
+        # unremembered(), is answered on the reading thread meanwhile, from the same snapshot.
+        ahead: list[list[int]] = []
+        with self._guard() as cursor:
+            yield from bulk_read.remembered_columns(
+                cursor, then=lambda cursor: ahead.append(bulk_read.unremembered_ids(cursor)))
+        self._unremembered_ahead = ahead[0] if ahead else None
 
     def remembered_below(self, directory: str, after_id: int = 0, limit: int = 0) -> Iterator[Remembered]:
         prefix = directory + "/"
@@ -140,10 +148,16 @@ class MySQLStore:
                 yield Remembered(row[0], row[1], Version(*row[2:]))
 
     def unremembered(self) -> Iterator[tuple[int, str]]:
-        for row in self._stream(f"SELECT v.`id`, v.`des_video_path` FROM `videos` v LEFT JOIN "
-                                f"`{FILES_TABLE}` f ON f.`video_id` = v.`id` "
-                                "WHERE f.`video_id` IS NULL ORDER BY v.`id`", ()):
-            yield row[0], row[1]
+        ids, self._unremembered_ahead = self._unremembered_ahead, None
+        if ids is None:
+            with self._guard() as cursor:
+                ids = bulk_read.unremembered_ids(cursor)
+        for part in chunks(ids, IN_LIST):
+            with self._guard() as cursor:
+                cursor.execute(f"SELECT `id`, `des_video_path` FROM `videos` WHERE `id` IN ({marks(part)}) "
+                               "ORDER BY `id`", list(part))
+                rows = cursor.fetchall()
+            yield from ((row[0], row[1]) for row in rows)
 
     def videos(self) -> Iterator[VideoRow]:
         for row in self._stream("SELECT `id`, `main_dir`, `des_video_path`, `status`, "
@@ -318,6 +332,7 @@ class MySQLStore:
 
     def _ready(self) -> None:
         """The write before settled, no stream open, a connection there: the next may go."""
+        self._unremembered_ahead = None
         self.sync()
         if self._streaming:
             # PyMySQL would silently drain the rest of the stream to run this statement.
