@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import BASE_URL
 from tests.support.capabilities import can_mount_tmpfs, skip_unless
 from tests.support.video_files import large_video, small_video
-from vfs_notifier.copier import TEMP_PREFIX
+from vfs_notifier.copy_file import TEMP_PREFIX
 
 # The earlier service's .env as its README documents it, with this test's directories.
 EARLIER_ENV = """\
