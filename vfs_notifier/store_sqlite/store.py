@@ -3,22 +3,20 @@ runs with nothing installed. It behaves as the MySQL store does, which the tests
 
 SQLite compares text byte for byte, so paths match exactly as files do; "below a
 directory" is the range ["dir/", "dir0") ('0' follows '/'), which uses the index.
-Leases are flock()s on a file beside the database: the kernel drops one when its holder
-dies, and only processes of this host share the file, so the lock alone decides who
-writes (the token is always 1); every write checks, in its transaction, that the locks of
+Leases are flock()s (leases.py); every write checks, in its transaction, that the locks of
 the roots it touches are still this store's.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 from itertools import islice
 from typing import Callable, Iterator, Optional, Sequence
 
-from .store import (FILES_TABLE, Columns, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
-                    StoreUnavailable, Version, VideoRow, chunks, holder, last_per_key, root_digest)
+from ..store import (FILES_TABLE, Columns, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
+                     StoreUnavailable, Version, VideoRow, chunks, last_per_key)
+from .leases import Claims
 
 CREATE_TABLE = f"""\
 CREATE TABLE IF NOT EXISTS videos (
@@ -67,7 +65,7 @@ class SQLiteStore:
         self.path = path
         self.description = f"SQLite {path}"
         self._conn: Optional[sqlite3.Connection] = None
-        self._claims: dict[str, int] = {}  # root -> the descriptor holding its flock
+        self._claims = Claims(path)
         self._streaming = False
 
     def open(self) -> None:
@@ -215,7 +213,7 @@ class SQLiteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             result = work(conn)
-            lost = [root for root in fence if not self._holds(root)]
+            lost = [root for root in fence if not self._claims.holds(root)]
             if lost:
                 raise LeaseLost(lost)
             conn.execute("COMMIT")
@@ -250,65 +248,16 @@ class SQLiteStore:
     # --- leases -------------------------------------------------------------------
 
     def claim_path(self, root: str) -> str:
-        return f"{self.path}.claim-{root_digest(root)[:16]}"
+        return self._claims.path(root)
 
     def lease(self, root: str, token: int, seconds: float) -> Lease:
-        if self._holds(root):
-            return Lease(1, "")
-        self._unlock(root)
-        path = self.claim_path(root)
-        try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as err:
-            raise StoreUnavailable(f"{path}: {err}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.pread(fd, 255, 0).decode("utf-8", "replace").strip()
-            os.close(fd)
-            return Lease(0, text or "another instance")
-        except OSError as err:
-            os.close(fd)
-            raise StoreUnavailable(f"{path}: {err}") from None
-        self._claims[root] = fd
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, (holder() + "\n").encode(), 0)
-        except OSError:
-            # The holder's name is for people; the flock is the lease, kept above before
-            # this write, so that a full disk cannot cost it (docs/HISTORY.md).
-            pass
-        return Lease(1, "")
-
-    def _holds(self, root: str) -> bool:
-        fd = self._claims.get(root)
-        if fd is None:
-            return False
-        try:
-            # Someone removing the lock file would let the next instance lock a new one.
-            mine, there = os.fstat(fd), os.stat(self.claim_path(root))
-            return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
-        except OSError:
-            return False
+        return self._claims.take(root)
 
     def release(self, root: str, token: int) -> None:
-        self._unlock(root)
-
-    def _unlock(self, root: str) -> None:
-        fd = self._claims.pop(root, None)
-        if fd is None:
-            return
-        # The file stays: unlinking a lock file lets two later instances lock different files.
-        try:
-            os.ftruncate(fd, 0)
-        except OSError:
-            pass
-        os.close(fd)  # closing the last descriptor drops the flock
+        self._claims.release(root)
 
     def close(self) -> None:
-        for root in list(self._claims):
-            self._unlock(root)
+        self._claims.release_all()
         self._close_main()
 
     def _close_main(self) -> None:
