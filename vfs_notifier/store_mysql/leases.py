@@ -11,10 +11,25 @@ from __future__ import annotations
 
 import pymysql
 
-from ..store import LEASES_TABLE, Fence, Lease, LeaseLost, holder
-from .errors import CONFLICT, code
+from ..store import LEASES_TABLE, Fence, Lease, LeaseLost, StoreUnavailable, holder
+from .errors import CONFLICT, code, reason
 from .schema import lease_key, old_lock_name
-from .servers import quietly_rollback
+from .servers import bound_idle_writes, quietly_rollback
+
+
+def prepare_session(conn: pymysql.connections.Connection, lease_seconds: float, galera: bool) -> None:
+    """The lease connection's session: its lock waits and idle writes bounded, its reads on
+    a Galera node waiting for the cluster. A failure is StoreUnavailable."""
+    try:
+        with conn.cursor() as cursor:
+            # A takeover must not wait on the holder's fence (a row lock held to its
+            # commit): it fails within a second and is tried again at the next poll.
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+            bound_idle_writes(cursor, lease_seconds)
+            if galera:
+                cursor.execute("SET SESSION wsrep_sync_wait = 1")
+    except (pymysql.MySQLError, OSError) as err:
+        raise StoreUnavailable(reason(err)) from None
 
 
 def take_or_renew(conn: pymysql.connections.Connection, database: str, instance: str, root: str,

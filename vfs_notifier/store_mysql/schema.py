@@ -9,7 +9,11 @@ plain comparison (which uses the index) with a BINARY one (which is exact).
 
 from __future__ import annotations
 
-from ..store import FILES_TABLE, LEASES_TABLE, root_digest
+import pymysql
+
+from ..settings import Database
+from ..store import FILES_TABLE, LEASES_TABLE, StoreUnavailable, root_digest
+from .errors import DENIED, code, reason
 
 # Exactly the table existing deployments have; never altered on their side.
 CREATE_TABLE = """\
@@ -60,3 +64,21 @@ def lease_key(database: str, root: str) -> str:
 
 def like_below(directory: str) -> str:
     return directory.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "/%"
+
+
+def create_missing(cursor: pymysql.cursors.Cursor, database: Database) -> None:
+    """Create each of the three tables the server lacks; one the user may not create is
+    StoreUnavailable, naming who may."""
+    for table, ddl in (("videos", CREATE_TABLE), (FILES_TABLE, CREATE_FILES), (LEASES_TABLE, CREATE_LEASES)):
+        cursor.execute("SHOW TABLES LIKE %s", (table,))
+        if cursor.fetchone():
+            continue
+        try:
+            cursor.execute(ddl)
+        except pymysql.MySQLError as err:
+            if code(err) in DENIED:
+                raise StoreUnavailable(
+                    f"table `{table}` is missing in {database.name} and {database.user} may "
+                    f"not create it: run `vfs-notifier init-db` as a user who may "
+                    f"({reason(err)})") from None
+            raise

@@ -3,16 +3,17 @@
 Two connections to one server: one for rows, one for leases (renewed while a write is under
 way on the first). Both are opened by open() on the first listed server that answers
 (servers.py), starting with the next one when the last connection was lost. Every write is
-one transaction (statements.py) whose last statement is its fence (leases.py); errors are
-turned into the store interface's (errors.py).
+one transaction (statements.py) whose last statement is its fence (leases.py), committed
+on a thread of its own (commit_thread.py), an insert's statements with it (insert.py);
+errors are turned into the store interface's (errors.py).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
+from functools import partial
 from typing import Callable, Iterator, Optional, Sequence
 
 import pymysql
@@ -20,11 +21,12 @@ import pymysql.cursors
 from pymysql.constants import CLIENT
 
 from ..settings import Database
-from ..store import (FILES_TABLE, LEASES_TABLE, Columns, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
+from ..store import (FILES_TABLE, Columns, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
                      StoreUnavailable, Version, VideoRow, WriteConflict, chunks)
-from . import bulk_read, leases, statements
-from .errors import CONFLICT, DENIED, code, data_error, reason
-from .schema import CREATE_FILES, CREATE_LEASES, CREATE_TABLE, FILE_COLUMNS, like_below
+from . import bulk_read, insert, leases, statements
+from .commit_thread import CommitThread
+from .errors import CONFLICT, code, data_error, reason
+from .schema import FILE_COLUMNS, create_missing, like_below
 from .servers import (IO_TIMEOUT, LEASE_IO_TIMEOUT, bound_idle_writes, connect, galera_ready, quietly_close,
                       quietly_rollback, servers, where)
 from .statements import IN_LIST, consecutive_id_step, marks
@@ -48,15 +50,10 @@ class MySQLStore:
         # The auto-increment step when one multi-row INSERT is sure to get consecutive ids
         # (innodb_autoinc_lock_mode 0 or 1, MariaDB's default); 0: read the ids back.
         self._id_step = 0
-        # A write's COMMIT runs on a thread of its own: its fsync (tens of ms, over 100 under
-        # heavy disk load such as an rm -rf of a large tree) must not hold the service's
-        # loop. So does an insert's every statement: the loop judges the next files while
-        # the server writes these. The connection is the thread's until sync().
-        self._committer: Optional[ThreadPoolExecutor] = None
+        self._commits = CommitThread(timeout=IO_TIMEOUT + 1)
         # Read ahead by remembered_columns(), for the unremembered() that follows it; any other
         # call in between (_ready) drops it.
         self._unremembered_ahead: Optional[list[int]] = None
-        self._commit: Optional[Future] = None
         self.description = self._describe(0)
 
     def _describe(self, node: int) -> str:
@@ -94,34 +91,12 @@ class MySQLStore:
         with self._guard() as cursor:
             galera = galera_ready(cursor)
             bound_idle_writes(cursor, self._db.lease_seconds)
-            for table, ddl in (("videos", CREATE_TABLE), (FILES_TABLE, CREATE_FILES),
-                               (LEASES_TABLE, CREATE_LEASES)):
-                cursor.execute("SHOW TABLES LIKE %s", (table,))
-                if cursor.fetchone():
-                    continue
-                try:
-                    cursor.execute(ddl)
-                except pymysql.MySQLError as err:
-                    if code(err) in DENIED:
-                        raise StoreUnavailable(
-                            f"table `{table}` is missing in {self._db.name} and {self._db.user} may "
-                            f"not create it: run `vfs-notifier init-db` as a user who may "
-                            f"({reason(err)})") from None
-                    raise
+            create_missing(cursor, self._db)
             self._id_step = consecutive_id_step(cursor)
         # FOUND_ROWS: a renewal in the same microsecond changes no value but still matched.
         self._lease_conn = self._connect(node, autocommit=False, timeout=LEASE_IO_TIMEOUT,
                                          flags=CLIENT.FOUND_ROWS)
-        try:
-            with self._lease_conn.cursor() as cursor:
-                # A takeover must not wait on the holder's fence (a row lock held to its
-                # commit): it fails within a second and is tried again at the next poll.
-                cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
-                bound_idle_writes(cursor, self._db.lease_seconds)
-                if galera:
-                    cursor.execute("SET SESSION wsrep_sync_wait = 1")
-        except (pymysql.MySQLError, OSError) as err:
-            raise StoreUnavailable(reason(err)) from None
+        leases.prepare_session(self._lease_conn, self._db.lease_seconds, galera)
 
     # --- reading --------------------------------------------------------------------
 
@@ -207,36 +182,10 @@ class MySQLStore:
         self._ready()
         conn = self._conn
         assert conn is not None
-        # Quoted here, not by execute(args): PyMySQL's per-value dispatch cost more than the
-        # server's insert of the row (a cold start writes 100,000). Quoting is the loop's
-        # work; the thread only waits for the server, which is what it is for.
-        quote = conn.escape
-        paths = [quote(v.path) for v in videos]
-        roots = {main_dir: quote(main_dir) for main_dir in {v.main_dir for v in videos}}   # one a root
-        values = [f"({roots[v.main_dir]}, {path}, 1, {quote(v.url)})" for v, path in zip(videos, paths)]
-        job = self._thread().submit(self._insert_job, conn, list(videos), values, paths, replaces, dict(fence))
-        self._commit = job
+        values, paths = insert.quote(conn, videos)
+        check = partial(leases.check_fence, database=self._db.name, instance=self._instance, fence=dict(fence))
+        job = self._commits.start(insert.run, conn, self._id_step, check, list(videos), values, paths, replaces)
         return lambda: job.result(timeout=0)
-
-    def _insert_job(self, conn: pymysql.connections.Connection, videos: list[NewVideo], values: list[str],
-                    paths: list[str], replaces: Optional[Sequence[str]], fence: Fence) -> list[int]:
-        """On the store's thread: the statements of one insert, its fence and its commit."""
-        try:
-            with conn.cursor() as cursor:
-                ids = statements.insert_rows(cursor, self._id_step, videos, values)
-                entries = [Remembered(i, v.path, v.version) for i, v in zip(ids, videos)]
-                statements.remember(cursor, entries, replaces, quoted=dict(zip(ids, paths)))
-                leases.check_fence(cursor, self._db.name, self._instance, fence)
-            conn.commit()
-            return ids
-        except BaseException as err:
-            if (isinstance(err, (pymysql.MySQLError, OSError)) and not data_error(err)
-                    and code(err) not in CONFLICT):
-                raise          # the connection is lost or broken: sync() closes it
-            quietly_rollback(conn)
-            if data_error(err):
-                raise RowsRejected(reason(err)) from None
-            raise
 
     def remember(self, entries: Sequence[Remembered], fence: Fence) -> None:
         with self._guard(background=True, fence=fence) as cursor:
@@ -286,12 +235,7 @@ class MySQLStore:
         self._close_main()
 
     def _close_main(self) -> None:
-        commit, self._commit = self._commit, None
-        if commit is not None:
-            try:   # the connection is the commit's until it ends (bounded by its read timeout)
-                commit.result(timeout=IO_TIMEOUT + 1)
-            except Exception:  # closing anyway: what landed is read back on reconnecting
-                pass
+        self._commits.settle()
         self._conn, conn = None, self._conn
         self._streaming = False
         quietly_close(conn)
@@ -300,31 +244,20 @@ class MySQLStore:
     def busy(self) -> bool:
         """A write is still under way on the store's thread (a commit, or an insert's
         statements and commit): the next call would wait for it."""
-        return self._commit is not None and not self._commit.done()
+        return self._commits.busy
 
     def sync(self) -> None:
         """Wait for the write under way; its failure is this call's StoreUnavailable (or, the
         write rolled back and the connection kept: RowsRejected, an insert's rows refused;
         LeaseLost, its fence failed; WriteConflict, the cluster refused it)."""
-        commit, self._commit = self._commit, None
-        if commit is None:
-            return
         try:
-            commit.result(timeout=IO_TIMEOUT + 1)
+            self._commits.wait()
         except (pymysql.MySQLError, OSError, FuturesTimeout) as err:
             if code(err) in CONFLICT and self._conn is not None:
                 quietly_rollback(self._conn)
                 raise WriteConflict(reason(err)) from None
             self._lost()
             raise StoreUnavailable(f"the last commit failed: {reason(err)}") from None
-
-    def _thread(self) -> ThreadPoolExecutor:
-        if self._committer is None:
-            self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-commit")
-        return self._committer
-
-    def _commit_in_background(self, conn: pymysql.connections.Connection) -> None:
-        self._commit = self._thread().submit(conn.commit)
 
     def _guard(self, background: bool = False, fence: Optional[Fence] = None) -> "_Transaction":
         self._ready()
@@ -346,7 +279,7 @@ class _Transaction:
 
     def __init__(self, store: MySQLStore, background: bool, fence: Optional[Fence]) -> None:
         self.store = store
-        self.background = background     # commit on the store's thread (see MySQLStore.busy)
+        self.background = background     # commit on the commit thread (commit_thread.py)
         self.fence = fence               # a write's: checked last, before the commit
 
     def __enter__(self) -> pymysql.cursors.Cursor:
@@ -363,7 +296,7 @@ class _Transaction:
                 err = fence_err
         if err is None:
             if self.background:
-                self.store._commit_in_background(conn)
+                self.store._commits.start(conn.commit)
                 return False
             try:
                 conn.commit()
