@@ -1,6 +1,6 @@
 """Parts of the MySQL store on their own: the commit thread (threads only), and on the session's
-real MariaDB server the table creation, the lease connection's session and an insert's
-quoting and statements, each on a connection of the store's own kind."""
+real MariaDB server the table creation, the lease connection's session, an insert's
+quoting and statements and the reads, each on a connection of the store's own kind."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from vfs_notifier.settings import Database
 from vfs_notifier.store import LeaseLost, NewVideo, RowsRejected, StoreUnavailable, Version
-from vfs_notifier.store_mysql import insert, leases
+from vfs_notifier.store_mysql import bulk_read, insert, leases, reads
 from vfs_notifier.store_mysql.commit_thread import CommitThread
 from vfs_notifier.store_mysql.schema import create_missing
 from vfs_notifier.store_mysql.servers import connect, quietly_close, servers
@@ -172,3 +172,39 @@ def test_an_insert_refused_or_fenced_off_commits_nothing_and_keeps_the_connectio
     assert rows(conn) == []
     [row] = run(conn, [new_video("/r/a.mp4", 1)])
     assert [r[0] for r in rows(conn)] == [row]
+
+
+def test_the_reads_find_below_a_directory_exactly_whatever_its_name_holds(conn, database) -> None:
+    """LIKE's own characters (%, _ and the escape !) and the general collation's case and
+    trailing spaces must not widen `below`; the rows' shapes are the interface's."""
+    with conn.cursor() as cursor:
+        create_missing(cursor, database)
+    names = ["/r/a%b/1.mp4", "/r/aXb/2.mp4", "/r/a_b/3.mp4", "/r/a!b/4.mp4", "/r/A%B/5.mp4", "/r/a%b /6.mp4",
+             "/r/a%b/sub/7.mp4", "/r/a%b/8.mp4"]
+    ids = run(conn, [new_video(p, n) for n, p in enumerate(names)])
+    with conn.cursor() as cursor:
+        cursor.execute("INSERT INTO `videos` (`des_video_path`) VALUES ('/r/unremembered.mp4')")
+    conn.commit()
+
+    def stream(query: str, args: tuple) -> Iterator[tuple]:
+        with conn.cursor() as cursor:
+            cursor.execute(query, args or None)
+            return iter(cursor.fetchall())
+
+    assert sorted(e.path for e in reads.remembered_below(stream, "/r/a%b")) == [
+        "/r/a%b/1.mp4", "/r/a%b/8.mp4", "/r/a%b/sub/7.mp4"]
+    assert [e.path for e in reads.remembered_below(stream, "/r/a_b")] == ["/r/a_b/3.mp4"]
+    assert [e.path for e in reads.remembered_below(stream, "/r/a!b")] == ["/r/a!b/4.mp4"]
+    first = list(reads.remembered_below(stream, "/r/a%b", limit=2))
+    rest = list(reads.remembered_below(stream, "/r/a%b", after_id=first[-1].video_id, limit=2))
+    assert [e.video_id for e in first + rest] == [ids[0], ids[6], ids[7]]
+    entry = next(e for e in reads.remembered(stream) if e.video_id == ids[1])
+    assert entry.path == "/r/aXb/2.mp4" and entry.version == new_video("", 1).version
+    with conn.cursor() as cursor:
+        [lonely] = bulk_read.unremembered_ids(cursor)
+        assert reads.paths_of(cursor, [lonely, ids[0], lonely + 1]) == [(ids[0], "/r/a%b/1.mp4"),
+                                                                      (lonely, "/r/unremembered.mp4")]
+    rows = list(reads.videos(stream))
+    assert [r.id for r in rows] == ids + [lonely] and isinstance(rows[0].created_date, str)
+    with conn.cursor() as cursor:
+        assert reads.existing(cursor, [ids[0], lonely, lonely + 1]) == {ids[0], lonely}

@@ -2,10 +2,11 @@
 
 Two connections to one server: one for rows, one for leases (renewed while a write is under
 way on the first). Both are opened by open() on the first listed server that answers
-(servers.py), starting with the next one when the last connection was lost. Every write is
-one transaction (statements.py) whose last statement is its fence (leases.py), committed
-on a thread of its own (commit_thread.py), an insert's statements with it (insert.py);
-errors are turned into the store interface's (errors.py).
+(servers.py), starting with the next one when the last connection was lost. Reads are the
+queries of reads.py and bulk_read.py, streamed here. Every write is one transaction
+(statements.py) whose last statement is its fence (leases.py), committed on a thread of its
+own (commit_thread.py), an insert's statements with it (insert.py); errors are turned into
+the store interface's (errors.py).
 """
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ import pymysql.cursors
 from pymysql.constants import CLIENT
 
 from ..settings import Database
-from ..store import (FILES_TABLE, Columns, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected,
-                     StoreUnavailable, Version, VideoRow, WriteConflict, chunks)
-from . import bulk_read, insert, leases, statements
+from ..store import (Columns, Fence, Lease, LeaseLost, NewVideo, Remembered, RowsRejected, StoreUnavailable,
+                     VideoRow, WriteConflict, chunks)
+from . import bulk_read, insert, leases, reads, statements
 from .commit_thread import CommitThread
 from .errors import CONFLICT, code, data_error, reason
-from .schema import FILE_COLUMNS, create_missing, like_below
+from .schema import create_missing
 from .servers import (IO_TIMEOUT, LEASE_IO_TIMEOUT, bound_idle_writes, connect, galera_ready, quietly_close,
                       quietly_rollback, servers, where)
-from .statements import IN_LIST, consecutive_id_step, marks
+from .statements import IN_LIST, consecutive_id_step
 
 log = logging.getLogger("vfs_notifier")
 
@@ -101,8 +102,7 @@ class MySQLStore:
     # --- reading --------------------------------------------------------------------
 
     def remembered(self) -> Iterator[Remembered]:
-        for row in self._stream(f"SELECT {FILE_COLUMNS} FROM `{FILES_TABLE}`", ()):
-            yield Remembered(row[0], row[1], Version(*row[2:]))
+        return reads.remembered(self._stream)
 
     def remembered_columns(self) -> Iterator[Columns]:
         # One transaction: one snapshot of the table. The question a restart asks next,
@@ -114,13 +114,7 @@ class MySQLStore:
         self._unremembered_ahead = ahead[0] if ahead else None
 
     def remembered_below(self, directory: str, after_id: int = 0, limit: int = 0) -> Iterator[Remembered]:
-        prefix = directory + "/"
-        page = " AND `video_id` > %s ORDER BY `video_id` LIMIT %s" if limit else ""
-        args = (like_below(directory), after_id, limit) if limit else (like_below(directory),)
-        for row in self._stream(f"SELECT {FILE_COLUMNS} FROM `{FILES_TABLE}` "
-                                f"WHERE `path` LIKE %s ESCAPE '!'{page}", args):
-            if row[1].startswith(prefix):  # binary collation: LIKE is exact already
-                yield Remembered(row[0], row[1], Version(*row[2:]))
+        return reads.remembered_below(self._stream, directory, after_id, limit)
 
     def unremembered(self) -> Iterator[tuple[int, str]]:
         ids, self._unremembered_ahead = self._unremembered_ahead, None
@@ -129,24 +123,15 @@ class MySQLStore:
                 ids = bulk_read.unremembered_ids(cursor)
         for part in chunks(ids, IN_LIST):
             with self._guard() as cursor:
-                cursor.execute(f"SELECT `id`, `des_video_path` FROM `videos` WHERE `id` IN ({marks(part)}) "
-                               "ORDER BY `id`", list(part))
-                rows = cursor.fetchall()
-            yield from ((row[0], row[1]) for row in rows)
+                rows = reads.paths_of(cursor, part)
+            yield from rows
 
     def videos(self) -> Iterator[VideoRow]:
-        for row in self._stream("SELECT `id`, `main_dir`, `des_video_path`, `status`, "
-                                "`created_date`, `des_url` FROM `videos` ORDER BY `id`", ()):
-            created = None if row[4] is None else str(row[4])
-            yield VideoRow(row[0], row[1], row[2], row[3], created, row[5])
+        return reads.videos(self._stream)
 
     def existing(self, ids: Sequence[int]) -> set[int]:
-        found: set[int] = set()
         with self._guard() as cursor:
-            for part in chunks(list(ids), IN_LIST):
-                cursor.execute(f"SELECT `id` FROM `videos` WHERE `id` IN ({marks(part)})", list(part))
-                found.update(r[0] for r in cursor.fetchall())
-        return found
+            return reads.existing(cursor, ids)
 
     def _stream(self, query: str, args: tuple) -> Iterator[tuple]:
         """Rows as the server sends them (SSCursor): 100,000 rows never sit in memory at once."""
