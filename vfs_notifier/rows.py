@@ -89,8 +89,13 @@ class RowMaker:
         return root.base_url + "/" + encoded + "/"
 
     def stored_path(self, watch_dir: str, name: str) -> str:
-        """The path a row names, without making the row (a walk asks this of every file)."""
+        """The path a row names, without making the row."""
         return self._path_prefix(watch_dir) + "/" + name
+
+    def stored_directory(self, watch_dir: str) -> str:
+        """The directory as rows name it (in place: `watch_dir` itself, the same string; a
+        walk asks this once per directory); Unstorable outside the root."""
+        return self._path_prefix(watch_dir)
 
     def row(self, watch_dir: str, name: str) -> Row:
         """The row for file `name` in directory `watch_dir` below the root."""

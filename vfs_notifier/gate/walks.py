@@ -105,24 +105,33 @@ class Walks:
             if job.full:
                 # Counted now, not when queued: the memory may have been read meanwhile.
                 registrar.begin_reconcile(job.root)
-        for found in job.files:
-            self.counts.found += 1
-            path = found.directory + "/" + found.name
+        maker, counts = job.maker, self.counts
+        unchanged, reconciling = registrar.unchanged, (job.root if job.full else None)
+        last_directory, stored_directory = "", ""
+        for directory, name, control in job.files:
+            counts.found += 1
+            path = directory + "/" + name
             try:
-                stored = job.maker.stored_path(found.directory, found.name)
+                if directory is not last_directory:       # a walk yields a directory's files together
+                    stored_directory, last_directory = maker.stored_directory(directory), directory
+                # In place, the very string: its hash, which the memory asks, is made once.
+                stored = path if stored_directory is directory else stored_directory + "/" + name
                 st = os.lstat(path)
             except Unstorable as err:
+                last_directory = ""
                 self._skip(path, str(err))
             except OSError:
                 pass   # gone since the listing
             else:
-                if registrar.unchanged(stored, st, job.root if job.full else None):
+                if unchanged(stored, st, reconciling):
                     # Most files of a warm restart: registered as this very version.
-                    self.counts.already += 1
+                    counts.already += 1
                 else:
                     self._judge_and_offer(path, closed=False, announce=not job.full, st=st,
-                                          control=found.beside_control, located=job.located)
-            if not budget.spend() or not self.accepting:
+                                          control=control, located=job.located)
+                    if not self.accepting:    # only an offer fills the queue or the copies
+                        return
+            if not budget.spend():
                 return
         self.jobs.popleft()
         for problem in job.problems:
