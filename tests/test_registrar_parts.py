@@ -1,17 +1,19 @@
 """The registrar's parts, each on its own: what waits, the link's backoff, the leases (on the
-real embedded store), the withdrawals' bookkeeping, what the disk says."""
+real embedded store), the withdrawals' bookkeeping, what the disk says, the memory's read."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 
 from vfs_notifier.registrar.disk import is_regular_file, same_file, version_of, version_on_disk
 from vfs_notifier.registrar.lease import Leases
 from vfs_notifier.registrar.link import BACKOFF_MAX, Link
+from vfs_notifier.registrar.memory_read import read_memory
 from vfs_notifier.registrar.queue import Move, Offer, Waiting
 from vfs_notifier.registrar.withdrawals import DIRECTORIES_PER_QUERY, Withdrawals, _coalesced
 from vfs_notifier.rows import Row
-from vfs_notifier.store import Version
+from vfs_notifier.store import NewVideo, Version
 from vfs_notifier.store_sqlite import SQLiteStore
 
 
@@ -111,3 +113,27 @@ def test_what_the_disk_says(tmp_path):
     path.write_bytes(b"another")
     assert not same_file(str(path), version._replace(ino=version.ino + 10**9))
     assert is_regular_file(str(path)) and not is_regular_file(str(tmp_path / "missing.mp4"))
+
+
+def test_the_memory_read_adopts_older_rows_only_where_this_instance_may_write(tmp_path):
+    """Rows with no companion entry (written before the memory existed) are adopted with the
+    version on disk now, below the prefixes and where adoptable() says so; the rest are left."""
+    db = str(tmp_path / "db.sqlite3")
+    (tmp_path / "r").mkdir()
+    on_disk = tmp_path / "r" / "old.mp4"
+    on_disk.write_bytes(b"\0" * 10)
+    store = SQLiteStore(db)
+    store.open()
+    [kept] = store.insert([NewVideo("/x", "/x/kept.mp4", "u", Version(1, 2, 3, 4))], {})
+    with sqlite3.connect(db) as conn:
+        for path in (str(on_disk), "/s/theirs.mp4", "/elsewhere/other.mp4"):
+            conn.execute("INSERT INTO videos (main_dir, des_video_path, des_url) VALUES ('/r', ?, 'u')", (path,))
+    fences = []
+    memory = read_memory(store, [str(tmp_path / "r"), "/s", "/x"], (str(tmp_path / "r") + "/", "/s/", "/x/"),
+                         lambda path: not path.startswith("/s/"), lambda paths: fences.append(sorted(paths)) or {})
+    assert memory.get("/x/kept.mp4").video_id == kept
+    assert memory.get(str(on_disk)) is not None and memory.holds(str(on_disk), os.lstat(on_disk))
+    assert memory.get("/s/theirs.mp4") is None and memory.get("/elsewhere/other.mp4") is None
+    assert fences == [[str(on_disk)]]
+    assert [p for _, p in store.unremembered()] == ["/s/theirs.mp4", "/elsewhere/other.mp4"]
+    store.close()

@@ -31,13 +31,13 @@ import time
 from itertools import islice
 from typing import Callable, Iterable, Optional, Sequence
 
-from ..memory import VersionMemory, is_version, only_below
+from ..memory import VersionMemory, is_version
 from ..settings import Root
-from ..store import Fence, LeaseLost, Remembered, RowsRejected, Store, StoreUnavailable, WriteConflict
-from .disk import NO_VERSION, version_on_disk
+from ..store import Fence, LeaseLost, RowsRejected, Store, StoreUnavailable, WriteConflict
 from .intake import BATCH, QUEUE_CAP, Intake
 from .lease import Leases
 from .link import Link
+from .memory_read import read_memory
 from .moves import MoveWriter
 from .queue import Waiting
 from .withdrawals import Withdrawals
@@ -171,27 +171,12 @@ class Registrar(Intake):
         return True
 
     def _read_memory(self) -> None:
-        memory = VersionMemory(root.path for root in self.roots)
-        prefixes = self.prefixes
-        memory.fill(only_below(self.store.remembered_columns(), prefixes))
-        # Rows an earlier version of the service wrote have no memory entry: adopt each
-        # with the version on disk now, so that an upgrade neither doubles nor re-signals.
-        # Only below the roots this instance holds: the others' holder adopts theirs.
-        adopted = []
-        for video_id, path in self.store.unremembered():
-            if (path.startswith(prefixes) and memory.get(path) is None
-                    and not self.dry_run and self.may_write(self._root_of(path))):
-                version = version_on_disk(path) or NO_VERSION
-                adopted.append(Remembered(video_id, path, version))
-                memory.put(path, version, video_id)
-        if adopted:
-            self.store.remember(adopted, self._fence(a.path for a in adopted))
-            log.info("adopted %d rows written before this version kept its memory", len(adopted))
-        memory.merge()
-        self.memory = memory
+        adoptable = (lambda path: False) if self.dry_run else (lambda path: self.may_write(self._root_of(path)))
+        self.memory = read_memory(self.store, [root.path for root in self.roots], self.prefixes,
+                                  adoptable, self._fence)
         self.rows.uncertain = False
         for path, offer in list(self.queue.items()):
-            if is_version(memory.get(path), offer.version):   # a batch that landed before the break
+            if is_version(self.memory.get(path), offer.version):   # a batch that landed before the break
                 del self.queue[path]
 
     def renew_leases(self) -> tuple[list[str], list[str]]:
