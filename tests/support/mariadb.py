@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -19,10 +20,43 @@ from tests.support.servers import ServerFailed, last_lines, tail_of
 __all__ = ["MariaDB", "ServerFailed", "free_port", "last_lines"]
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port that is free now and stays free for a server to bind later, again
+    after each restart: one outside the kernel's ephemeral range. A port from bind(0) lies in
+    that range, and while its server is down (a Galera node's SST port until the node rejoins,
+    a MariaDB stopped to simulate an outage) any outgoing connection on the machine may get it
+    as its local port and hold it; the server then cannot bind it (seen: a rejoining node's
+    rsync daemon died at once, again and again, beside another test run). Never the same port
+    twice in one session."""
+    low, high = _ephemeral_range()
+    spans = [(lo, hi) for lo, hi in ((10000, low - 1), (high + 1, 65535)) if hi - lo > 1000]
+    for _ in range(200 if spans else 0):
+        lo, hi = random.choice(spans)
+        port = random.randint(lo, hi)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as sock:   # no room outside the range: the kernel's pick
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(n) for n in EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999   # Linux's default
+    return low, high
 
 
 class MariaDB:
