@@ -46,9 +46,19 @@ def _checks(what: str | tuple[str, ...], deb: Path | None = None,
 
 @pytest.fixture(scope="module")
 def deb() -> Path:
-    """The .deb of this checkout, once for both checks (after the probe says they can run)."""
+    """The .deb of this checkout, built once for all the checks."""
     if os.geteuid() != 0:
         pytest.skip("autopkgtest and piuparts need root")
+    proc = subprocess.run([str(REPO / "scripts" / "deb")], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, f"scripts/deb failed:\n{proc.stderr[-4000:]}"
+    return REPO / proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def podman_testbed() -> None:
+    """autopkgtest's testbeds are podman containers: podman must run one here (piuparts
+    needs only a chroot, so it runs inside a container too)."""
     # Asked of the machine first, in a second, rather than after a debootstrap and an image
     # build: inside a container podman's runtime cannot make its cgroups.
     skip_unless(can_run_podman())
@@ -56,10 +66,6 @@ def deb() -> Path:
     if probe.returncode == SKIPPED:
         pytest.skip(probe.stdout.strip().splitlines()[-1])
     assert probe.returncode == 0, f"scripts/debian-checks probe:\n{probe.stdout}\n{probe.stderr[-3000:]}"
-    proc = subprocess.run([str(REPO / "scripts" / "deb")], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, f"scripts/deb failed:\n{proc.stderr[-4000:]}"
-    return REPO / proc.stdout.strip().splitlines()[-1]
 
 
 def test_unit_exposure_offline() -> None:
@@ -76,7 +82,9 @@ def test_unit_exposure_offline() -> None:
 @pytest.mark.parametrize("check", [
     ("autopkgtest",), ("autopkgtest-privileged", "--test-name=embedded"), ("piuparts",),
 ], ids=lambda check: check[0])
-def test_debian_check(deb: Path, check: tuple[str, ...]) -> None:
+def test_debian_check(deb: Path, check: tuple[str, ...], request: pytest.FixtureRequest) -> None:
+    if check[0].startswith("autopkgtest"):
+        request.getfixturevalue("podman_testbed")
     proc = _checks(check, deb)
     print(proc.stdout)
     assert proc.returncode == 0, f"{check} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
