@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.support.capabilities import can_mount_tmpfs, skip_unless
-from tests.support.mariadb import MariaDB, ServerFailed
+from tests.support.mariadb import EPHEMERAL_RANGE, MariaDB, ServerFailed, free_port
 from tests.support.servers import last_lines, tail_of
 
 
@@ -23,6 +23,16 @@ def test_last_lines_of_a_log_and_of_nothing(tmp_path):
     log.write_text("")
     assert "is empty" in last_lines(log)
     assert tail_of("a\nb\nc\n", 2) == "b\nc" and tail_of("") == "(no output)"
+
+
+def test_free_ports_lie_outside_the_ephemeral_range_and_never_repeat():
+    """A fixture binds its port again after each restart: the kernel must not have handed it
+    to an outgoing connection meanwhile (a rejoining Galera node's SST port, taken so, failed
+    8 tests of tests/ha in a container beside another run)."""
+    low, high = (int(n) for n in EPHEMERAL_RANGE.read_text().split())
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports), ports
+    assert [p for p in ports if low <= p <= high] == [], (low, high, ports)
 
 
 @pytest.mark.slow
