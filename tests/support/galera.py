@@ -19,6 +19,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -164,7 +165,7 @@ class Node:
                 code = None if self.proc is None else self.proc.returncode
                 self.proc = None
                 raise RuntimeError(f"Galera {self.name} (port {self.port}) exited {code} while starting; "
-                                   f"the last lines of {self.log}:\n{_tail(self.log)}")
+                                   f"the last lines of {self.log}:\n{self._said()}")
             try:
                 status = self.status("wsrep_ready", "wsrep_local_state_comment")
                 state = f"{status}"
@@ -174,8 +175,27 @@ class Node:
                 state = f"not answering ({error})"
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Galera {self.name} (port {self.port}) not synced in {timeout:.0f} s "
-                                   f"({state}); the last lines of {self.log}:\n{_tail(self.log)}")
+                                   f"({state}); the last lines of {self.log}:\n{self._said()}")
             time.sleep(0.2)
+
+    def _said(self) -> str:
+        """The node's error log, and which of its ports another socket holds: for a port in
+        use the log says only "the rsync or stunnel daemon ... terminated unexpectedly" (SST)
+        or a bind error further up."""
+        said = _tail(self.log)
+        held = []
+        for what, port in (("SQL", self.port), ("group", self.gcomm), ("IST", self.ist),
+                           ("SST", self.sst)):
+            with socket.socket() as sock:
+                # As the servers bind: a connection of theirs in TIME_WAIT is no obstacle.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((self.host, port))
+                except OSError as err:
+                    held.append(f"{what} port {port} ({err.strerror})")
+        if held and not self.running:
+            said += "\nheld by another socket now: " + ", ".join(held)
+        return said
 
     def status(self, *names: str) -> dict[str, str]:
         with self.connect() as conn, conn.cursor() as cur:
