@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.capabilities import as_root, skip_unless
 from tests.support.media import video_bytes, write_video
 from vfs_notifier.judge import (FINISHED, GONE, HELD, NOT_CANDIDATE, RELEASE_HINT, RELEASE_XATTR, Judge,
                                 Names, download_target, open_writer)
@@ -422,10 +423,10 @@ AS_ANOTHER_USER = (
     "    print(name, v.state, v.reason, sep='|')\n")
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the judge as another user")
 def test_without_lease_rights_the_structure_alone_decides():
     """The service user may not lease others' files (no CAP_LEASE, or PrivateUsers=yes):
     then a complete file is finished on its structure, a file of unknown framing settles."""
+    skip_unless(as_root("running the judge as another user"))
     import shutil
     import tempfile
     from tests.faults.helpers import NOBODY, package_copy

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.capabilities import can_run_podman, skip_unless
+from tests.support.capabilities import as_root, can_run_podman, skip_unless
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKS = REPO / "scripts" / "debian-checks"
@@ -47,8 +47,7 @@ def _checks(what: str | tuple[str, ...], deb: Path | None = None,
 @pytest.fixture(scope="module")
 def deb() -> Path:
     """The .deb of this checkout, built once for all the checks."""
-    if os.geteuid() != 0:
-        pytest.skip("autopkgtest and piuparts need root")
+    skip_unless(as_root("building the .deb for autopkgtest and piuparts"))
     proc = subprocess.run([str(REPO / "scripts" / "deb")], cwd=REPO, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, f"scripts/deb failed:\n{proc.stderr[-4000:]}"

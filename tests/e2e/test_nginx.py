@@ -24,6 +24,7 @@ from typing import Iterator, Optional
 
 import pytest
 
+from tests.support.capabilities import as_root, skip_unless
 from tests.support.daemon import Daemon, run_cli
 from tests.support.media import container_of, tagged_video
 from tests.support.servers import ServerFailed, last_lines
@@ -74,8 +75,7 @@ def render_snippet(alias_dir: Path) -> str:
 def _ensure_nginx() -> None:
     if os.access(NGINX, os.X_OK):
         return
-    if os.geteuid() != 0:
-        pytest.skip("Debian's nginx-light is not installed, and installing it needs root")
+    skip_unless(as_root("installing Debian's nginx-light (not installed here)"))
     subprocess.run(["bash", "-c", ". scripts/lib.sh && need_debs nginx-light"], cwd=REPO,
                    check=True, timeout=600)
 

@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import BASE_URL, Tree
 from tests.support.daemon import Daemon
 from tests.faults import helpers
+from tests.support.capabilities import as_root, skip_unless
 
 
 @pytest.fixture
@@ -53,8 +54,7 @@ def open_tree(mysql_env: dict[str, str], mariadb) -> Iterator[Tree]:
 @pytest.fixture
 def start_as_nobody(open_tree: Tree) -> Iterator[Callable[..., Daemon]]:
     """Start the service as user `nobody` (root only); stopped at teardown."""
-    if not helpers.is_root():
-        pytest.skip("needs root to run the service as another user; as root: ./scripts/test")
+    skip_unless(as_root("running the service as another user"))
     started: list[Daemon] = []
 
     def start(wait_ready: bool = True, **extra: str) -> Daemon:

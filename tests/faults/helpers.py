@@ -126,10 +126,6 @@ def log_text(daemon, tree) -> str:
 
 # --- kernel limits --------------------------------------------------------------------
 
-def is_root() -> bool:
-    return os.geteuid() == 0
-
-
 @contextlib.contextmanager
 def sysctl(name: str, value: int) -> Iterator[int]:
     """Set /proc/sys/<name> for the duration (as root), and always put the old value back."""

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.helpers import NOBODY, is_root, package_copy
+from tests.faults.helpers import NOBODY, package_copy
+from tests.support.capabilities import as_root, skip_unless
 from tests.support.daemon import PYTHON, run_cli
 
 # (variable, value, words the one line must hold besides the variable's name)
@@ -139,9 +140,9 @@ def test_config_path_that_is_a_directory(tree):
               str(tree.work), "cannot read")
 
 
-@pytest.mark.skipif(not is_root(), reason="needs root to run as another user; as root: ./scripts/test")
 def test_unreadable_config_and_password_files(tree):
     """A config file or password file the service's user may not read (here: nobody)."""
+    skip_unless(as_root("running the service as another user"))
     top = Path(tempfile.mkdtemp(prefix="vfs-settings-"))
     try:
         top.chmod(0o755)

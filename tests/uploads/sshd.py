@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from tests.support.capabilities import as_root
 from tests.support.servers import ServerFailed, last_lines
 
 
@@ -25,8 +26,9 @@ def sshd_binary() -> Optional[str]:
 
 def missing_tools() -> Optional[str]:
     """Why a local sshd cannot run here, or None."""
-    if os.geteuid() != 0:
-        return "a local sshd for scp/sftp needs root (it logs in as the user running it)"
+    not_root = as_root("a local sshd for scp/sftp (it logs in as the user running it)")
+    if not_root:
+        return not_root
     if not sshd_binary():
         return "sshd not installed (Debian package openssh-server)"
     for tool in ("ssh", "ssh-keygen", "scp", "sftp"):
